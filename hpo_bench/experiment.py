@@ -1,0 +1,202 @@
+"""The experiment file (TOML): parse, validate, expand into runs.
+
+```toml
+name = "quickstart"
+tasks = ["sklearn:breast_cancer", "sklearn:wine"]
+models = ["xgboost", "random_forest"]
+budget_evals = 20          # evaluations per run, counted at full fidelity
+seeds = 3                  # a count (0, 1, 2) or a list of seeds
+cv_folds = 5
+metric = "1-auc"           # or "logloss", "error"
+n_workers = 2              # default: the machine's cores
+include_default = true     # the package default is every run's first trial
+
+[optimizers]
+random = {}
+grid = { n_points = 3 }
+coarse-grid = { type = "grid", n_points = 2 }   # a label of your own, with `type`
+```
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hpo_bench.errors import ExperimentError, HpoBenchError
+from hpo_bench.evaluation import METRICS
+from hpo_bench.models import get_model
+from hpo_bench.optimizers import get_optimizer
+from hpo_bench.tasks import check_task_ref
+
+KEYS = {
+    "name": "a name of letters, digits, '-', '_' or '.'; it names results/<name>.sqlite",
+    "description": "free text",
+    "tasks": "a list of task references such as 'sklearn:breast_cancer'",
+    "models": "a list of model families",
+    "optimizers": "a table of label = { type = ..., options }",
+    "budget_evals": "a positive integer: evaluations per run at full fidelity",
+    "seeds": "a positive count or a list of distinct non-negative integers",
+    "cv_folds": "an integer from 2 to 50",
+    "metric": f"one of {list(METRICS)}",
+    "n_workers": "a positive integer",
+    "include_default": "true or false",
+}
+
+
+@dataclass(frozen=True)
+class OptimizerSpec:
+    label: str
+    type: str
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, order=True)
+class RunSpec:
+    """One run: an optimizer's search on one task and model with one seed."""
+
+    seed: int
+    task: str
+    model: str
+    optimizer: str  # the label from the experiment file
+
+    @property
+    def key(self) -> str:
+        return f"{self.task}|{self.model}|{self.optimizer}|{self.seed}"
+
+
+@dataclass(frozen=True)
+class Experiment:
+    name: str
+    tasks: list[str]
+    models: list[str]
+    optimizers: list[OptimizerSpec]
+    budget_evals: int
+    seeds: list[int]
+    cv_folds: int = 5
+    metric: str = "1-auc"
+    n_workers: int = 1
+    include_default: bool = False
+    description: str = ""
+    text: str = ""
+    path: str = ""
+
+    @property
+    def file_hash(self) -> str:
+        return hashlib.sha256(self.text.encode()).hexdigest()
+
+    def optimizer(self, label: str) -> OptimizerSpec:
+        return next(o for o in self.optimizers if o.label == label)
+
+    def runs(self) -> list[RunSpec]:
+        """All runs, seed-major so that an early stop leaves whole repetitions behind."""
+        return [RunSpec(seed, task, model, opt.label) for seed in self.seeds for task in self.tasks
+                for model in self.models for opt in self.optimizers]
+
+
+def _fail(where: str, key: str, value: Any, rule: str) -> ExperimentError:
+    return ExperimentError(f"{where}: {key} = {value!r}: {rule}")
+
+
+def _string_list(where: str, key: str, value: Any) -> list[str]:
+    if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
+        raise _fail(where, key, value, "must be a non-empty list of strings")
+    if len(set(value)) != len(value):
+        raise _fail(where, key, value, "must not repeat an entry")
+    return value
+
+
+def _positive_int(where: str, key: str, value: Any, high: int | None = None, low: int = 1) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < low or (high and value > high):
+        rule = f"must be an integer from {low} to {high}" if high else f"must be an integer >= {low}"
+        raise _fail(where, key, value, rule)
+    return value
+
+
+def parse_experiment(text: str, where: str = "<experiment>") -> Experiment:
+    """Validate an experiment file's text; every error names the key, the value and what is allowed."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ExperimentError(f"{where}: not valid TOML: {exc}") from None
+    unknown = [k for k in data if k not in KEYS]
+    if unknown:
+        raise ExperimentError(f"{where}: unknown key {unknown[0]!r} (allowed: {', '.join(KEYS)})")
+    for key in ("name", "tasks", "models", "optimizers", "budget_evals"):
+        if key not in data:
+            raise ExperimentError(f"{where}: missing key {key!r}: {KEYS[key]}")
+
+    name = data["name"]
+    if not isinstance(name, str) or not name or not all(c.isalnum() or c in "-_." for c in name):
+        raise _fail(where, "name", name, KEYS["name"])
+    tasks = _string_list(where, "tasks", data["tasks"])
+    for ref in tasks:
+        try:
+            check_task_ref(ref)
+        except HpoBenchError as exc:
+            raise ExperimentError(f"{where}: tasks: {exc}") from None
+    models = _string_list(where, "models", data["models"])
+    for model in models:
+        try:
+            get_model(model)
+        except HpoBenchError as exc:
+            raise ExperimentError(f"{where}: models: {exc}") from None
+
+    raw_opts = data["optimizers"]
+    if not isinstance(raw_opts, dict) or not raw_opts:
+        raise _fail(where, "optimizers", raw_opts, "must be a table such as [optimizers] random = {}")
+    optimizers = []
+    for label, options in raw_opts.items():
+        if not isinstance(options, dict):
+            raise _fail(where, f"optimizers.{label}", options, "must be a table of options, e.g. {}")
+        options = dict(options)
+        kind = options.pop("type", label)
+        try:
+            cls = get_optimizer(kind)
+            for key, value in options.items():
+                if key not in cls.options:
+                    raise ExperimentError(f"optimizer {label!r}: unknown option {key!r} "
+                                          f"(allowed: {', '.join(['type', *cls.options])})")
+                cls.options[key].check(label, key, value)
+        except HpoBenchError as exc:
+            raise ExperimentError(f"{where}: optimizers.{label}: {exc}") from None
+        optimizers.append(OptimizerSpec(label, kind, options))
+
+    budget = _positive_int(where, "budget_evals", data["budget_evals"])
+    seeds_value = data.get("seeds", 1)
+    if isinstance(seeds_value, list):
+        if (not seeds_value or len(set(seeds_value)) != len(seeds_value)
+                or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in seeds_value)):
+            raise _fail(where, "seeds", seeds_value, KEYS["seeds"])
+        seeds = list(seeds_value)
+    else:
+        seeds = list(range(_positive_int(where, "seeds", seeds_value)))
+    metric = data.get("metric", "1-auc")
+    if metric not in METRICS:
+        raise _fail(where, "metric", metric, KEYS["metric"])
+    include_default = data.get("include_default", False)
+    if not isinstance(include_default, bool):
+        raise _fail(where, "include_default", include_default, KEYS["include_default"])
+    description = data.get("description", "")
+    if not isinstance(description, str):
+        raise _fail(where, "description", description, KEYS["description"])
+    return Experiment(
+        name=name, tasks=tasks, models=models, optimizers=optimizers, budget_evals=budget, seeds=seeds,
+        cv_folds=_positive_int(where, "cv_folds", data.get("cv_folds", 5), high=50, low=2),
+        metric=metric,
+        n_workers=_positive_int(where, "n_workers", data.get("n_workers", os.cpu_count() or 1)),
+        include_default=include_default, description=description, text=text, path=where,
+    )
+
+
+def load_experiment(path: str | Path) -> Experiment:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ExperimentError(f"cannot read experiment file {str(path)!r}: {exc.strerror}") from None
+    return parse_experiment(text, where=str(path))

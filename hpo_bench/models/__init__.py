@@ -1,0 +1,31 @@
+"""The model families, by name. A family outside this package is named as "package.module:ATTR"."""
+
+from __future__ import annotations
+
+import importlib
+
+from hpo_bench.errors import ExperimentError
+from hpo_bench.models.base import DataShape, ModelFamily
+from hpo_bench.models.random_forest import FAMILY as RANDOM_FOREST
+from hpo_bench.models.xgboost import FAMILY as XGBOOST
+
+MODELS: dict[str, ModelFamily] = {f.name: f for f in (XGBOOST, RANDOM_FOREST)}
+
+
+def get_model(name: str) -> ModelFamily:
+    """The family registered as `name`, or the ModelFamily instance at "module:attribute"."""
+    if name in MODELS:
+        return MODELS[name]
+    if ":" in name:
+        module_name, _, attr = name.partition(":")
+        try:
+            family = getattr(importlib.import_module(module_name), attr)
+        except (ImportError, AttributeError) as exc:
+            raise ExperimentError(f"model {name!r} cannot be imported: {exc}") from None
+        if not isinstance(family, ModelFamily):
+            raise ExperimentError(f"model {name!r} is a {type(family).__name__}, not a ModelFamily instance")
+        return family
+    raise ExperimentError(f"unknown model {name!r} (allowed: {', '.join(MODELS)}, or module:ATTRIBUTE)")
+
+
+__all__ = ["MODELS", "DataShape", "ModelFamily", "get_model"]

@@ -1,0 +1,54 @@
+"""What every model family provides: a search space, the package's defaults, a fidelity, estimators."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from hpo_bench.space import SearchSpace
+
+
+@dataclass(frozen=True)
+class DataShape:
+    """What an estimator may depend on besides its configuration: the training fold's size."""
+
+    n_samples: int
+    n_features: int
+    n_classes: int
+
+
+class ModelFamily(ABC):
+    """One family (XGBoost, random forest, ...): a space, defaults as run, and how to build the estimator.
+
+    `package_default()` is the configuration the library uses when nothing is passed. It is evaluated
+    as it is, so it may lie outside the search space (xgboost's reg_alpha = 0 under a log range) or hold
+    a symbolic value (random forest's max_features = "sqrt", i.e. sqrt(p) of whichever p).
+    """
+
+    name: ClassVar[str]
+    library: ClassVar[str]
+    # The integer hyperparameter that sets the cost of a fit (trees, epochs); a fidelity f in (0, 1]
+    # scales it to max(1, round(f * value)).
+    fidelity_param: ClassVar[str | None] = None
+    # Distance- and gradient-based learners need standardised numeric features.
+    needs_scaling: ClassVar[bool] = False
+
+    @property
+    @abstractmethod
+    def space(self) -> SearchSpace: ...
+
+    @abstractmethod
+    def package_default(self) -> dict[str, Any]: ...
+
+    @abstractmethod
+    def make_estimator(self, config: Mapping[str, Any], *, seed: int, fidelity: float, shape: DataShape) -> Any:
+        """An unfitted scikit-learn compatible classifier for `config` (already validated or a default)."""
+
+    def scaled(self, config: Mapping[str, Any], fidelity: float) -> dict[str, Any]:
+        """The configuration with its fidelity hyperparameter scaled to `fidelity`."""
+        config = dict(config)
+        if self.fidelity_param and fidelity < 1.0 and self.fidelity_param in config:
+            config[self.fidelity_param] = max(1, round(config[self.fidelity_param] * fidelity))
+        return config

@@ -1,0 +1,51 @@
+"""XGBoost (gradient-boosted trees or linear boosting), space of Probst, Boulesteix & Bischl 2019."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from functools import cached_property
+from typing import Any
+
+from hpo_bench.models.base import DataShape, ModelFamily
+from hpo_bench.space import Categorical, Condition, Float, Int, SearchSpace
+
+_TREE = Condition("booster", ("gbtree",))
+
+
+class XGBoostFamily(ModelFamily):
+    name = "xgboost"
+    library = "xgboost.XGBClassifier"
+    fidelity_param = "n_estimators"
+
+    @cached_property
+    def space(self) -> SearchSpace:
+        return SearchSpace([
+            Int("n_estimators", 1, 5000, log=True, default=100),
+            Float("learning_rate", 2**-10, 1.0, log=True, default=0.3),
+            Float("subsample", 0.1, 1.0, default=1.0),
+            Categorical("booster", ("gbtree", "gblinear"), default="gbtree"),
+            Int("max_depth", 1, 15, default=6, condition=_TREE),
+            Float("min_child_weight", 1.0, 2.0**7, log=True, default=1.0, condition=_TREE),
+            # (0, 1] in the paper; a column fraction of 0 is undefined, so the range starts at 0.01.
+            Float("colsample_bytree", 0.01, 1.0, default=1.0, condition=_TREE),
+            Float("colsample_bylevel", 0.01, 1.0, default=1.0, condition=_TREE),
+            Float("reg_lambda", 2**-10, 2**10, log=True, default=1.0),
+            # The package default, 0, lies below the log range; the space's own default is its low end.
+            Float("reg_alpha", 2**-10, 2**10, log=True, default=2**-10),
+        ])
+
+    def package_default(self) -> dict[str, Any]:
+        # xgboost's documented defaults (the scikit-learn wrapper's n_estimators is 100).
+        return {"n_estimators": 100, "learning_rate": 0.3, "subsample": 1.0, "booster": "gbtree",
+                "max_depth": 6, "min_child_weight": 1.0, "colsample_bytree": 1.0, "colsample_bylevel": 1.0,
+                "reg_lambda": 1.0, "reg_alpha": 0.0}
+
+    def make_estimator(self, config: Mapping[str, Any], *, seed: int, fidelity: float, shape: DataShape) -> Any:
+        from xgboost import XGBClassifier
+
+        # One thread per fit: parallelism comes from running many evaluations at once.
+        return XGBClassifier(**self.scaled(config, fidelity), random_state=seed, n_jobs=1, tree_method="hist",
+                             verbosity=0)
+
+
+FAMILY = XGBoostFamily()

@@ -1,0 +1,84 @@
+"""The ask/tell protocol every optimizer follows, and the registry that names them.
+
+An optimizer lives in the driver and never sees data. It is created from the space, a seed and the
+run's budget; `ask` returns the next suggestion and `tell` gives back its result, in the order of the
+asks. Resuming a run re-tells the stored results to a fresh optimizer of the same seed, so an optimizer
+must be a deterministic function of (space, seed, options, results told so far).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+
+from hpo_bench.errors import ExperimentError
+from hpo_bench.evaluation import TrialResult
+from hpo_bench.space import SearchSpace
+
+
+@dataclass(frozen=True)
+class Suggestion:
+    """A configuration to evaluate at a fidelity (1.0 = full), with optimizer bookkeeping in `info`."""
+
+    config: dict[str, Any]
+    fidelity: float = 1.0
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Option:
+    """One option an optimizer accepts from the experiment file."""
+
+    default: Any
+    help: str
+    types: tuple[type, ...] = ()
+
+    def check(self, optimizer: str, name: str, value: Any) -> Any:
+        types = self.types or (type(self.default),)
+        if isinstance(value, bool) and bool not in types or not isinstance(value, types):
+            allowed = " or ".join(t.__name__ for t in types)
+            raise ExperimentError(f"optimizer {optimizer!r}: option {name} = {value!r} must be {allowed}")
+        return value
+
+
+class Optimizer(ABC):
+    name: ClassVar[str]
+    summary: ClassVar[str]
+    options: ClassVar[dict[str, Option]] = {}
+
+    def __init__(self, space: SearchSpace, *, seed: int, budget_evals: float, **options: Any) -> None:
+        self.space = space
+        self.seed = seed
+        self.budget_evals = budget_evals
+        self.rng = np.random.default_rng(seed)
+        unknown = set(options) - set(self.options)
+        if unknown:
+            raise ExperimentError(f"optimizer {self.name!r}: unknown option(s) {sorted(unknown)} "
+                                  f"(allowed: {sorted(self.options) or 'none'})")
+        for key, opt in self.options.items():
+            value = options.get(key, opt.default)
+            setattr(self, key, value if key not in options else opt.check(self.name, key, value))
+
+    @abstractmethod
+    def ask(self) -> Suggestion:
+        """The next suggestion; raise OptimizerExhausted when there is none left."""
+
+    def tell(self, suggestion: Suggestion, result: TrialResult) -> None:  # noqa: B027  (optional hook)
+        """Learn from a result; FAILED and TIMEOUT results carry no loss."""
+
+
+OPTIMIZERS: dict[str, type[Optimizer]] = {}
+
+
+def register(cls: type[Optimizer]) -> type[Optimizer]:
+    OPTIMIZERS[cls.name] = cls
+    return cls
+
+
+def get_optimizer(name: str) -> type[Optimizer]:
+    if name not in OPTIMIZERS:
+        raise ExperimentError(f"unknown optimizer type {name!r} (allowed: {', '.join(sorted(OPTIMIZERS))})")
+    return OPTIMIZERS[name]

@@ -1,0 +1,47 @@
+"""Grid search under a budget."""
+
+from __future__ import annotations
+
+from hpo_bench.errors import ExperimentError, OptimizerExhausted
+from hpo_bench.optimizers.base import Optimizer, Option, Suggestion, register
+
+_MAX_GRID = 2_000_000
+
+
+@register
+class GridSearch(Optimizer):
+    name = "grid"
+    summary = "a full grid, n points per numeric dimension, walked in a seeded random order"
+    options = {
+        "n_points": Option(0, "points per numeric dimension; 0 = the fewest whose grid covers the budget",
+                           (int,)),
+        # A budget smaller than the grid then samples the lattice evenly instead of varying only the
+        # last parameters, which is what a walk in lexicographic order would do.
+        "shuffle": Option(True, "walk the grid in a seeded random order"),
+    }
+
+    def __init__(self, space, *, seed, budget_evals, **options):
+        super().__init__(space, seed=seed, budget_evals=budget_evals, **options)
+        n = self.n_points
+        if n < 0:
+            raise ExperimentError(f"optimizer 'grid': option n_points = {n} must be >= 0")
+        if n == 0:
+            n = 1
+            while space.grid_size(n) < budget_evals and n < 64:
+                n += 1
+        size = space.grid_size(n)
+        if size > _MAX_GRID:
+            raise ExperimentError(f"optimizer 'grid': {n} points per dimension make {size:,} configurations "
+                                  f"(at most {_MAX_GRID:,}); lower n_points")
+        self.configs = space.grid(n)
+        if self.shuffle:
+            self.configs = [self.configs[i] for i in self.rng.permutation(len(self.configs))]
+        self.n_points_used = n
+        self._next = 0
+
+    def ask(self) -> Suggestion:
+        if self._next >= len(self.configs):
+            raise OptimizerExhausted(f"all {len(self.configs)} grid points evaluated")
+        config = self.configs[self._next]
+        self._next += 1
+        return Suggestion(dict(config), info={"grid_index": self._next - 1, "n_points": self.n_points_used})

@@ -1,0 +1,14 @@
+"""Random search: independent draws from the space (log-uniform on log scales)."""
+
+from __future__ import annotations
+
+from hpo_bench.optimizers.base import Optimizer, Suggestion, register
+
+
+@register
+class RandomSearch(Optimizer):
+    name = "random"
+    summary = "independent uniform draws in the unit-cube encoding of the space"
+
+    def ask(self) -> Suggestion:
+        return Suggestion(self.space.sample(self.rng))

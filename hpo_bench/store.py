@@ -1,0 +1,250 @@
+"""The result store: one SQLite file per experiment, append-only, every finished trial committed at once.
+
+WAL mode lets `status` and `analyze` read while a run writes. The driver is the only writer.
+Configurations and per-fold losses are JSON text, so any SQLite client can read a store.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import socket
+import sqlite3
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from hpo_bench.errors import StoreError
+from hpo_bench.evaluation import TrialResult, TrialState
+from hpo_bench.experiment import Experiment, RunSpec
+from hpo_bench.space import config_key
+
+SCHEMA_VERSION = 1
+_PACKAGES = ("hpo-bench", "numpy", "pandas", "scipy", "scikit-learn", "xgboost", "xgboost-cpu", "openml",
+             "matplotlib", "optuna", "hyperopt", "dask", "distributed")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS experiment (
+    id INTEGER PRIMARY KEY CHECK (id = 1), name TEXT NOT NULL, file_path TEXT, file_text TEXT NOT NULL,
+    file_hash TEXT NOT NULL, created_at REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS sessions (
+    session_id INTEGER PRIMARY KEY, started_at REAL NOT NULL, finished_at REAL, versions TEXT NOT NULL,
+    machine TEXT NOT NULL, command TEXT);
+CREATE TABLE IF NOT EXISTS tasks (
+    task TEXT PRIMARY KEY, fingerprint TEXT NOT NULL, source TEXT, n_rows INTEGER, n_features INTEGER,
+    n_classes INTEGER, n_categorical INTEGER, ids TEXT, splits_official INTEGER, split_seed INTEGER,
+    n_folds INTEGER);
+CREATE TABLE IF NOT EXISTS runs (
+    run_id INTEGER PRIMARY KEY, run_key TEXT UNIQUE NOT NULL, task TEXT NOT NULL, model TEXT NOT NULL,
+    optimizer TEXT NOT NULL, optimizer_type TEXT NOT NULL, optimizer_options TEXT NOT NULL,
+    seed INTEGER NOT NULL, optimizer_seed INTEGER NOT NULL, model_seed INTEGER NOT NULL,
+    budget_evals REAL NOT NULL, space TEXT NOT NULL, space_fingerprint TEXT NOT NULL,
+    task_fingerprint TEXT NOT NULL, status TEXT NOT NULL DEFAULT 'pending', note TEXT,
+    finished_at REAL);
+CREATE TABLE IF NOT EXISTS trials (
+    run_id INTEGER NOT NULL REFERENCES runs(run_id), trial_number INTEGER NOT NULL,
+    source TEXT NOT NULL, config TEXT NOT NULL, fidelity REAL NOT NULL, state TEXT NOT NULL,
+    metric TEXT NOT NULL, loss REAL, fold_losses TEXT NOT NULL, fit_time_s REAL, predict_time_s REAL,
+    error TEXT, info TEXT NOT NULL, submitted_at REAL, finished_at REAL NOT NULL, session_id INTEGER,
+    PRIMARY KEY (run_id, trial_number));
+"""
+
+RUN_STATUSES = ("pending", "done", "crashed")
+
+
+def package_versions() -> dict[str, str]:
+    versions = {"python": platform.python_version()}
+    for name in _PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return versions
+
+
+def machine_info() -> dict[str, Any]:
+    import os
+
+    return {"hostname": socket.gethostname(), "platform": platform.platform(), "machine": platform.machine(),
+            "processor": platform.processor(), "cpu_count": os.cpu_count()}
+
+
+@dataclass(frozen=True)
+class TrialRecord:
+    """A finished trial as stored: what was asked, at which fidelity, and what came back."""
+
+    trial_number: int
+    source: str  # "optimizer" or "default"
+    config: dict[str, Any]
+    fidelity: float
+    result: TrialResult
+    info: dict[str, Any]
+    submitted_at: float | None
+    finished_at: float
+
+
+class Store:
+    def __init__(self, path: str | Path, *, create: bool = True) -> None:
+        self.path = Path(path)
+        if not create and not self.path.exists():
+            raise StoreError(f"no result store at {str(self.path)!r}")
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
+        self.db.row_factory = sqlite3.Row
+        if create:
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=NORMAL")
+            self.db.executescript(_SCHEMA)
+            self.db.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+        version = self.db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+        if version is None or int(version[0]) != SCHEMA_VERSION:
+            raise StoreError(f"{self.path}: not an hpo-bench store of schema version {SCHEMA_VERSION}")
+        self.session_id: int | None = None
+
+    def close(self) -> None:
+        self.db.close()
+
+    # -- experiment and session -------------------------------------------------------------------
+    def bind_experiment(self, exp: Experiment) -> None:
+        """Record the experiment file, or check that the store was made by the same file."""
+        row = self.db.execute("SELECT name, file_hash, file_path FROM experiment").fetchone()
+        if row is None:
+            self.db.execute("INSERT INTO experiment VALUES (1, ?, ?, ?, ?, ?)",
+                            (exp.name, exp.path, exp.text, exp.file_hash, time.time()))
+        elif row["file_hash"] != exp.file_hash:
+            raise StoreError(
+                f"{self.path} holds results of a different version of the experiment file (sha256 "
+                f"{row['file_hash'][:12]} from {row['file_path']}, this one {exp.file_hash[:12]}); "
+                "use another --results-dir or remove the store to start over")
+
+    def experiment(self) -> Experiment:
+        from hpo_bench.experiment import parse_experiment
+
+        row = self.db.execute("SELECT file_text, file_path FROM experiment").fetchone()
+        if row is None:
+            raise StoreError(f"{self.path}: the store has no experiment yet")
+        return parse_experiment(row["file_text"], where=row["file_path"])
+
+    def experiment_row(self) -> dict[str, Any]:
+        row = self.db.execute("SELECT * FROM experiment").fetchone()
+        return dict(row) if row else {}
+
+    def start_session(self, command: str) -> int:
+        cur = self.db.execute(
+            "INSERT INTO sessions (started_at, versions, machine, command) VALUES (?, ?, ?, ?)",
+            (time.time(), json.dumps(package_versions()), json.dumps(machine_info()), command))
+        self.session_id = cur.lastrowid
+        return self.session_id
+
+    def finish_session(self) -> None:
+        if self.session_id is not None:
+            self.db.execute("UPDATE sessions SET finished_at = ? WHERE session_id = ?",
+                            (time.time(), self.session_id))
+
+    def sessions(self) -> pd.DataFrame:
+        return pd.read_sql_query("SELECT * FROM sessions ORDER BY session_id", self.db)
+
+    # -- tasks and runs ---------------------------------------------------------------------------
+    def add_task(self, summary: dict[str, Any], split_seed: int, n_folds: int) -> None:
+        row = self.db.execute("SELECT fingerprint FROM tasks WHERE task = ?", (summary["name"],)).fetchone()
+        if row is not None:
+            if row["fingerprint"] != summary["fingerprint"]:
+                raise StoreError(f"task {summary['name']!r} has changed since this store was made (fingerprint "
+                                 f"{row['fingerprint']} stored, {summary['fingerprint']} now)")
+            return
+        self.db.execute(
+            "INSERT INTO tasks VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (summary["name"], summary["fingerprint"], summary["source"], summary["n_rows"],
+             summary["n_features"], summary["n_classes"], summary["n_categorical"], json.dumps(summary["ids"]),
+             int(summary["splits_official"]), split_seed, n_folds))
+
+    def ensure_run(self, spec: RunSpec, *, optimizer_type: str, optimizer_options: dict[str, Any],
+                   optimizer_seed: int, model_seed: int, budget_evals: float, space_json: str,
+                   space_fingerprint: str, task_fingerprint: str) -> int:
+        row = self.db.execute("SELECT run_id FROM runs WHERE run_key = ?", (spec.key,)).fetchone()
+        if row is not None:
+            return int(row["run_id"])
+        cur = self.db.execute(
+            "INSERT INTO runs (run_key, task, model, optimizer, optimizer_type, optimizer_options, seed, "
+            "optimizer_seed, model_seed, budget_evals, space, space_fingerprint, task_fingerprint) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (spec.key, spec.task, spec.model, spec.optimizer, optimizer_type,
+             json.dumps(optimizer_options, sort_keys=True), spec.seed, optimizer_seed, model_seed, budget_evals,
+             space_json, space_fingerprint, task_fingerprint))
+        return int(cur.lastrowid)
+
+    def run_status(self, run_id: int) -> tuple[str, str | None]:
+        row = self.db.execute("SELECT status, note FROM runs WHERE run_id = ?", (run_id,)).fetchone()
+        return row["status"], row["note"]
+
+    def finish_run(self, run_id: int, status: str, note: str | None = None) -> None:
+        if status not in RUN_STATUSES:
+            raise ValueError(f"run status {status!r} not in {RUN_STATUSES}")
+        self.db.execute("UPDATE runs SET status = ?, note = ?, finished_at = ? WHERE run_id = ?",
+                        (status, note, time.time(), run_id))
+
+    # -- trials -----------------------------------------------------------------------------------
+    def add_trial(self, run_id: int, trial: TrialRecord) -> None:
+        """Append one finished trial and commit it (autocommit): a crash after this loses nothing."""
+        r = trial.result
+        self.db.execute(
+            "INSERT INTO trials VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (run_id, trial.trial_number, trial.source, config_key(trial.config), trial.fidelity, str(r.state),
+             r.metric, r.loss, json.dumps(r.fold_losses), r.fit_time_s, r.predict_time_s, r.error,
+             json.dumps(trial.info, sort_keys=True, default=str), trial.submitted_at, trial.finished_at,
+             self.session_id))
+
+    def run_trials(self, run_id: int) -> list[TrialRecord]:
+        rows = self.db.execute("SELECT * FROM trials WHERE run_id = ? ORDER BY trial_number", (run_id,))
+        return [_record(row) for row in rows]
+
+    def runs(self) -> pd.DataFrame:
+        return pd.read_sql_query(
+            "SELECT r.run_id, r.run_key, r.task, r.model, r.optimizer, r.optimizer_type, r.seed, "
+            "r.budget_evals, r.status, r.note, r.task_fingerprint, COUNT(t.trial_number) AS n_trials, "
+            "COALESCE(SUM(t.fidelity), 0) AS used_evals, "
+            "COALESCE(SUM(t.state != 'COMPLETE'), 0) AS n_failed "
+            "FROM runs r LEFT JOIN trials t USING (run_id) GROUP BY r.run_id ORDER BY r.run_id", self.db)
+
+    def tasks(self) -> pd.DataFrame:
+        return pd.read_sql_query("SELECT * FROM tasks ORDER BY task", self.db)
+
+    def trials(self, **filters: Any) -> pd.DataFrame:
+        """All trials joined with their run (task, model, optimizer, seed); filters on those columns."""
+        allowed = {"task", "model", "optimizer", "seed", "state", "source", "run_id"}
+        unknown = set(filters) - allowed
+        if unknown:
+            raise ValueError(f"unknown trial filter(s) {sorted(unknown)} (allowed: {sorted(allowed)})")
+        where, params = _where(filters)
+        df = pd.read_sql_query(
+            "SELECT r.task, r.model, r.optimizer, r.optimizer_type, r.seed, t.* FROM trials t "
+            f"JOIN runs r USING (run_id) {where} ORDER BY t.run_id, t.trial_number", self.db, params=params)
+        return df
+
+    def count_trials(self) -> int:
+        return int(self.db.execute("SELECT COUNT(*) FROM trials").fetchone()[0])
+
+
+def _where(filters: dict[str, Any]) -> tuple[str, list[Any]]:
+    clauses, params = [], []
+    for key, value in filters.items():
+        column = f"t.{key}" if key in {"state", "source", "run_id"} else f"r.{key}"
+        values = list(value) if isinstance(value, Iterable) and not isinstance(value, str) else [value]
+        clauses.append(f"{column} IN ({', '.join('?' * len(values))})")
+        params.extend(values)
+    return ("WHERE " + " AND ".join(clauses)) if clauses else "", params
+
+
+def _record(row: sqlite3.Row) -> TrialRecord:
+    result = TrialResult(state=TrialState(row["state"]), metric=row["metric"], loss=row["loss"],
+                         fold_losses=json.loads(row["fold_losses"]), fit_time_s=row["fit_time_s"],
+                         predict_time_s=row["predict_time_s"], error=row["error"])
+    return TrialRecord(trial_number=row["trial_number"], source=row["source"], config=json.loads(row["config"]),
+                       fidelity=row["fidelity"], result=result, info=json.loads(row["info"]),
+                       submitted_at=row["submitted_at"], finished_at=row["finished_at"])

@@ -1,0 +1,55 @@
+from __future__ import annotations
+
+import pytest
+from conftest import experiment_text
+
+from hpo_bench.errors import ExperimentError
+from hpo_bench.experiment import load_experiment, parse_experiment
+
+
+def test_a_valid_file_expands_into_runs():
+    exp = parse_experiment(experiment_text(tasks='["sklearn:iris", "sklearn:wine"]', seeds="[3, 5]",
+                                           optimizers='random = {}\ncoarse = { type = "grid", n_points = 2 }'))
+    assert exp.seeds == [3, 5]
+    assert [o.label for o in exp.optimizers] == ["random", "coarse"]
+    assert exp.optimizer("coarse").type == "grid" and exp.optimizer("coarse").options == {"n_points": 2}
+    runs = exp.runs()
+    assert len(runs) == 2 * 2 * 1 * 2 and len({r.key for r in runs}) == len(runs)
+    assert runs[0].seed == 3 and runs[-1].seed == 5  # seed-major
+
+
+@pytest.mark.parametrize("overrides, message", [
+    ({"models": '["xgboost", "svm2"]'}, "models: unknown model 'svm2' (allowed: xgboost, random_forest"),
+    ({"budget_evals": "-5"}, "budget_evals = -5: must be an integer >= 1"),
+    ({"budget_evals": "2.5"}, "budget_evals = 2.5: must be an integer >= 1"),
+    ({"colour": '"red"'}, "unknown key 'colour' (allowed: name, description, tasks"),
+    ({"metric": '"auc"'}, "metric = 'auc': one of ['1-auc', 'logloss', 'error']"),
+    ({"seeds": "[1, 1]"}, "seeds = [1, 1]"),
+    ({"cv_folds": "1"}, "cv_folds = 1: must be an integer from 2 to 50"),
+    ({"tasks": '["sklearn:nope"]'}, "unknown task 'sklearn:nope'"),
+    ({"tasks": '["nope"]'}, "task 'nope' must be written source:name"),
+    ({"name": '"a b"'}, "name = 'a b'"),
+    ({"budget_evals": "None"}, "missing key 'budget_evals'"),
+    ({"optimizers": "bayes = {}"}, "optimizers.bayes: unknown optimizer type 'bayes' (allowed: grid, random"),
+    ({"optimizers": "grid = { points = 2 }"}, "optimizers.grid: optimizer 'grid': unknown option 'points'"),
+    ({"optimizers": 'grid = { n_points = "2" }'}, "n_points = '2' must be int"),
+])
+def test_bad_files_name_the_key_and_what_is_allowed(overrides, message):
+    with pytest.raises(ExperimentError) as info:
+        parse_experiment(experiment_text(**overrides), where="exp.toml")
+    assert message in str(info.value)
+    assert str(info.value).startswith("exp.toml: ")
+
+
+def test_malformed_toml_and_missing_file(tmp_path):
+    with pytest.raises(ExperimentError, match="not valid TOML"):
+        parse_experiment("name = [", where="x.toml")
+    with pytest.raises(ExperimentError, match="cannot read experiment file"):
+        load_experiment(tmp_path / "missing.toml")
+
+
+def test_the_quickstart_file_is_valid():
+    from pathlib import Path
+
+    exp = load_experiment(Path(__file__).parents[1] / "benchmarks" / "quickstart.toml")
+    assert exp.name == "quickstart" and exp.include_default

@@ -1,0 +1,141 @@
+"""End to end: experiment file -> scheduler -> worker processes -> store, through the CLI."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+
+from hpo_bench.cli import main
+from hpo_bench.evaluation import TrialState
+from hpo_bench.experiment import load_experiment
+from hpo_bench.optimizers.base import register
+from hpo_bench.optimizers.random_search import RandomSearch
+from hpo_bench.scheduler import Scheduler
+from hpo_bench.store import Store
+
+COLUMNS = ["task", "model", "optimizer", "seed", "trial_number", "source", "config", "fidelity", "state", "loss",
+           "fold_losses"]
+
+
+def trials_of(db: Path) -> pd.DataFrame:
+    store = Store(db, create=False)
+    try:
+        return store.trials()[COLUMNS].sort_values(COLUMNS[:5]).reset_index(drop=True)
+    finally:
+        store.close()
+
+
+def test_run_status_analyze_and_rerun_does_nothing(write_experiment, tmp_path, capsys):
+    exp = write_experiment(models='["xgboost", "random_forest"]',
+                           optimizers="random = {}\ngrid = { n_points = 2 }")
+    results, reports = tmp_path / "results", tmp_path / "reports"
+    assert main(["run", str(exp), "--results-dir", str(results)]) == 0
+    db = results / "tiny.sqlite"
+    trials = trials_of(db)
+    assert len(trials) == 1 * 2 * 2 * 2 * 5  # tasks x models x optimizers x seeds x budget
+    assert (trials[trials.trial_number == 0].source == "default").all()
+    assert (trials.state == "COMPLETE").all()
+    captured = capsys.readouterr()
+    assert "[40/40 evals 100.0%]" in captured.err
+
+    # a second run finds everything done and adds nothing
+    assert main(["run", str(exp), "--results-dir", str(results)]) == 0
+    pd.testing.assert_frame_equal(trials, trials_of(db))
+
+    assert main(["status", str(exp), "--results-dir", str(results)]) == 0
+    assert "8 runs (8 done); 40 trials, 0 failed" in capsys.readouterr().out
+    assert main(["analyze", str(db), "--reports-dir", str(reports)]) == 0
+    table = pd.read_csv(reports / "tiny" / "best_found.csv")
+    assert len(table) == 4 and (table.n_seeds == 2).all()
+    best = trials[trials.state == "COMPLETE"].groupby(["model", "optimizer", "seed"]).loss.min()
+    for _, row in table.iterrows():
+        assert row["median"] == pytest_approx(best[row.model, row.optimizer].median())
+
+
+def pytest_approx(x):
+    import pytest
+
+    return pytest.approx(x, rel=1e-5)
+
+
+def test_same_file_same_trials(write_experiment, tmp_path):
+    exp = write_experiment(models='["random_forest"]', budget_evals=4)
+    for d in ("a", "b"):
+        assert main(["run", str(exp), "--results-dir", str(tmp_path / d), "--n-workers", "2"]) == 0
+    a, b = trials_of(tmp_path / "a" / "tiny.sqlite"), trials_of(tmp_path / "b" / "tiny.sqlite")
+    assert len(a) == 8
+    pd.testing.assert_frame_equal(a, b)
+    # and not the same across seeds
+    assert a[a.seed == 0].config.tolist() != a[a.seed == 1].config.tolist()
+
+
+TOLD: list[tuple[str, float | None]] = []
+
+
+@register
+class RecordingRandom(RandomSearch):
+    """Random search that keeps what it was told, to check failures reach the optimizer as failures."""
+
+    name = "recording-random"
+
+    def tell(self, suggestion, result):
+        TOLD.append((str(result.state), result.loss))
+
+
+def test_failed_trials_are_recorded_and_told_and_the_run_goes_on(write_experiment, tmp_path):
+    TOLD.clear()
+    exp = load_experiment(write_experiment(models='["families:FAILING_LOGREG"]', budget_evals=12, seeds=1,
+                                           optimizers='rec = { type = "recording-random" }'))
+    store = Store(tmp_path / "s.sqlite")
+    counts = Scheduler(exp, store, n_workers=2).run()
+    trials = store.trials()
+    store.close()
+    assert counts == {"done": 1}
+    assert len(trials) == 12
+    failed = trials[trials.state == "FAILED"]
+    assert 2 <= len(failed) <= 10  # C < 0 in about half the draws
+    assert failed.loss.isna().all()
+    assert failed.error.str.contains("InvalidParameterError").all()
+    assert failed.error.str.contains("'C' parameter").all()
+    # the optimizer heard of every optimizer trial, failures with no loss
+    optimizer_trials = trials[trials.source == "optimizer"]
+    assert TOLD == [(s, None if s != TrialState.COMPLETE else pytest_approx(loss))
+                    for s, loss in zip(optimizer_trials.state, optimizer_trials.loss, strict=True)]
+
+
+def _count(db: Path) -> int:
+    try:
+        with sqlite3.connect(db, timeout=1) as conn:
+            return conn.execute("SELECT COUNT(*) FROM trials").fetchone()[0]
+    except sqlite3.Error:
+        return 0
+
+
+def test_sigkill_then_resume_loses_and_duplicates_nothing(write_experiment, tmp_path):
+    exp = write_experiment(budget_evals=10, seeds=2)
+    total = 1 * 1 * 1 * 2 * 10
+    reference = tmp_path / "reference"
+    assert main(["run", str(exp), "--results-dir", str(reference)]) == 0
+
+    killed = tmp_path / "killed"
+    db = killed / "tiny.sqlite"
+    command = [sys.executable, "-m", "hpo_bench.cli", "run", str(exp), "--results-dir", str(killed)]
+    proc = subprocess.Popen(command, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 120
+    while _count(db) < 6 and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)  # the driver and its workers, mid-run
+    proc.wait()
+    stored = _count(db)
+    assert 6 <= stored < total, f"the kill came too late to test anything ({stored} of {total} stored)"
+
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    pd.testing.assert_frame_equal(trials_of(db), trials_of(reference / "tiny.sqlite"))
