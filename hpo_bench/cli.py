@@ -67,24 +67,36 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_analyze(args: argparse.Namespace) -> int:
-    from hpo_bench.analysis import best_found_table
+    import pandas as pd
+
+    from hpo_bench.analysis import analyze, write_tables
     from hpo_bench.store import Store
 
     store = Store(_store_path(args.target, args.results_dir), create=False)
     name = store.experiment_row().get("name")
-    trials = store.trials()
+    trials, tasks = store.trials(), store.tasks()
     store.close()
     if trials.empty:
         raise StoreError(f"{args.target}: the store has no trials yet; run the experiment first")
+    reference = None
+    if args.reference:
+        try:
+            reference = pd.read_csv(args.reference)
+        except OSError as exc:
+            raise HpoBenchError(f"--reference {args.reference}: cannot read it: {exc.strerror}") from None
+        missing = {"task", "model", "best_loss", "worst_loss"} - set(reference.columns)
+        if missing:
+            raise HpoBenchError(f"--reference {args.reference}: missing column(s) {sorted(missing)} (a "
+                                "reference.csv written by an earlier analyze has them)")
+    tables, skipped = analyze(trials, tasks, reference)
     out_dir = Path(args.reports_dir) / name
-    out_dir.mkdir(parents=True, exist_ok=True)
-    table = best_found_table(trials)
-    table.to_csv(out_dir / "best_found.csv", index=False, float_format="%.6g")
-    import pandas as pd
-
+    write_tables(tables, out_dir)
+    best = tables["best_found"]
     with pd.option_context("display.width", 160, "display.max_columns", 20, "display.float_format", "{:.4f}".format):
-        print(table.drop(columns=["best", "worst"]).to_string(index=False))
-    print(f"wrote {out_dir / 'best_found.csv'}")
+        print(best.drop(columns=["best", "worst"]).to_string(index=False))
+    print(f"wrote {len(tables)} tables to {out_dir}: {', '.join(sorted(tables))}")
+    for table, why in sorted(skipped.items()):
+        print(f"left out {table}: {why}")
     return 0
 
 
@@ -111,6 +123,7 @@ def build_parser() -> argparse.ArgumentParser:
     analyze.add_argument("target", help="experiment file (.toml) or store (.sqlite)")
     analyze.add_argument("--results-dir", default="results")
     analyze.add_argument("--reports-dir", default="reports", help="where tables go (default: reports)")
+    analyze.add_argument("--reference", help="a frozen reference.csv (task, model, best_loss, worst_loss) for regret")
     analyze.set_defaults(func=cmd_analyze)
     return parser
 

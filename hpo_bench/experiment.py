@@ -10,6 +10,7 @@ cv_folds = 5
 metric = "1-auc"           # or "logloss", "error"
 n_workers = 2              # default: the machine's cores
 include_default = true     # the package default is every run's first trial
+tune = ["all", "each"]     # runs tuning everything, and one run per hyperparameter alone
 
 [optimizers]
 random = {}
@@ -32,6 +33,7 @@ from hpo_bench.evaluation import METRICS
 from hpo_bench.models import get_model
 from hpo_bench.optimizers import get_optimizer
 from hpo_bench.tasks import check_task_ref
+from hpo_bench.tuning import expand_tune
 
 KEYS = {
     "name": "a name of letters, digits, '-', '_' or '.'; it names results/<name>.sqlite",
@@ -45,6 +47,8 @@ KEYS = {
     "metric": f"one of {list(METRICS)}",
     "n_workers": "a positive integer",
     "include_default": "true or false",
+    "tune": "what each run tunes: 'all' (default), 'each', 'pairs', a parameter name, a list of names, or a list "
+            "of these",
 }
 
 
@@ -63,10 +67,11 @@ class RunSpec:
     task: str
     model: str
     optimizer: str  # the label from the experiment file
+    tuned: str = "all"  # what the run tunes, see hpo_bench.tuning
 
     @property
     def key(self) -> str:
-        return f"{self.task}|{self.model}|{self.optimizer}|{self.seed}"
+        return f"{self.task}|{self.model}|{self.optimizer}|{self.seed}|{self.tuned}"
 
 
 @dataclass(frozen=True)
@@ -81,6 +86,7 @@ class Experiment:
     metric: str = "1-auc"
     n_workers: int = 1
     include_default: bool = False
+    tune: dict[str, list[str]] = field(default_factory=dict)  # model -> run labels
     description: str = ""
     text: str = ""
     path: str = ""
@@ -94,8 +100,8 @@ class Experiment:
 
     def runs(self) -> list[RunSpec]:
         """All runs, seed-major so that an early stop leaves whole repetitions behind."""
-        return [RunSpec(seed, task, model, opt.label) for seed in self.seeds for task in self.tasks
-                for model in self.models for opt in self.optimizers]
+        return [RunSpec(seed, task, model, opt.label, tuned) for seed in self.seeds for task in self.tasks
+                for model in self.models for tuned in self.tune.get(model, ["all"]) for opt in self.optimizers]
 
 
 def _fail(where: str, key: str, value: Any, rule: str) -> ExperimentError:
@@ -181,6 +187,7 @@ def parse_experiment(text: str, where: str = "<experiment>") -> Experiment:
     include_default = data.get("include_default", False)
     if not isinstance(include_default, bool):
         raise _fail(where, "include_default", include_default, KEYS["include_default"])
+    tune = {model: expand_tune(data.get("tune", "all"), get_model(model), where) for model in models}
     description = data.get("description", "")
     if not isinstance(description, str):
         raise _fail(where, "description", description, KEYS["description"])
@@ -189,7 +196,7 @@ def parse_experiment(text: str, where: str = "<experiment>") -> Experiment:
         cv_folds=_positive_int(where, "cv_folds", data.get("cv_folds", 5), high=50, low=2),
         metric=metric,
         n_workers=_positive_int(where, "n_workers", data.get("n_workers", os.cpu_count() or 1)),
-        include_default=include_default, description=description, text=text, path=where,
+        include_default=include_default, tune=tune, description=description, text=text, path=where,
     )
 
 

@@ -25,12 +25,14 @@ from hpo_bench.seeding import derive_seed
 from hpo_bench.space import config_key
 from hpo_bench.store import Store, TrialRecord
 from hpo_bench.tasks import Task, load_task
+from hpo_bench.tuning import ALL, full_config, tuned_space
 
 _EPS = 1e-9
 
 
 def optimizer_seed(spec: RunSpec) -> int:
-    return derive_seed("optimizer", spec.task, spec.model, spec.optimizer, spec.seed)
+    tuned = () if spec.tuned == ALL else (spec.tuned,)
+    return derive_seed("optimizer", spec.task, spec.model, spec.optimizer, spec.seed, *tuned)
 
 
 def model_seed(spec: RunSpec) -> int:
@@ -52,7 +54,8 @@ class RunState:
     budget: float
     n_trials: int = 0
     used: float = 0.0
-    pending: tuple[int, Suggestion, str, float] | None = None  # trial number, suggestion, source, submitted
+    # trial number, suggestion, source, submitted at, the configuration evaluated
+    pending: tuple[int, Suggestion, str, float, dict[str, Any]] | None = None
     finished: bool = False
     status: str = "pending"
     note: str | None = None
@@ -129,16 +132,17 @@ class Scheduler:
 
     def _make_optimizer(self, spec: RunSpec) -> Optimizer:
         opt = self.exp.optimizer(spec.optimizer)
-        return get_optimizer(opt.type)(get_model(spec.model).space, seed=optimizer_seed(spec),
+        return get_optimizer(opt.type)(tuned_space(get_model(spec.model), spec.tuned), seed=optimizer_seed(spec),
                                        budget_evals=self.exp.budget_evals, **opt.options)
 
     def _prepare(self, spec: RunSpec, fingerprints: dict[str, str]) -> RunState:
         model = get_model(spec.model)
+        space = tuned_space(model, spec.tuned)
         opt = self.exp.optimizer(spec.optimizer)
         run_id = self.store.ensure_run(
             spec, optimizer_type=opt.type, optimizer_options=opt.options, optimizer_seed=optimizer_seed(spec),
-            model_seed=model_seed(spec), budget_evals=self.exp.budget_evals, space_json=model.space.to_json(),
-            space_fingerprint=model.space.fingerprint(), task_fingerprint=fingerprints[spec.task])
+            model_seed=model_seed(spec), budget_evals=self.exp.budget_evals, space_json=space.to_json(),
+            space_fingerprint=space.fingerprint(), task_fingerprint=fingerprints[spec.task])
         state = RunState(spec, run_id, None, self.exp.include_default, float(self.exp.budget_evals))
         status, note = self.store.run_status(run_id)
         stored = self.store.run_trials(run_id)
@@ -158,7 +162,7 @@ class Scheduler:
                 continue
             try:
                 suggestion = state.optimizer.ask()
-                if config_key(suggestion.config) != config_key(trial.config) or abs(
+                if config_key(full_config(model, spec.tuned, suggestion.config)) != config_key(trial.config) or abs(
                         suggestion.fidelity - trial.fidelity) > _EPS:
                     raise StoreError(
                         f"resume of run {spec.key}: trial {trial.trial_number} was {trial.config} at fidelity "
@@ -205,18 +209,19 @@ class Scheduler:
                 self._finish(state, f"budget left ({state.budget - state.used:g}) below the next suggestion's "
                                     f"cost ({suggestion.fidelity:g})")
                 return None
-        state.pending = (state.n_trials, suggestion, source, time.time())
+        config = full_config(get_model(state.spec.model), state.spec.tuned, suggestion.config)
+        state.pending = (state.n_trials, suggestion, source, time.time(), config)
         state.n_trials += 1
         state.used += suggestion.fidelity
         self._job_ids += 1
-        return Job(self._job_ids, state.spec.task, state.spec.model, suggestion.config, suggestion.fidelity,
+        return Job(self._job_ids, state.spec.task, state.spec.model, config, suggestion.fidelity,
                    model_seed(state.spec))
 
     def _record(self, state: RunState, result: TrialResult) -> None:
-        trial_number, suggestion, source, submitted = state.pending
+        trial_number, suggestion, source, submitted, config = state.pending
         state.pending = None
         self.store.add_trial(state.run_id, TrialRecord(
-            trial_number=trial_number, source=source, config=suggestion.config, fidelity=suggestion.fidelity,
+            trial_number=trial_number, source=source, config=config, fidelity=suggestion.fidelity,
             result=result, info=suggestion.info, submitted_at=submitted, finished_at=time.time()))
         if result.state != TrialState.COMPLETE:
             state.failures += 1

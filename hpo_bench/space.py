@@ -15,7 +15,7 @@ import hashlib
 import json
 import math
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -376,6 +376,38 @@ class SearchSpace:
                 return sum(self._count(i + 1, {**config, p.name: v}, n) for v in p.grid(n))
             return len(p.grid(n)) * self._count(i + 1, {**config, p.name: p.default}, n)
         return 1
+
+    def subspace(self, names: Sequence[str], fixed: Mapping[str, Any]) -> SearchSpace:
+        """The space of `names` only, the other parameters held at their `fixed` values.
+
+        A condition on a fixed parent is settled now: dropped where the fixed value satisfies it, an
+        error where it never can (tuning max_samples while bootstrap is held at False tunes nothing).
+        """
+        unknown = [n for n in names if n not in self._by_name]
+        if unknown:
+            raise SpaceError(f"cannot tune {unknown[0]!r}: not a parameter (known: {', '.join(self.names)})")
+        kept = []
+        for p in self.parameters:
+            if p.name not in names:
+                continue
+            cond = p.condition
+            if cond is not None and cond.parent not in names:
+                if not cond.holds(fixed):
+                    raise SpaceError(f"cannot tune {p.name!r} with {cond.parent!r} held at "
+                                     f"{fixed.get(cond.parent)!r}: it is active only when {cond.parent} in "
+                                     f"{list(cond.values)}; tune both together")
+                p = replace(p, condition=None)
+            kept.append(p)
+        return SearchSpace(kept)
+
+    def active_only(self, config: Mapping[str, Any]) -> dict[str, Any]:
+        """`config` without the parameters its own values make inactive (in definition order)."""
+        out: dict[str, Any] = {}
+        for p in self.parameters:
+            if p.name in config and self._active(p, out):
+                out[p.name] = config[p.name]
+        extra = {k: v for k, v in config.items() if k not in self._by_name}
+        return {**out, **extra}
 
     # -- serialisation ----------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:

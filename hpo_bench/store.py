@@ -43,7 +43,7 @@ CREATE TABLE IF NOT EXISTS tasks (
 CREATE TABLE IF NOT EXISTS runs (
     run_id INTEGER PRIMARY KEY, run_key TEXT UNIQUE NOT NULL, task TEXT NOT NULL, model TEXT NOT NULL,
     optimizer TEXT NOT NULL, optimizer_type TEXT NOT NULL, optimizer_options TEXT NOT NULL,
-    seed INTEGER NOT NULL, optimizer_seed INTEGER NOT NULL, model_seed INTEGER NOT NULL,
+    tuned TEXT NOT NULL, seed INTEGER NOT NULL, optimizer_seed INTEGER NOT NULL, model_seed INTEGER NOT NULL,
     budget_evals REAL NOT NULL, space TEXT NOT NULL, space_fingerprint TEXT NOT NULL,
     task_fingerprint TEXT NOT NULL, status TEXT NOT NULL DEFAULT 'pending', note TEXT,
     finished_at REAL);
@@ -171,12 +171,12 @@ class Store:
         if row is not None:
             return int(row["run_id"])
         cur = self.db.execute(
-            "INSERT INTO runs (run_key, task, model, optimizer, optimizer_type, optimizer_options, seed, "
+            "INSERT INTO runs (run_key, task, model, optimizer, optimizer_type, optimizer_options, tuned, seed, "
             "optimizer_seed, model_seed, budget_evals, space, space_fingerprint, task_fingerprint) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (spec.key, spec.task, spec.model, spec.optimizer, optimizer_type,
-             json.dumps(optimizer_options, sort_keys=True), spec.seed, optimizer_seed, model_seed, budget_evals,
-             space_json, space_fingerprint, task_fingerprint))
+             json.dumps(optimizer_options, sort_keys=True), spec.tuned, spec.seed, optimizer_seed, model_seed,
+             budget_evals, space_json, space_fingerprint, task_fingerprint))
         return int(cur.lastrowid)
 
     def run_status(self, run_id: int) -> tuple[str, str | None]:
@@ -206,7 +206,7 @@ class Store:
 
     def runs(self) -> pd.DataFrame:
         return pd.read_sql_query(
-            "SELECT r.run_id, r.run_key, r.task, r.model, r.optimizer, r.optimizer_type, r.seed, "
+            "SELECT r.run_id, r.run_key, r.task, r.model, r.optimizer, r.optimizer_type, r.tuned, r.seed, "
             "r.budget_evals, r.status, r.note, r.task_fingerprint, COUNT(t.trial_number) AS n_trials, "
             "COALESCE(SUM(t.fidelity), 0) AS used_evals, "
             "COALESCE(SUM(t.state != 'COMPLETE'), 0) AS n_failed "
@@ -217,13 +217,13 @@ class Store:
 
     def trials(self, **filters: Any) -> pd.DataFrame:
         """All trials joined with their run (task, model, optimizer, seed); filters on those columns."""
-        allowed = {"task", "model", "optimizer", "seed", "state", "source", "run_id"}
+        allowed = {"task", "model", "optimizer", "tuned", "seed", "state", "source", "run_id"}
         unknown = set(filters) - allowed
         if unknown:
             raise ValueError(f"unknown trial filter(s) {sorted(unknown)} (allowed: {sorted(allowed)})")
         where, params = _where(filters)
         df = pd.read_sql_query(
-            "SELECT r.task, r.model, r.optimizer, r.optimizer_type, r.seed, t.* FROM trials t "
+            "SELECT r.task, r.model, r.optimizer, r.optimizer_type, r.tuned, r.seed, t.* FROM trials t "
             f"JOIN runs r USING (run_id) {where} ORDER BY t.run_id, t.trial_number", self.db, params=params)
         return df
 

@@ -1,7 +1,79 @@
-"""Analysis of a result store: every function reads trials (a DataFrame from `Store.trials`) only."""
+"""Analysis of a result store: every function reads trials (a DataFrame from `Store.trials`) only.
+
+`analyze` computes every table that applies to an experiment and says why the others do not.
+"""
 
 from __future__ import annotations
 
-from hpo_bench.analysis.best_found import best_found_table, run_best
+from collections.abc import Callable
+from pathlib import Path
 
-__all__ = ["best_found_table", "run_best"]
+import pandas as pd
+
+from hpo_bench.analysis.best_found import (
+    best_found_table,
+    incumbent_traces,
+    reference_losses,
+    regret_traces,
+    run_best,
+)
+from hpo_bench.analysis.comparisons import rank_traces, statistical_tests
+from hpo_bench.analysis.importance import importance_table
+from hpo_bench.analysis.robustness import beat_probabilities, robustness_table
+from hpo_bench.analysis.surrogate import surrogate_tunability
+from hpo_bench.analysis.tunability import NotApplicable, pair_table, tunability_table, tuning_space
+
+VARIANCE_NOTE = ("a variance decomposition into optimizer seed, model seed and split needs repetitions that vary "
+                 "one at a time; hpo-bench's seeds vary optimizer and model seeds together over fixed splits")
+
+
+def analyze(trials: pd.DataFrame, tasks: pd.DataFrame, reference: pd.DataFrame | None = None,
+            seed: int = 0) -> tuple[dict[str, pd.DataFrame], dict[str, str]]:
+    """All tables by name, and for each table left out, why. Deterministic for a given store and seed."""
+    tables: dict[str, pd.DataFrame] = {}
+    skipped: dict[str, str] = {}
+
+    def add(name: str, make: Callable[[], pd.DataFrame]) -> None:
+        try:
+            table = make()
+        except NotApplicable as why:
+            skipped[name] = str(why)
+            return
+        if table.empty:
+            skipped[name] = "no rows"
+        else:
+            tables[name] = table
+
+    tables["best_found"] = best_found_table(trials)
+    traces = incumbent_traces(trials)
+    ref = reference_losses(trials, reference)
+    tables["reference"] = ref
+    tables["traces"] = regret_traces(traces, ref)
+    add("tunability", lambda: tunability_table(trials, seed))
+    add("tunability_pairs", lambda: pair_table(trials))
+    add("tuning_space", lambda: tuning_space(trials))
+    try:
+        tables.update({k: v for k, v in surrogate_tunability(trials, tasks, seed).items() if not v.empty})
+    except NotApplicable as why:
+        for name in ("surrogate_quality", "optimal_defaults", "surrogate_tunability"):
+            skipped[name] = str(why)
+    add("importance", lambda: importance_table(trials, seed))
+    add("robustness", lambda: robustness_table(trials))
+    add("beat_probabilities", lambda: beat_probabilities(trials))
+    add("ranks", lambda: rank_traces(traces))
+    add("tests", lambda: statistical_tests(trials))
+    skipped["variance_decomposition"] = VARIANCE_NOTE
+    return tables, skipped
+
+
+def write_tables(tables: dict[str, pd.DataFrame], out_dir: Path) -> list[Path]:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for name, table in tables.items():
+        path = out_dir / f"{name}.csv"
+        table.to_csv(path, index=False, float_format="%.6g")
+        paths.append(path)
+    return paths
+
+
+__all__ = ["NotApplicable", "analyze", "best_found_table", "incumbent_traces", "run_best", "write_tables"]

@@ -46,6 +46,11 @@ class ModelFamily(ABC):
     def make_estimator(self, config: Mapping[str, Any], *, seed: int, fidelity: float, shape: DataShape) -> Any:
         """An unfitted scikit-learn compatible classifier for `config` (already validated or a default)."""
 
+    def concrete(self, config: Mapping[str, Any], shape: DataShape) -> dict[str, Any]:
+        """`config` with symbolic values (a default's "sqrt") replaced by the numbers they stand for on
+        data of this shape, so that every configuration can be placed in the search space."""
+        return dict(config)
+
     def scaled(self, config: Mapping[str, Any], fidelity: float) -> dict[str, Any]:
         """The configuration with its fidelity hyperparameter scaled to `fidelity`."""
         config = dict(config)

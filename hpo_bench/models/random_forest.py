@@ -6,6 +6,8 @@ from collections.abc import Mapping
 from functools import cached_property
 from typing import Any
 
+import numpy as np
+
 from hpo_bench.models.base import DataShape, ModelFamily
 from hpo_bench.space import Categorical, Condition, Float, Int, SearchSpace
 
@@ -31,6 +33,12 @@ class RandomForestFamily(ModelFamily):
         # scikit-learn's defaults: max_samples None draws n rows (= 1.0), min_samples_leaf 1 (= n ** 0).
         return {"n_estimators": 100, "bootstrap": True, "max_samples": 1.0, "max_features": "sqrt",
                 "min_samples_leaf_exp": 0.0}
+
+    def concrete(self, config: Mapping[str, Any], shape: DataShape) -> dict[str, Any]:
+        config = dict(config)
+        if config.get("max_features") == "sqrt":  # scikit-learn takes max(1, int(sqrt(p)))
+            config["max_features"] = max(1, int(np.sqrt(shape.n_features))) / max(1, shape.n_features)
+        return config
 
     def make_estimator(self, config: Mapping[str, Any], *, seed: int, fidelity: float, shape: DataShape) -> Any:
         from sklearn.ensemble import RandomForestClassifier

@@ -1,0 +1,80 @@
+"""Hyperparameter importance with Optuna's evaluators (fANOVA and PED-ANOVA), not reimplemented.
+
+The fully tuned trials of each task x model x optimizer are loaded into an in-memory Optuna study with
+the distributions of the family's space, then each evaluator ranks the parameters. Trials whose
+configuration lies outside the space (a package default such as xgboost's reg_alpha = 0) are left out:
+Optuna's distributions cannot hold them.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+
+import numpy as np
+import pandas as pd
+
+from hpo_bench.analysis.tunability import NotApplicable
+from hpo_bench.models import get_model
+from hpo_bench.space import Categorical, Float, SearchSpace
+
+MIN_TRIALS = 10
+
+
+def _distributions(space: SearchSpace) -> dict:
+    from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+
+    out = {}
+    for p in space:
+        if isinstance(p, Categorical):
+            out[p.name] = CategoricalDistribution(p.choices)
+        elif isinstance(p, Float):
+            out[p.name] = FloatDistribution(p.low, p.high, log=p.log)
+        else:
+            out[p.name] = IntDistribution(p.low, p.high, log=p.log)
+    return out
+
+
+def study_from_trials(space: SearchSpace, configs: list[dict], losses: list[float]):
+    """An in-memory Optuna study holding the given (configuration, loss) pairs as complete trials."""
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    dists = _distributions(space)
+    study = optuna.create_study(direction="minimize")
+    for config, loss in zip(configs, losses, strict=True):
+        try:
+            space.validate(config)
+        except Exception:  # noqa: BLE001  (outside the space: see the module docstring)
+            continue
+        study.add_trial(optuna.trial.create_trial(
+            params=dict(config), distributions={k: dists[k] for k in config}, value=float(loss)))
+    return study
+
+
+def importance_table(trials: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
+    """Per task x model x optimizer x parameter: fANOVA and PED-ANOVA importance (each sums to 1)."""
+    from optuna.importance import FanovaImportanceEvaluator, PedAnovaImportanceEvaluator, get_param_importances
+
+    full = trials[(trials["tuned"] == "all") & (trials["state"] == "COMPLETE") & np.isclose(trials["fidelity"], 1)]
+    rows = []
+    for (task, model_name, optimizer), group in full.groupby(["task", "model", "optimizer"], sort=True):
+        if len(group) < MIN_TRIALS:
+            continue
+        space = get_model(model_name).space
+        study = study_from_trials(space, [json.loads(c) for c in group["config"]], group["loss"].tolist())
+        if len(study.trials) < MIN_TRIALS:
+            continue
+        scores = {}
+        for name, evaluator in (("fanova", FanovaImportanceEvaluator(seed=seed)),
+                                ("ped_anova", PedAnovaImportanceEvaluator())):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # experimental-feature warnings from Optuna
+                scores[name] = get_param_importances(study, evaluator=evaluator, normalize=True)
+        for param in space.names:
+            rows.append({"task": task, "model": model_name, "optimizer": optimizer, "parameter": param,
+                         "fanova": scores["fanova"].get(param, np.nan),
+                         "ped_anova": scores["ped_anova"].get(param, np.nan), "n_trials": len(study.trials)})
+    if not rows:
+        raise NotApplicable(f"no task x model x optimizer has {MIN_TRIALS} complete fully tuned trials")
+    return pd.DataFrame(rows)

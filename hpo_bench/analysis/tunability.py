@@ -1,0 +1,142 @@
+"""Tunability as defined by Probst, Boulesteix & Bischl (2019, JMLR 20(53)), from real runs.
+
+With losses minimised, for a model family, dataset j and seed s:
+- d_j  = L_j(default) - L_j(best found tuning every hyperparameter)        (run tuned = "all")
+- d_ij = L_j(default) - L_j(best found tuning only i, the others at default) (run tuned = "i")
+- relative tunability d_ij / d_j, defined where d_j > 0;
+- for a pair (i, i'): d_ii'j, its joint gain d_ii' - max(d_i, d_i') and interaction d_ii' - (d_i + d_i').
+
+Best-found losses from finite runs are lower bounds of what tuning can gain, so d can come out
+negative when a run never reaches the default; with `include_default = true` the default is each run's
+first trial and d >= 0 by construction. Values are averaged over seeds within a dataset first, then
+summarised across datasets (mean, median, std and a percentile bootstrap CI of the mean over datasets).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from hpo_bench.analysis.best_found import run_best
+
+N_BOOTSTRAP = 2000
+
+
+class NotApplicable(Exception):  # noqa: N818  (a reason, not an error)
+    """The table does not apply to this experiment; the message says why."""
+
+
+def default_losses(trials: pd.DataFrame) -> pd.DataFrame:
+    """L(default) per task x model x seed: the loss of the package-default trial.
+
+    Every run of a (task, model, seed) fits the default with the same model seed, so all its default
+    trials have the same loss; the mean guards against nothing but is what one would take otherwise.
+    """
+    d = trials[(trials["source"] == "default") & (trials["state"] == "COMPLETE")]
+    if d.empty:
+        raise NotApplicable("no run evaluated the package default (set include_default = true)")
+    return d.groupby(["task", "model", "seed"], as_index=False).agg(default_loss=("loss", "mean"))
+
+
+def per_dataset_gains(trials: pd.DataFrame) -> pd.DataFrame:
+    """One row per task x model x optimizer x tuned x seed: default loss, best loss, gain d."""
+    best = run_best(trials)
+    gains = best.merge(default_losses(trials), on=["task", "model", "seed"], how="inner")
+    gains["gain"] = gains["default_loss"] - gains["best_loss"]
+    return gains
+
+
+def bootstrap_ci(values: np.ndarray, rng: np.random.Generator, level: float = 0.95) -> tuple[float, float]:
+    """Percentile bootstrap CI of the mean (NaN for fewer than two values)."""
+    values = np.asarray(values, dtype=float)
+    values = values[~np.isnan(values)]
+    if len(values) < 2:
+        return float("nan"), float("nan")
+    means = rng.choice(values, size=(N_BOOTSTRAP, len(values)), replace=True).mean(axis=1)
+    alpha = (1 - level) / 2
+    return float(np.quantile(means, alpha)), float(np.quantile(means, 1 - alpha))
+
+
+def _summary(values: pd.Series, rng: np.random.Generator) -> dict[str, float]:
+    low, high = bootstrap_ci(values.to_numpy(), rng)
+    return {"mean": values.mean(), "median": values.median(), "std": values.std(ddof=1), "ci_low": low,
+            "ci_high": high}
+
+
+def tunability_table(trials: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
+    """Per model x optimizer x tuned hyperparameter(s): d and relative d, across datasets.
+
+    Columns: tuned ("all" is the family's overall tunability d), mean, median, std, ci_low, ci_high of
+    d over datasets (each dataset's value the mean over its seeds), the same for relative tunability
+    (relative_*), n_datasets and n_seeds.
+    """
+    gains = per_dataset_gains(trials)
+    per_dataset = gains.groupby(["model", "optimizer", "tuned", "task"], as_index=False).agg(
+        gain=("gain", "mean"), n_seeds=("seed", "nunique"))
+    overall = per_dataset[per_dataset["tuned"] == "all"][["model", "optimizer", "task", "gain"]].rename(
+        columns={"gain": "gain_all"})
+    per_dataset = per_dataset.merge(overall, on=["model", "optimizer", "task"], how="left")
+    per_dataset["relative"] = per_dataset["gain"] / per_dataset["gain_all"].where(per_dataset["gain_all"] > 0)
+    rng = np.random.default_rng(seed)
+    rows = []
+    for (model, optimizer, tuned), group in per_dataset.groupby(["model", "optimizer", "tuned"], sort=True):
+        row = {"model": model, "optimizer": optimizer, "tuned": tuned, **_summary(group["gain"], rng)}
+        rel = _summary(group["relative"].dropna(), rng)
+        row.update({f"relative_{k}": v for k, v in rel.items()})
+        row.update(n_datasets=group["task"].nunique(), n_seeds=int(group["n_seeds"].max()))
+        rows.append(row)
+    if not rows:
+        raise NotApplicable("no run has both a default trial and a best-found loss")
+    return pd.DataFrame(rows)
+
+
+def pair_table(trials: pd.DataFrame) -> pd.DataFrame:
+    """Per model x optimizer x pair (i, i'): mean d_ii', joint gain and interaction across datasets."""
+    if not (trials["tuned"].str.count(r"\+") == 1).any():
+        raise NotApplicable("no run tunes a pair of hyperparameters (tune = [\"pairs\"] or [[\"a\", \"b\"]])")
+    gains = per_dataset_gains(trials)
+    per_dataset = gains.groupby(["model", "optimizer", "tuned", "task"], as_index=False).agg(gain=("gain", "mean"))
+    pairs = per_dataset[per_dataset["tuned"].str.count(r"\+") == 1]
+    single = per_dataset.set_index(["model", "optimizer", "tuned", "task"])["gain"]
+    rows = []
+    for _, r in pairs.iterrows():
+        first, second = r["tuned"].split("+")
+        d1 = single.get((r["model"], r["optimizer"], first, r["task"]), np.nan)
+        d2 = single.get((r["model"], r["optimizer"], second, r["task"]), np.nan)
+        rows.append({"model": r["model"], "optimizer": r["optimizer"], "first": first, "second": second,
+                     "task": r["task"], "d_pair": r["gain"], "d_first": d1, "d_second": d2,
+                     "joint_gain": r["gain"] - max(d1, d2), "interaction": r["gain"] - (d1 + d2)})
+    per_task = pd.DataFrame(rows)
+    return per_task.groupby(["model", "optimizer", "first", "second"], as_index=False).agg(
+        d_pair=("d_pair", "mean"), d_first=("d_first", "mean"), d_second=("d_second", "mean"),
+        joint_gain=("joint_gain", "mean"), interaction=("interaction", "mean"), n_datasets=("task", "nunique"))
+
+
+def tuning_space(trials: pd.DataFrame, low: float = 0.05, high: float = 0.95) -> pd.DataFrame:
+    """Probst's tuning space: the 5% and 95% quantiles of each numeric hyperparameter's best values.
+
+    The best configuration of every fully tuned run (one per dataset and seed) gives one value per
+    hyperparameter where it is active; categorical ones report their most frequent best choice.
+    """
+    import json
+
+    full = trials[(trials["tuned"] == "all") & (trials["state"] == "COMPLETE") & np.isclose(trials["fidelity"], 1)]
+    if full.empty:
+        raise NotApplicable("no fully tuned run has a complete trial")
+    best = full.loc[full.groupby(["task", "model", "optimizer", "seed"])["loss"].idxmin()]
+    rows = []
+    for (model, optimizer), group in best.groupby(["model", "optimizer"]):
+        configs = pd.DataFrame([json.loads(c) for c in group["config"]])
+        for name in configs.columns:
+            values = configs[name].dropna()
+            numeric = pd.to_numeric(values, errors="coerce")
+            if values.map(lambda v: isinstance(v, bool)).any() or numeric.isna().any():
+                counts = values.astype(str).value_counts()
+                rows.append({"model": model, "optimizer": optimizer, "parameter": name, "low": np.nan,
+                             "high": np.nan, "most_frequent": counts.index[0], "share": counts.iloc[0] / len(values),
+                             "n_best": len(values)})
+            else:
+                rows.append({"model": model, "optimizer": optimizer, "parameter": name,
+                             "low": numeric.quantile(low), "high": numeric.quantile(high), "most_frequent": None,
+                             "share": np.nan, "n_best": len(values)})
+    return pd.DataFrame(rows)

@@ -1,0 +1,156 @@
+"""Each measure on a small hand-made trials table, its expected value worked out by hand."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from hpo_bench.analysis import analyze
+from hpo_bench.analysis.best_found import incumbent_traces, reference_losses, regret_traces
+from hpo_bench.analysis.comparisons import holm, nemenyi_cd, rank_traces, statistical_tests
+from hpo_bench.analysis.robustness import beat_probabilities, cvar, robustness_table
+from hpo_bench.analysis.tunability import pair_table, tunability_table, tuning_space
+
+
+def table(rows: list[tuple]) -> pd.DataFrame:
+    """Trials from (task, optimizer, tuned, seed, source, loss or None, fidelity, config) tuples."""
+    out, numbers = [], {}
+    for task, optimizer, tuned, seed, source, loss, fidelity, config in rows:
+        run = (task, optimizer, tuned, seed)
+        numbers[run] = numbers.get(run, -1) + 1
+        out.append({"task": task, "model": "m", "optimizer": optimizer, "optimizer_type": optimizer,
+                    "tuned": tuned, "seed": seed, "trial_number": numbers[run], "source": source,
+                    "config": json.dumps(config or {}), "fidelity": fidelity, "metric": "1-auc",
+                    "state": "FAILED" if loss is None else "COMPLETE", "loss": loss})
+    return pd.DataFrame(out)
+
+
+def run(task, tuned, default, *losses, seed=0, optimizer="random"):
+    """A run with the default trial first, then optimizer trials."""
+    rows = [(task, optimizer, tuned, seed, "default", default, 1.0, None)]
+    return rows + [(task, optimizer, tuned, seed, "optimizer", loss, 1.0, None) for loss in losses]
+
+
+# Dataset A: default 0.30; all -> 0.20 (d 0.10); x -> 0.28 (d 0.02); y never beats the default (d 0);
+# x+y -> 0.22 (d 0.08). Dataset B: default 0.50; all -> 0.30 (d 0.20); x -> 0.40 (0.10); y -> 0.45 (0.05);
+# x+y -> 0.35 (0.15).
+TUNABILITY = table(
+    run("A", "all", 0.30, 0.20, 0.25) + run("A", "x", 0.30, 0.28) + run("A", "y", 0.30, 0.35, None)
+    + run("A", "x+y", 0.30, 0.22)
+    + run("B", "all", 0.50, 0.30, 0.60) + run("B", "x", 0.50, 0.40) + run("B", "y", 0.50, 0.45)
+    + run("B", "x+y", 0.50, 0.35))
+
+
+def test_tunability_per_hyperparameter_and_relative():
+    t = tunability_table(TUNABILITY).set_index("tuned")
+    assert t.loc["all", "mean"] == pytest.approx(0.15) and t.loc["all", "median"] == pytest.approx(0.15)
+    assert t.loc["all", "std"] == pytest.approx(math.sqrt(0.005))  # values 0.10, 0.20
+    assert (t.loc["all", "ci_low"], t.loc["all", "ci_high"]) == pytest.approx((0.10, 0.20))
+    assert t.loc["x", "mean"] == pytest.approx(0.06)
+    assert t.loc["y", "mean"] == pytest.approx(0.025)
+    assert t.loc["x", "relative_mean"] == pytest.approx((0.02 / 0.10 + 0.10 / 0.20) / 2)  # 0.35
+    assert t.loc["y", "relative_mean"] == pytest.approx((0 + 0.05 / 0.20) / 2)  # 0.125
+    assert (t["n_datasets"] == 2).all() and (t["n_seeds"] == 1).all()
+
+
+def test_tunability_averages_seeds_within_a_dataset_first():
+    trials = table(run("A", "all", 0.30, 0.20) + run("A", "all", 0.40, 0.10, seed=1) + run("B", "all", 0.5, 0.4))
+    t = tunability_table(trials).set_index("tuned")
+    # A: (0.10 + 0.30) / 2 = 0.20; B: 0.10 -> mean 0.15, not (0.1 + 0.3 + 0.1) / 3
+    assert t.loc["all", "mean"] == pytest.approx(0.15)
+    assert t.loc["all", "n_seeds"] == 2
+
+
+def test_pairs_joint_gain_and_interaction():
+    p = pair_table(TUNABILITY).iloc[0]
+    assert (p["first"], p["second"]) == ("x", "y")
+    assert p["d_pair"] == pytest.approx((0.08 + 0.15) / 2)
+    # A: 0.08 - max(0.02, 0) = 0.06, B: 0.15 - 0.10 = 0.05
+    assert p["joint_gain"] == pytest.approx(0.055)
+    # A: 0.08 - (0.02 + 0) = 0.06, B: 0.15 - (0.10 + 0.05) = 0
+    assert p["interaction"] == pytest.approx(0.03)
+
+
+def test_tuning_space_quantiles_of_best_values():
+    rows = []
+    for task, best_x in (("A", 1.0), ("B", 2.0), ("C", 3.0)):
+        rows += [(task, "random", "all", 0, "optimizer", 0.1, 1.0, {"x": best_x, "k": "a"}),
+                 (task, "random", "all", 0, "optimizer", 0.5, 1.0, {"x": 10.0, "k": "b"})]
+    space = tuning_space(table(rows)).set_index("parameter")
+    assert space.loc["x", "low"] == pytest.approx(1.1)  # 5% of [1, 2, 3], linear interpolation
+    assert space.loc["x", "high"] == pytest.approx(2.9)
+    assert space.loc["k", "most_frequent"] == "a" and space.loc["k", "share"] == 1.0
+
+
+def test_incumbent_trace_counts_cost_but_only_full_fidelity_losses():
+    rows = [("A", "random", "all", 0, "optimizer", 0.5, 1 / 3, None)] * 3 + [
+        ("A", "random", "all", 0, "optimizer", loss, 1.0, None) for loss in (0.4, 0.45, 0.3)]
+    rows += [("A", "tpe", "all", 0, "optimizer", loss, 1.0, None) for loss in (0.35, 0.3)]
+    trials = table(rows)
+    traces = incumbent_traces(trials)
+    random = traces[traces.optimizer == "random"].set_index("budget_evals")["best_loss"]
+    assert np.isnan(random[1])  # three third-fidelity trials: cost 1, no full-fidelity loss yet
+    assert random[2] == 0.4 and random[3] == 0.4 and random[4] == 0.3
+    ref = reference_losses(trials)
+    assert ref.iloc[0][["best_loss", "worst_loss"]].tolist() == [0.3, 0.45]
+    scored = regret_traces(traces, ref).set_index(["optimizer", "budget_evals"])
+    assert scored.loc[("random", 2), "normalized_regret"] == pytest.approx(0.1 / 0.15)
+    assert scored.loc[("random", 2), "score"] == pytest.approx(0.0)  # as good as random: it is random
+    assert scored.loc[("tpe", 2), "score"] == pytest.approx(100.0)  # reached the best while random had 0.4
+    frozen = pd.DataFrame({"task": ["A"], "model": ["m"], "best_loss": [0.2], "worst_loss": [0.6]})
+    again = reference_losses(trials, frozen)
+    assert again.iloc[0][["best_loss", "source"]].tolist() == [0.2, "frozen"]
+
+
+def test_robustness_spread_and_tail():
+    trials = table([("A", "random", "all", s, "optimizer", loss, 1.0, None)
+                    for s, loss in enumerate([0.1, 0.2, 0.3, 0.4])])
+    r = robustness_table(trials).iloc[0]
+    assert r["mean"] == pytest.approx(0.25) and r["std"] == pytest.approx(np.std([0.1, 0.2, 0.3, 0.4], ddof=1))
+    assert r["iqr"] == pytest.approx(0.15) and r["worst"] == 0.4 and r["cvar10"] == 0.4
+    assert cvar(np.arange(1, 21), 0.1) == pytest.approx(19.5)  # the worst 2 of 20
+
+
+def test_probability_of_beating():
+    rows = [("T1", "a", "all", 0, "optimizer", 0.1, 1.0, None), ("T1", "a", "all", 1, "optimizer", 0.3, 1.0, None),
+            ("T1", "b", "all", 0, "optimizer", 0.2, 1.0, None), ("T1", "b", "all", 1, "optimizer", 0.2, 1.0, None),
+            ("T2", "a", "all", 0, "optimizer", 0.1, 1.0, None), ("T2", "b", "all", 0, "optimizer", 0.3, 1.0, None),
+            ("T2", "b", "all", 1, "optimizer", 0.2, 1.0, None)]
+    p = beat_probabilities(table(rows)).set_index(["optimizer", "versus"])["p_beats"]
+    assert p[("a", "b")] == pytest.approx((0.5 + 1.0) / 2)
+    assert p[("b", "a")] == pytest.approx((0.5 + 0.0) / 2)
+
+
+def test_holm_and_nemenyi():
+    assert holm([0.01, 0.04, 0.03]) == pytest.approx([0.03, 0.06, 0.06])
+    assert nemenyi_cd(3, 10) == pytest.approx(2.343 * math.sqrt(12 / 60), abs=1e-3)  # q_0.05 = 2.343 (Demsar)
+
+
+def test_ranks_over_budget_and_wilcoxon():
+    rows = []
+    for seed in range(6):
+        for optimizer, losses in (("a", [0.5, 0.1]), ("b", [0.4, 0.2 + seed / 100]), ("c", [0.4, 0.3])):
+            rows += [("T", optimizer, "all", seed, "optimizer", loss, 1.0, None) for loss in losses]
+    trials = table(rows)
+    ranks = rank_traces(incumbent_traces(trials)).set_index(["optimizer", "budget_evals"])["mean_rank"]
+    assert ranks[("a", 1)] == 3.0 and ranks[("b", 1)] == 1.5 and ranks[("c", 1)] == 1.5  # tie shares 1.5
+    assert ranks[("a", 2)] == 1.0 and ranks[("b", 2)] == 2.0 and ranks[("c", 2)] == 3.0
+    tests = statistical_tests(trials)
+    pair = tests[(tests.test == "wilcoxon") & (tests.a == "a") & (tests.b == "b")].iloc[0]
+    assert pair["p_value"] == pytest.approx(2 / 64)  # exact two-sided, a better in all 6 blocks
+    friedman = tests[tests.test == "friedman"].iloc[0]
+    assert friedman["statistic"] == pytest.approx(12.0)  # ranks 1, 2, 3 in every block: 6 * (3-1) = 12
+    assert friedman["critical_difference"] == pytest.approx(nemenyi_cd(3, 6))
+
+
+def test_analyze_says_what_it_left_out():
+    trials = table([("A", "random", "all", 0, "optimizer", 0.2, 1.0, {"x": 1})])
+    tables, skipped = analyze(trials, pd.DataFrame(columns=["task", "n_features"]))
+    assert "best_found" in tables and "traces" in tables
+    assert "include_default" in skipped["tunability"]
+    assert "pair" in skipped["tunability_pairs"]
+    assert "fewer than two optimizers" in skipped["ranks"]
