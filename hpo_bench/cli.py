@@ -100,6 +100,21 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    from hpo_bench.analysis.tunability import NotApplicable
+    from hpo_bench.report import build_report
+
+    try:
+        report = build_report(_store_path(args.target, args.results_dir), args.reports_dir)
+    except NotApplicable as why:
+        raise StoreError(f"{args.target}: {why}; run the experiment first") from None
+    print(f"wrote {report.out_dir / 'index.html'} and index.md: {len(report.figures)} figures, "
+          f"{len(report.tables)} tables in {report.seconds:.1f} s")
+    for name, why in sorted(report.skipped.items()):
+        print(f"left out {name}: {why}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="hpo-bench", description=__doc__)
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
@@ -125,6 +140,12 @@ def build_parser() -> argparse.ArgumentParser:
     analyze.add_argument("--reports-dir", default="reports", help="where tables go (default: reports)")
     analyze.add_argument("--reference", help="a frozen reference.csv (task, model, best_loss, worst_loss) for regret")
     analyze.set_defaults(func=cmd_analyze)
+
+    report = sub.add_parser("report", parents=[common], help="write reports/<name>/index.html and index.md")
+    report.add_argument("target", help="experiment file (.toml) or store (.sqlite)")
+    report.add_argument("--results-dir", default="results")
+    report.add_argument("--reports-dir", default="reports", help="where reports go (default: reports)")
+    report.set_defaults(func=cmd_report)
     return parser
 
 

@@ -1,0 +1,191 @@
+"""The report: every analysis table (CSV, Markdown, LaTeX), figures (PNG and SVG), index.md and a
+self-contained index.html (figures embedded), with what was run and on what.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import pandas as pd
+
+from hpo_bench.analysis import analyze, run_best, write_tables
+from hpo_bench.analysis.tunability import NotApplicable
+from hpo_bench.report import figures as fg
+from hpo_bench.report.tables import to_latex, to_markdown
+from hpo_bench.store import Store
+
+# The tables shown in the report body, with the columns worth reading; every table is in the CSVs.
+SHOWN = {
+    "best_found": ("Best-found loss per task, model and optimizer (over seeds)",
+                   ["task", "model", "optimizer", "tuned", "metric", "median", "q25", "q75", "iqr", "n_seeds",
+                    "n_failed"]),
+    "tunability": ("Tunability per hyperparameter, measured against the package default",
+                   ["model", "optimizer", "tuned", "mean", "median", "std", "ci_low", "ci_high", "relative_mean",
+                    "relative_median", "n_datasets", "n_seeds"]),
+    "surrogate_tunability": ("Tunability on random-forest surrogates, against package and optimal defaults",
+                             ["model", "reference", "tuned", "mean", "median", "ci_low", "ci_high", "relative_mean",
+                              "n_datasets"]),
+    "tunability_pairs": ("Pairs of hyperparameters: joint gain and interaction", None),
+    "tuning_space": ("Tuning space: 5% and 95% quantiles of the best values", None),
+    "optimal_defaults": ("Data-driven optimal defaults (on the surrogates)", None),
+    "surrogate_quality": ("Surrogate quality on held-out trials", None),
+    "tests": ("Statistical tests at the final budget", None),
+    "robustness": ("Robustness across optimizer seeds", None),
+    "beat_probabilities": ("Probability that one optimizer beats another (same task, any two seeds)", None),
+    "importance": ("Hyperparameter importance (Optuna fANOVA and PED-ANOVA)", None),
+}
+
+
+@dataclass
+class Report:
+    name: str
+    out_dir: Path
+    figures: dict[str, str] = field(default_factory=dict)  # name -> caption
+    skipped: dict[str, str] = field(default_factory=dict)  # table or figure -> why left out
+    tables: dict[str, pd.DataFrame] = field(default_factory=dict)
+    seconds: float = 0.0
+
+
+def _provenance(store: Store, trials: pd.DataFrame) -> list[tuple[str, str]]:
+    exp = store.experiment_row()
+    sessions = store.sessions()
+    runs = store.runs()
+    versions = json.loads(sessions["versions"].iloc[-1]) if len(sessions) else {}
+    machine = json.loads(sessions["machine"].iloc[-1]) if len(sessions) else {}
+    stamp = lambda t: time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(t)) if pd.notna(t) else "-"  # noqa: E731
+    states = trials["state"].value_counts().to_dict()
+    budgets = ", ".join(f"{b:g}" for b in sorted(runs["budget_evals"].unique()))
+    return [
+        ("experiment", f"{exp.get('name')} ({exp.get('file_path')})"),
+        ("experiment file sha256", exp.get("file_hash", "")),
+        ("runs", f"{len(runs)} ({', '.join(f'{n} {s}' for s, n in runs['status'].value_counts().items())})"),
+        ("tasks x models x optimizers x tuned x seeds", " x ".join(str(trials[c].nunique()) for c in
+                                                                   ("task", "model", "optimizer", "tuned", "seed"))),
+        ("seeds", ", ".join(map(str, sorted(trials["seed"].unique())))),
+        ("budget per run (full-fidelity evaluations)", budgets),
+        ("trials", f"{len(trials)}: {states.get('COMPLETE', 0)} complete, {states.get('FAILED', 0)} failed, "
+                   f"{states.get('TIMEOUT', 0)} timed out"),
+        ("metric", ", ".join(sorted(trials["metric"].unique()))),
+        ("sessions", "; ".join(f"{stamp(r.started_at)} to {stamp(r.finished_at)}" for r in sessions.itertuples())),
+        ("packages (last session)", ", ".join(f"{k} {v}" for k, v in versions.items())),
+        ("machine (last session)", ", ".join(f"{k}: {v}" for k, v in machine.items())),
+    ]
+
+
+def build_report(store_path: str | Path, reports_dir: str | Path = "reports") -> Report:
+    start = time.perf_counter()
+    store = Store(store_path, create=False)
+    try:
+        exp_row = store.experiment_row()
+        trials, tasks = store.trials(), store.tasks()
+        provenance = _provenance(store, trials) if len(trials) else []
+        file_text = exp_row.get("file_text", "")
+    finally:
+        store.close()
+    if trials.empty:
+        raise NotApplicable("the store has no trials yet")
+    report = Report(exp_row["name"], Path(reports_dir) / exp_row["name"])
+    tables, report.skipped = analyze(trials, tasks)
+    report.tables = tables
+    write_tables(tables, report.out_dir)
+    (report.out_dir / "tables").mkdir(parents=True, exist_ok=True)
+    for name, table in tables.items():
+        if name in SHOWN:
+            (report.out_dir / "tables" / f"{name}.md").write_text(to_markdown(table))
+            (report.out_dir / "tables" / f"{name}.tex").write_text(to_latex(table, caption=SHOWN[name][0]))
+
+    palette = fg.Palette(sorted(trials["optimizer"].unique()))
+    best = run_best(trials)
+    makers = {
+        "incumbent": ("Incumbent curves per task", lambda: fg.incumbent_curves(tables["traces"], palette)),
+        "regret": ("Normalised regret over the budget", lambda: fg.regret_curves(tables["traces"], palette)),
+        "ranks": ("Average rank over the budget", lambda: fg.rank_curves(_need(tables, "ranks"), palette)),
+        "critical_difference": ("Critical difference diagram",
+                                lambda: fg.critical_difference(_need(tables, "tests"), palette)),
+        "best_found": ("Best-found loss per optimizer over seeds", lambda: fg.best_found_boxes(best, palette)),
+        "tunability": ("Tunability per hyperparameter", lambda: fg.tunability_bars(
+            tables.get("tunability"), tables.get("surrogate_tunability"))),
+        "interactions": ("Pairwise interactions", lambda: fg.interaction_heatmap(_need(tables, "tunability_pairs"))),
+        "robustness": ("Robustness across seeds", lambda: fg.robustness_spread(_need(tables, "robustness"), palette)),
+    }
+    for model in sorted(trials["model"].unique()):
+        makers[f"marginal_{model}"] = (f"Marginal effects of {model}'s hyperparameters",
+                                       lambda m=model: fg.marginal_effects(trials, m))
+    fig_dir = report.out_dir / "figures"
+    fig_dir.mkdir(parents=True, exist_ok=True)
+    for name, (caption, make) in makers.items():
+        try:
+            fig = make()
+        except NotApplicable as why:
+            report.skipped[f"figure {name}"] = str(why)
+            continue
+        fig.savefig(fig_dir / f"{name}.png", bbox_inches="tight")
+        fig.savefig(fig_dir / f"{name}.svg", bbox_inches="tight")
+        plt.close(fig)
+        report.figures[name] = caption
+    report.seconds = time.perf_counter() - start
+    _write_markdown(report, provenance, file_text)
+    _write_html(report, provenance, file_text)
+    return report
+
+
+def _need(tables: dict[str, pd.DataFrame], name: str) -> pd.DataFrame:
+    if name not in tables:
+        raise NotApplicable(f"the {name} table was left out")
+    return tables[name]
+
+
+def _shown(report: Report):
+    for name, (title, columns) in SHOWN.items():
+        if name in report.tables:
+            table = report.tables[name]
+            yield name, title, table[[c for c in columns if c in table]] if columns else table
+
+
+def _write_markdown(report: Report, provenance: list[tuple[str, str]], file_text: str) -> None:
+    lines = [f"# hpo-bench report: {report.name}", "", "## What was run", ""]
+    lines += [f"- **{k}**: {v}" for k, v in provenance]
+    lines += ["", "```toml", file_text.strip(), "```", "", "## Figures", ""]
+    for name, caption in report.figures.items():
+        lines += [f"### {caption}", "", f"![{caption}](figures/{name}.png)", ""]
+    lines += ["## Tables", "", "Every table is also in this folder as CSV, and under tables/ as Markdown and LaTeX.",
+              ""]
+    for _, title, table in _shown(report):
+        lines += [f"### {title}", "", to_markdown(table), ""]
+    if report.skipped:
+        lines += ["## Left out", ""] + [f"- {k}: {v}" for k, v in sorted(report.skipped.items())]
+    (report.out_dir / "index.md").write_text("\n".join(lines) + "\n")
+
+
+_CSS = """body{font-family:system-ui,sans-serif;max-width:1200px;margin:2em auto;padding:0 1em;color:#222}
+table{border-collapse:collapse;font-size:13px;margin:0.5em 0 1.5em}th,td{padding:3px 8px;border-bottom:1px solid #ddd;
+text-align:right}th{background:#f4f4f4}td:first-child,th:first-child{text-align:left}img{max-width:100%;
+border:1px solid #eee}pre{background:#f7f7f7;padding:1em;overflow-x:auto}dt{font-weight:600}dd{margin:0 0 .4em 1em}"""
+
+
+def _write_html(report: Report, provenance: list[tuple[str, str]], file_text: str) -> None:
+    parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>hpo-bench: {html.escape(report.name)}"
+             f"</title><style>{_CSS}</style></head><body>", f"<h1>hpo-bench report: {html.escape(report.name)}</h1>",
+             "<h2>What was run</h2><dl>"]
+    parts += [f"<dt>{html.escape(k)}</dt><dd>{html.escape(str(v))}</dd>" for k, v in provenance]
+    parts += ["</dl>", f"<pre>{html.escape(file_text)}</pre>", "<h2>Figures</h2>"]
+    for name, caption in report.figures.items():
+        data = base64.b64encode((report.out_dir / "figures" / f"{name}.png").read_bytes()).decode()
+        parts.append(f"<h3>{html.escape(caption)}</h3><img alt='{html.escape(caption)}' "
+                     f"src='data:image/png;base64,{data}'>")
+    parts.append("<h2>Tables</h2>")
+    for _, title, table in _shown(report):
+        parts.append(f"<h3>{html.escape(title)}</h3>")
+        parts.append(table.to_html(index=False, float_format=lambda v: f"{v:.4g}", na_rep="", border=0))
+    if report.skipped:
+        parts.append("<h2>Left out</h2><ul>")
+        parts += [f"<li>{html.escape(k)}: {html.escape(v)}</li>" for k, v in sorted(report.skipped.items())]
+        parts.append("</ul>")
+    parts.append("</body></html>")
+    (report.out_dir / "index.html").write_text("\n".join(parts))

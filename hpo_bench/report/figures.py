@@ -1,0 +1,297 @@
+"""Matplotlib figures from the analysis tables. Each function returns a Figure or raises NotApplicable.
+
+One colour per optimizer everywhere (`Palette`), labelled axes with units and scales, legends outside
+the data.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only; no display is needed or wanted
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+
+from hpo_bench.analysis.tunability import NotApplicable  # noqa: E402
+from hpo_bench.models import get_model  # noqa: E402
+from hpo_bench.space import Categorical  # noqa: E402
+
+plt.rcParams.update({"figure.dpi": 100, "savefig.dpi": 120, "axes.grid": True, "grid.alpha": 0.3,
+                     "axes.spines.top": False, "axes.spines.right": False, "font.size": 9})
+
+
+class Palette:
+    """A fixed colour per optimizer label (sorted), the same in every figure of a report."""
+
+    def __init__(self, optimizers: list[str]) -> None:
+        colors = plt.get_cmap("tab10").colors + plt.get_cmap("Dark2").colors
+        self.colors = {name: colors[i % len(colors)] for i, name in enumerate(sorted(optimizers))}
+
+    def __getitem__(self, optimizer: str):
+        return self.colors[optimizer]
+
+
+def _grid(n: int, width: float = 4.0, height: float = 3.0, cols: int = 3) -> tuple[Figure, list]:
+    cols = min(cols, n)
+    rows = math.ceil(n / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(width * cols + 1.5, height * rows + 0.6), squeeze=False)
+    flat = list(axes.ravel())
+    for ax in flat[n:]:
+        ax.set_visible(False)
+    return fig, flat[:n]
+
+
+def _legend(fig: Figure, axes: list, palette: Palette, names: list[str]) -> None:
+    handles = [plt.Line2D([], [], color=palette[n], lw=2) for n in names]
+    fig.legend(handles, names, loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False, title="optimizer")
+
+
+def _metric(frame: pd.DataFrame) -> str:
+    return ", ".join(sorted(frame["metric"].unique())) if "metric" in frame else "loss"
+
+
+def incumbent_curves(traces: pd.DataFrame, palette: Palette) -> Figure:
+    """Median best-found loss over seeds with the interquartile band, per task and model."""
+    full = traces[traces["tuned"] == "all"]
+    panels = sorted(full.groupby(["task", "model"]).groups)
+    fig, axes = _grid(len(panels))
+    optimizers = sorted(full["optimizer"].unique())
+    for ax, (task, model) in zip(axes, panels, strict=True):
+        panel = full[(full["task"] == task) & (full["model"] == model)]
+        for opt in optimizers:
+            stats = panel[panel["optimizer"] == opt].groupby("budget_evals")["best_loss"].quantile(
+                [0.25, 0.5, 0.75]).unstack()
+            if stats.empty:
+                continue
+            ax.plot(stats.index, stats[0.5], color=palette[opt], lw=1.6)
+            ax.fill_between(stats.index, stats[0.25], stats[0.75], color=palette[opt], alpha=0.18, lw=0)
+        ax.set_title(f"{task} | {model}", fontsize=9)
+        ax.set_xlabel("budget (full-fidelity evaluations)")
+        ax.set_ylabel(f"best-found loss ({_metric(panel)})")
+    _legend(fig, axes, palette, optimizers)
+    fig.suptitle("Incumbent: median over seeds, band = interquartile range", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def regret_curves(traces: pd.DataFrame, palette: Palette) -> Figure:
+    """Normalised regret aggregated over tasks, models and seeds: median and interquartile band."""
+    full = traces[(traces["tuned"] == "all")].dropna(subset=["normalized_regret"])
+    if full.empty:
+        raise NotApplicable("no normalised regret (every task has a single loss value)")
+    fig, ax = plt.subplots(figsize=(6.5, 4))
+    optimizers = sorted(full["optimizer"].unique())
+    for opt in optimizers:
+        stats = full[full["optimizer"] == opt].groupby("budget_evals")["normalized_regret"].quantile(
+            [0.25, 0.5, 0.75]).unstack()
+        ax.plot(stats.index, stats[0.5], color=palette[opt], lw=1.8, label=opt)
+        ax.fill_between(stats.index, stats[0.25], stats[0.75], color=palette[opt], alpha=0.15, lw=0)
+    ax.set_xlabel("budget (full-fidelity evaluations)")
+    ax.set_ylabel("normalised regret (0 = best seen, 1 = worst)")
+    ax.set_title(f"Normalised regret over {full[['task', 'model']].drop_duplicates().shape[0]} task x model, "
+                 "median and IQR over tasks and seeds", fontsize=9)
+    ax.legend(title="optimizer", frameon=False, loc="center left", bbox_to_anchor=(1.0, 0.5))
+    fig.tight_layout()
+    return fig
+
+
+def rank_curves(ranks: pd.DataFrame, palette: Palette) -> Figure:
+    fig, ax = plt.subplots(figsize=(6.5, 4))
+    for opt, group in ranks.groupby("optimizer"):
+        ax.plot(group["budget_evals"], group["mean_rank"], color=palette[opt], lw=1.8, label=opt)
+    k = ranks["optimizer"].nunique()
+    ax.set_ylim(k + 0.2, 0.8)  # rank 1 (best) on top
+    ax.set_xlabel("budget (full-fidelity evaluations)")
+    ax.set_ylabel("average rank (1 = best)")
+    ax.set_title(f"Average rank over {int(ranks['n_blocks'].max())} task x model x seed blocks", fontsize=9)
+    ax.legend(title="optimizer", frameon=False, loc="center left", bbox_to_anchor=(1.0, 0.5))
+    fig.tight_layout()
+    return fig
+
+
+def critical_difference(tests: pd.DataFrame, palette: Palette) -> Figure:
+    """Demsar's diagram: average ranks at the final budget; a bar joins optimizers within the CD."""
+    friedman = tests[tests["test"] == "friedman"]
+    if friedman.empty:
+        raise NotApplicable("the Friedman test needs at least three optimizers")
+    pairs = tests[tests["test"] == "wilcoxon"]
+    ranks = pd.concat([pairs.set_index("a")["mean_rank_a"], pairs.set_index("b")["mean_rank_b"]])
+    ranks = ranks[~ranks.index.duplicated()].sort_values()
+    cd = float(friedman["critical_difference"].iloc[0])
+    k = len(ranks)
+    fig, ax = plt.subplots(figsize=(7, 1.2 + 0.32 * k))
+    ax.set_xlim(1, k)
+    ax.set_ylim(-(k + 1), 2.2)
+    ax.axis("off")
+    ax.hlines(0, 1, k, color="black", lw=1)
+    for r in range(1, k + 1):
+        ax.vlines(r, 0, 0.25, color="black", lw=1)
+        ax.text(r, 0.45, str(r), ha="center", va="bottom", fontsize=9)
+    ax.hlines(1.6, 1, 1 + cd, color="black", lw=2)
+    ax.text(1 + cd / 2, 1.75, f"CD = {cd:.2f} (Nemenyi, alpha 0.05)", ha="center", va="bottom", fontsize=8)
+    for i, (name, rank) in enumerate(ranks.items()):
+        y = -(i + 1)
+        left = i < math.ceil(k / 2)
+        x_text = 1 - 0.05 * k if left else k + 0.05 * k
+        ax.plot([rank, rank, x_text], [0, y, y], color=palette[name], lw=1.2, clip_on=False)
+        ax.text(x_text, y, f"{name} ({rank:.2f})", ha="right" if left else "left", va="center", fontsize=9,
+                color=palette[name])
+    cliques, ordered = [], list(ranks.items())
+    for i in range(k):
+        j = i
+        while j + 1 < k and ordered[j + 1][1] - ordered[i][1] <= cd:
+            j += 1
+        if j > i and not any(a <= i and j <= b for a, b in cliques):
+            cliques.append((i, j))
+    for n, (i, j) in enumerate(cliques):
+        y = -0.35 - 0.22 * n
+        ax.hlines(y, ordered[i][1] - 0.03, ordered[j][1] + 0.03, color="black", lw=3)
+    fig.suptitle(f"Critical difference diagram, final budget, {int(friedman['n_blocks'].iloc[0])} blocks; "
+                 f"Friedman p = {float(friedman['p_value'].iloc[0]):.3g}", fontsize=9)
+    fig.subplots_adjust(left=0.2, right=0.8, top=0.85, bottom=0.02)
+    return fig
+
+
+def best_found_boxes(best: pd.DataFrame, palette: Palette) -> Figure:
+    """Best-found loss of each seed, per optimizer (box and points), per task and model."""
+    full = best[best["tuned"] == "all"].dropna(subset=["best_loss"])
+    panels = sorted(full.groupby(["task", "model"]).groups)
+    fig, axes = _grid(len(panels))
+    optimizers = sorted(full["optimizer"].unique())
+    rng = np.random.default_rng(0)  # jitter of the points only
+    for ax, (task, model) in zip(axes, panels, strict=True):
+        panel = full[(full["task"] == task) & (full["model"] == model)]
+        data = [panel.loc[panel["optimizer"] == o, "best_loss"].to_numpy() for o in optimizers]
+        box = ax.boxplot(data, patch_artist=True, widths=0.55, showfliers=False)
+        for patch, opt in zip(box["boxes"], optimizers, strict=True):
+            patch.set(facecolor=palette[opt], alpha=0.35, edgecolor=palette[opt])
+        for i, (values, opt) in enumerate(zip(data, optimizers, strict=True), start=1):
+            ax.scatter(i + rng.uniform(-0.12, 0.12, len(values)), values, s=12, color=palette[opt], zorder=3)
+        ax.set_xticks(range(1, len(optimizers) + 1), optimizers, rotation=30, ha="right")
+        ax.set_title(f"{task} | {model}", fontsize=9)
+        ax.set_ylabel(f"best-found loss ({_metric(panel)})")
+    fig.suptitle("Best-found loss at the end of the budget, one point per seed", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def tunability_bars(tunability: pd.DataFrame | None, surrogate: pd.DataFrame | None) -> Figure:
+    """Mean tunability per hyperparameter with 95% bootstrap CIs: measured, and on surrogates."""
+    series = []
+    if tunability is not None:
+        for (model, opt), g in tunability.groupby(["model", "optimizer"]):
+            series.append((model, f"measured, package default ({opt})", g))
+    if surrogate is not None:
+        for (model, ref), g in surrogate.groupby(["model", "reference"]):
+            series.append((model, f"surrogate, {ref.replace('_', ' ')} default", g))
+    if not series:
+        raise NotApplicable("no tunability table")
+    models = sorted({s[0] for s in series})
+    fig, axes = _grid(len(models), width=6.5, height=4.2, cols=2)
+    colors = plt.get_cmap("Set2").colors
+    labels = sorted({s[1] for s in series})
+    for ax, model in zip(axes, models, strict=True):
+        mine = [s for s in series if s[0] == model]
+        params = sorted({t for _, _, g in mine for t in g["tuned"] if "+" not in t and t != "all"})
+        params = ["all", *params]
+        height = 0.8 / len(mine)
+        for i, (_, label, g) in enumerate(mine):
+            g = g.set_index("tuned").reindex(params)
+            y = np.arange(len(params)) + i * height
+            err = np.vstack([g["mean"] - g["ci_low"], g["ci_high"] - g["mean"]]).clip(min=0)
+            ax.barh(y, g["mean"], height=height, color=colors[labels.index(label) % len(colors)], label=label,
+                    xerr=np.nan_to_num(err), error_kw={"lw": 0.8, "capsize": 2})
+        ax.set_yticks(np.arange(len(params)) + 0.4 - height / 2, params)
+        ax.invert_yaxis()
+        ax.axvline(0, color="black", lw=0.8)
+        ax.set_xlabel("tunability d = L(default) - L(tuned) (loss units)")
+        ax.set_title(model, fontsize=10)
+        ax.legend(fontsize=7, frameon=False, loc="lower right")
+    fig.suptitle("Tunability per hyperparameter ('all' = every hyperparameter jointly), 95% bootstrap CI",
+                 fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def interaction_heatmap(pairs: pd.DataFrame) -> Figure:
+    models = sorted(pairs["model"].unique())
+    fig, axes = _grid(len(models), width=5.5, height=4.8, cols=2)
+    for ax, model in zip(axes, models, strict=True):
+        g = pairs[pairs["model"] == model].groupby(["first", "second"])["interaction"].mean()
+        names = sorted(set(g.index.get_level_values(0)) | set(g.index.get_level_values(1)))
+        m = np.full((len(names), len(names)), np.nan)
+        for (a, b), v in g.items():
+            m[names.index(a), names.index(b)] = m[names.index(b), names.index(a)] = v
+        bound = np.nanmax(np.abs(m)) or 1.0
+        image = ax.imshow(m, cmap="RdBu_r", vmin=-bound, vmax=bound)
+        ax.set_xticks(range(len(names)), names, rotation=45, ha="right")
+        ax.set_yticks(range(len(names)), names)
+        ax.grid(False)
+        fig.colorbar(image, ax=ax, label="interaction d_ii' - (d_i + d_i') (loss units)")
+        ax.set_title(model, fontsize=10)
+    fig.suptitle("Pairwise interaction of hyperparameters (mean over datasets)", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def marginal_effects(trials: pd.DataFrame, model_name: str) -> Figure:
+    """Loss against each hyperparameter's value over every fully tuned trial (log axis for log scales).
+
+    Losses are scaled per task to [0, 1] (best to worst complete trial) so tasks share an axis.
+    """
+    model = get_model(model_name)
+    full = trials[(trials["model"] == model_name) & (trials["tuned"] == "all") & (trials["state"] == "COMPLETE")
+                  & (trials["source"] == "optimizer")].copy()
+    if len(full) < 5:
+        raise NotApplicable(f"fewer than 5 complete fully tuned trials of {model_name}")
+    span = full.groupby("task")["loss"].transform(lambda s: (s.max() - s.min()) or 1.0)
+    full["scaled"] = (full["loss"] - full.groupby("task")["loss"].transform("min")) / span
+    configs = pd.DataFrame([json.loads(c) for c in full["config"]], index=full.index)
+    fig, axes = _grid(len(model.space), width=3.2, height=2.6, cols=4)
+    for ax, param in zip(axes, model.space, strict=True):
+        if param.name not in configs:
+            ax.set_visible(False)
+            continue
+        values = configs[param.name]
+        mask = values.notna()
+        if isinstance(param, Categorical):
+            choices = [str(c) for c in param.choices]
+            x = values[mask].map(lambda v, names=choices: names.index(str(v)))
+            ax.scatter(x + np.random.default_rng(0).uniform(-0.2, 0.2, mask.sum()), full.loc[mask, "scaled"], s=6,
+                       alpha=0.35, color="tab:blue")
+            ax.set_xticks(range(len(choices)), choices)
+        else:
+            ax.scatter(values[mask].astype(float), full.loc[mask, "scaled"], s=6, alpha=0.35, color="tab:blue")
+            if param.log:
+                ax.set_xscale("log")
+        ax.set_xlabel(f"{param.name}{' (log scale)' if getattr(param, 'log', False) else ''}")
+        ax.set_ylabel("scaled loss (0 = task best)")
+    fig.suptitle(f"{model_name}: loss against each hyperparameter, every fully tuned trial", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def robustness_spread(robustness: pd.DataFrame, palette: Palette) -> Figure:
+    full = robustness[(robustness["tuned"] == "all") & (robustness["n_seeds"] > 1)]
+    if full.empty:
+        raise NotApplicable("no run configuration has more than one seed")
+    optimizers = sorted(full["optimizer"].unique())
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.6))
+    for ax, column, label in ((axes[0], "std", "standard deviation over seeds"),
+                              (axes[1], "cvar10", "CVaR 10% (mean of the worst seeds)")):
+        for i, opt in enumerate(optimizers, start=1):
+            values = full.loc[full["optimizer"] == opt, column].to_numpy()
+            ax.scatter(np.full(len(values), i) + np.random.default_rng(i).uniform(-0.12, 0.12, len(values)),
+                       values, color=palette[opt], s=16)
+            ax.hlines(np.median(values), i - 0.3, i + 0.3, color=palette[opt], lw=2)
+        ax.set_xticks(range(1, len(optimizers) + 1), optimizers, rotation=30, ha="right")
+        ax.set_ylabel(f"{label} (loss units)")
+    fig.suptitle("Robustness across optimizer seeds: one point per task x model, bar = median", fontsize=10)
+    fig.tight_layout()
+    return fig

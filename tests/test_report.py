@@ -1,0 +1,79 @@
+"""Reports from real stores, checked in a real browser (headless Chromium through Selenium)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from hpo_bench.cli import main
+from hpo_bench.report import build_report
+
+CHROMEDRIVER = shutil.which("chromedriver")
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.fixture(scope="module")
+def stores(tmp_path_factory):
+    """Two real stores: three optimizers x two seeds, and one seed with failing trials."""
+    root = tmp_path_factory.mktemp("stores")
+    from conftest import experiment_text
+
+    (root / "many.toml").write_text(experiment_text(
+        name='"many"', tasks='["sklearn:iris", "sklearn:wine", "sklearn:breast_cancer"]',
+        models='["families:FAILING_LOGREG"]', budget_evals=6, seeds=2,
+        optimizers='random = {}\ngrid = {}\ncoarse = { type = "grid", n_points = 2 }'))
+    (root / "single.toml").write_text(experiment_text(
+        name='"single"', models='["families:FAILING_LOGREG"]', budget_evals=6, seeds=1, include_default="false"))
+    for name in ("many", "single"):
+        assert main(["run", str(root / f"{name}.toml"), "--results-dir", str(root / "results")]) == 0
+    return root
+
+
+def test_report_of_failed_single_seed_runs(stores, tmp_path):
+    report = build_report(stores / "results" / "single.sqlite", tmp_path)
+    out = tmp_path / "single"
+    assert (out / "index.html").exists() and (out / "index.md").exists()
+    assert "incumbent" in report.figures and "best_found" in report.figures
+    assert "tunability" in report.skipped and "include_default" in report.skipped["tunability"]
+    assert "figure robustness" in report.skipped
+    text = (out / "index.md").read_text()
+    assert "failed" in text and "sha256" in text
+
+
+def test_report_has_every_figure_and_table_and_opens_in_a_browser(stores, tmp_path):
+    assert main(["report", str(stores / "results" / "many.sqlite"), "--reports-dir", str(tmp_path)]) == 0
+    out = tmp_path / "many"
+    for name in ("incumbent", "regret", "ranks", "critical_difference", "best_found", "robustness"):
+        assert (out / "figures" / f"{name}.png").stat().st_size > 1000
+        assert (out / "figures" / f"{name}.svg").exists()
+    assert (out / "tables" / "best_found.tex").read_text().count(r"\midrule") == 1
+    assert (out / "tables" / "best_found.md").read_text().startswith("| task |")
+    if not (CHROMEDRIVER and CHROMIUM):
+        if os.environ.get("CI"):
+            pytest.fail("CI must have chromium and chromium-driver (.ci/run installs them)")
+        pytest.skip("no chromium/chromedriver on this machine")
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    for arg in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                "--disable-dev-shm-usage", "--window-size=1300,2000"):
+        options.add_argument(arg)
+    options.binary_location = CHROMIUM
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    try:
+        driver.get((out / "index.html").as_uri())
+        images = driver.execute_script(
+            "return [...document.images].map(i => [i.alt, i.complete, i.naturalWidth])")
+        assert len(images) >= 6
+        assert all(complete and width > 0 for _, complete, width in images), images
+        rows = driver.execute_script("return [...document.querySelectorAll('table')].map(t => t.rows.length)")
+        assert rows and all(n > 1 for n in rows), rows  # a header and at least one row each
+        driver.save_screenshot(str(out / "screenshot.png"))
+    finally:
+        driver.quit()
+    assert (out / "screenshot.png").stat().st_size > 10_000
