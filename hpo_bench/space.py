@@ -113,6 +113,8 @@ class Float(_Numeric):
         return None
 
     def to_unit(self, value: float) -> float:
+        if value <= self.low:  # also keeps log() away from a value <= 0 (a default outside the range)
+            return 0.0
         if self.log:
             u = (math.log(value) - math.log(self.low)) / (math.log(self.high) - math.log(self.low))
         else:
@@ -160,6 +162,8 @@ class Int(_Numeric):
         return None
 
     def to_unit(self, value: int) -> float:
+        if value <= self.low - 0.5:
+            return 0.0
         lo, hi = self._edges()
         x = math.log(value) if self.log else float(value)
         return min(1.0, max(0.0, (x - lo) / (hi - lo)))
