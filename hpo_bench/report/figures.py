@@ -168,7 +168,7 @@ def best_found_boxes(best: pd.DataFrame, palette: Palette) -> Figure:
     for ax, (task, model) in zip(axes, panels, strict=True):
         panel = full[(full["task"] == task) & (full["model"] == model)]
         data = [panel.loc[panel["optimizer"] == o, "best_loss"].to_numpy() for o in optimizers]
-        box = ax.boxplot(data, patch_artist=True, widths=0.55, showfliers=False)
+        box = ax.boxplot(data, patch_artist=True, widths=0.55, showfliers=False, medianprops={"color": "black"})
         for patch, opt in zip(box["boxes"], optimizers, strict=True):
             patch.set(facecolor=palette[opt], alpha=0.35, edgecolor=palette[opt])
         for i, (values, opt) in enumerate(zip(data, optimizers, strict=True), start=1):
