@@ -73,7 +73,9 @@ def _read_arff(path: Path, gz: bool) -> tuple[pd.DataFrame, list[str]]:
     nominal = [name for name, kind in data["attributes"] if isinstance(kind, list)]
     frame = pd.DataFrame(data["data"], columns=names)
     for name, kind in data["attributes"]:
-        if isinstance(kind, str) and kind.upper() in ("NUMERIC", "REAL", "INTEGER"):
+        if isinstance(kind, list):  # nominal: keep the declared values and their order (also for the label)
+            frame[name] = pd.Categorical(frame[name], categories=kind)
+        elif kind.upper() in ("NUMERIC", "REAL", "INTEGER"):
             frame[name] = pd.to_numeric(frame[name])
     return frame, nominal
 
@@ -93,7 +95,7 @@ def task_from_file(path: str | Path, *, target: str, categorical: list[str] | No
         raise TaskError(f"{where}: target column {target!r} is not in {path.name} (columns: {shown})")
     y = frame.pop(target)
     codes, classes = encode_labels(y, where=where)
-    X, cats = canonical_frame(frame, [*nominal, *(categorical or [])], where=where)
+    X, cats = canonical_frame(frame, [c for c in [*nominal, *(categorical or [])] if c != target], where=where)
     name = name or path.name.split(".")[0]
     return Task(name=name, X=X, y=codes, classes=classes, categorical=cats, source=f"file {path.name}",
                 ids={"name": name, **(ids or {})}, target=target)
