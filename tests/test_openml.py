@@ -144,3 +144,18 @@ def test_a_run_on_a_pulled_task_uses_its_official_folds(tmp_path, loopback_only,
     assert tasks.loc[0, "n_folds"] == 10
     assert tasks.loc[0, "fingerprint"] == load_task("openml:task/3", store).fingerprint()
     assert (trials.state == "COMPLETE").all() and len(trials.fold_losses[0].split(",")) == 10
+
+
+def test_a_bundled_suite_pulls_what_the_server_has_and_names_the_rest(tmp_path, loopback_only, capsys):
+    # probst-38 is bundled (no suite request); the www fixtures hold only one of its datasets, kr-vs-kp (3)
+    with OpenMLReplay("www") as server:
+        assert pull(server, tmp_path / "store", "--suite", "probst-38") == 2
+        assert not [p for p in server.requests if "study" in p]
+    captured = capsys.readouterr()
+    assert "openml:data/3: pulled: openml-data-3 (kr-vs-kp): 3196 rows, 36 features (36 categorical), 2 classes, " \
+           "generated splits" in captured.out
+    assert "openml:data/31: failed: OpenML server" in captured.err and "Unknown dataset" in captured.err
+    assert captured.err.strip().splitlines()[-1].startswith("hpo-bench: error: 37 of 38 could not be pulled: ")
+    task = load_task("openml:data/3", tmp_path / "store")
+    assert not task.splits_official and task.splits is None and task.ids["openml_data_id"] == 3
+    assert_same_data(task, FIXTURES / "www/datasets/3/dataset.arff", "class")

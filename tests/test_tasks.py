@@ -182,3 +182,13 @@ def test_an_experiment_on_imported_credit_g_runs_both_families_without_failures(
     assert len(trials) == 6 and (trials.state == "COMPLETE").all(), trials.error.dropna().tolist()
     assert tasks.loc[0, "splits_official"] == 0 and tasks.loc[0, "n_folds"] == 3
     assert tasks.loc[0, "fingerprint"] == TaskStore(store).get("credit_g").meta["checksum"]["fingerprint"]
+
+
+def test_cc18_offline_names_exactly_the_cc18_tasks_the_shared_datasets_hold():
+    from hpo_bench.experiment import load_experiment
+    from hpo_bench.tasks import SUITES
+
+    exp = load_experiment(Path(__file__).parents[1] / "benchmarks" / "cc18-offline.toml")
+    held = {int(i) for i in MANIFEST.openml_cc18_task_id if i}
+    assert {parse_ref(t).value for t in exp.tasks} == held and len(exp.tasks) == len(held) == 28
+    assert held <= set(SUITES["OpenML-CC18"].ids)
