@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from openml_server import guard_network
 
 from hpo_bench.cli import main
 from hpo_bench.errors import TaskError
@@ -157,8 +158,13 @@ def test_references_and_suites():
             parse_ref(bad)
 
 
+@pytest.fixture
+def no_network(monkeypatch):
+    yield from guard_network(monkeypatch)
+
+
 def test_an_experiment_naming_a_task_not_in_the_store_fails_before_any_run(tmp_path, capsys, write_experiment,
-                                                                           monkeypatch):
+                                                                           monkeypatch, no_network):
     monkeypatch.setenv("HPO_BENCH_TASK_STORE", str(tmp_path / "empty-store"))
     exp = write_experiment(tasks='["sklearn:iris", "openml:task/31", "credit_g"]')
     assert main(["run", str(exp), "--results-dir", str(tmp_path / "results")]) == 2

@@ -54,7 +54,8 @@ def _configured(server: str, cache_dir: Path) -> Iterator[Any]:
              config.apikey, os.environ.get("OPENML_SKIP_PARQUET"))
     os.environ["OPENML_SKIP_PARQUET"] = "true"
     config.server = server
-    config.apikey = ""  # reading public data needs no key; never send the user's key to another server
+    # Public data need no key; the user's key goes only to the server it was configured for.
+    config.apikey = saved[4] if server == saved[0].rstrip("/") else ""
     config.set_root_cache_directory(cache_dir)
     config.set_retry_policy("human", N_RETRIES)
     try:

@@ -115,6 +115,9 @@ class TaskStore:
         target = meta["target"]
         labels = frame.pop(target).astype(object).to_numpy()
         codes = pd.Categorical(labels, categories=meta["classes"]).codes.astype(np.int64)
+        if (codes < 0).any():
+            raise TaskError(f"task store {self.root}: {entry.key}: {int((codes < 0).sum())} labels are not among "
+                            f"the classes {meta['classes']} of {META}; pull or import the task again")
         X, categorical = canonical_frame(frame, meta["categorical"], where=f"{entry.key}/{DATA}")
         splits = None
         if meta["splits"]["official"]:
