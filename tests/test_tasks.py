@@ -15,7 +15,7 @@ from hpo_bench.cli import main
 from hpo_bench.errors import TaskError
 from hpo_bench.evaluation import MAX_CATEGORIES, TrialState, evaluate, make_preprocessor
 from hpo_bench.models import MODELS
-from hpo_bench.tasks import TaskStore, expand_task_refs, find_in_store, load_task, parse_ref
+from hpo_bench.tasks import TaskStore, check_tasks_available, expand_task_refs, find_in_store, load_task, parse_ref
 from hpo_bench.tasks.files import import_file
 
 DATASETS = Path(__file__).resolve().parents[2] / "shared" / "datasets"
@@ -152,6 +152,8 @@ def test_references_and_suites():
     both = expand_task_refs(["openml:data/31", "suite:probst-38", "sklearn:iris"])
     assert len(both) == 39 and both[0] == "openml:data/31" and both[-1] == "sklearn:iris"  # no repeats
     assert parse_ref("credit_g").kind == "name" and parse_ref("31").kind == "id"
+    with pytest.raises(TaskError, match=r"73 tasks .* `hpo-bench tasks pull --suite OpenML-CC18 --data 5`"):
+        check_tasks_available([*cc18, "openml:data/5"], TaskStore(Path("/nonexistent-store")))
     for bad, message in [("suite:nope", "unknown suite 'suite:nope'"), ("openml:run/3", "write openml:task/ID"),
                          ("openml:task/x", "write openml:task/ID"), ("a b", "not a name")]:
         with pytest.raises(TaskError, match=message):
@@ -177,7 +179,8 @@ def test_an_experiment_naming_a_task_not_in_the_store_fails_before_any_run(tmp_p
 def test_an_experiment_on_imported_credit_g_runs_both_families_without_failures(tmp_path, write_experiment):
     store = tmp_path / "store"
     assert tasks_cli("import", str(write_manifest(tmp_path, ["credit_g"])), "--task-store", str(store)) == 0
-    exp = write_experiment(tasks='["credit_g"]', models='["xgboost", "random_forest"]', budget_evals=3, seeds=1)
+    # the package default and one random configuration per family (a larger budget: benchmarks/mixed-data-check)
+    exp = write_experiment(tasks='["credit_g"]', models='["xgboost", "random_forest"]', budget_evals=2, seeds=1)
     results = tmp_path / "results"
     assert main(["run", str(exp), "--results-dir", str(results), "--task-store", str(store)]) == 0
     from hpo_bench.store import Store
@@ -185,7 +188,7 @@ def test_an_experiment_on_imported_credit_g_runs_both_families_without_failures(
     db = Store(results / "tiny.sqlite", create=False)
     trials, tasks = db.trials(), db.tasks()
     db.close()
-    assert len(trials) == 6 and (trials.state == "COMPLETE").all(), trials.error.dropna().tolist()
+    assert len(trials) == 4 and (trials.state == "COMPLETE").all(), trials.error.dropna().tolist()
     assert tasks.loc[0, "splits_official"] == 0 and tasks.loc[0, "n_folds"] == 3
     assert tasks.loc[0, "fingerprint"] == TaskStore(store).get("credit_g").meta["checksum"]["fingerprint"]
 

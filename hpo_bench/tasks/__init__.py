@@ -107,6 +107,10 @@ def find_in_store(ref: str, store: TaskStore) -> StoredTask | None:
 def how_to_get(refs: list[str]) -> str:
     """The pull / import commands that would put `refs` into the store."""
     pull, names = [], []
+    for suite in SUITES.values():  # a whole bundled suite missing: name the suite, not its 72 members
+        if set(suite.refs()) <= set(refs):
+            pull.append(f"--suite {suite.name}")
+            refs = [r for r in refs if r not in suite.refs()]
     for ref in refs:
         parsed = parse_ref(ref)
         if parsed.kind == "openml-task" or parsed.kind == "id":
@@ -118,7 +122,8 @@ def how_to_get(refs: list[str]) -> str:
     ways = []
     if pull:
         ways.append(f"pull with `hpo-bench tasks pull {' '.join(pull)}` (needs network to OpenML)")
-    ids = "--openml-task-id ID" if any(p.startswith("--task") for p in pull) else "--openml-data-id ID"
+    ids = "--openml-task-id ID" if any(p.startswith(("--task", "--suite OpenML")) for p in pull) else \
+        "--openml-data-id ID"
     name = f" --name {names[0]}" if names else ""
     ways.append(f"import from a file with `hpo-bench tasks import FILE --target COLUMN{name}"
                 f"{' ' + ids if pull else ''}` or a manifest with `hpo-bench tasks import MANIFEST.csv`")
