@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -103,11 +102,19 @@ def task_from_file(path: str | Path, *, target: str, categorical: list[str] | No
 
 def import_file(store: TaskStore, path: str | Path, *, target: str, categorical: list[str] | None = None,
                 name: str | None = None, openml_data_id: int | None = None, openml_task_id: int | None = None,
-                replace: bool = False, extra: dict[str, Any] | None = None, where: str | None = None) -> Imported:
-    """Import one file into the store under `name` (default: the file name without its suffixes)."""
+                replace: bool = False, extra: dict[str, Any] | None = None, where: str | None = None,
+                expected: dict[str, int] | None = None) -> Imported:
+    """Import one file into the store under `name` (default: the file name without its suffixes).
+
+    `expected` (n_rows, n_features, n_classes) is checked against the file before anything is written.
+    """
     path = Path(path)
     ids = {k: v for k, v in (("openml_data_id", openml_data_id), ("openml_task_id", openml_task_id)) if v}
     task = task_from_file(path, target=target, categorical=categorical, name=name, ids=ids, where=where)
+    for key, value in (expected or {}).items():
+        if getattr(task, key) != value:
+            raise TaskError(f"{where or path}: {key} = {value} in the manifest, but {path.name} has "
+                            f"{getattr(task, key)} (target {target!r})")
     key = task.name
     existing = store.get(key)
     if existing is not None:
@@ -158,18 +165,11 @@ def import_manifest(store: TaskStore, manifest: str | Path, *, replace: bool = F
         task_ids = {_int_or_none(row[c], where, c) for c in _TASK_ID_COLUMNS if c in row} - {None}
         if len(task_ids) > 1:
             raise TaskError(f"{where}: the task id columns disagree ({sorted(task_ids)})")
+        expected = {c: v for c in _CHECKED if (v := _int_or_none(row.get(c, ""), where, c)) is not None}
         imported = import_file(
             store, manifest.parent / row["file"], target=row["target"], categorical=categorical, name=row["name"],
             openml_data_id=_int_or_none(row.get("openml_data_id", ""), where, "openml_data_id"),
-            openml_task_id=next(iter(task_ids), None), replace=replace, where=where,
+            openml_task_id=next(iter(task_ids), None), replace=replace, where=where, expected=expected,
             extra={"manifest": str(manifest.resolve()), "manifest_row": row})
-        meta = imported.entry.meta
-        for column in _CHECKED:
-            expected = _int_or_none(row.get(column, ""), where, column)
-            if expected is not None and expected != meta[column]:
-                if imported.status != "unchanged":  # leave nothing behind that the manifest contradicts
-                    shutil.rmtree(imported.entry.path)
-                raise TaskError(f"{where}: {column} = {expected} in the manifest, but {row['file']} has "
-                                f"{meta[column]} (target {row['target']!r})")
         results.append(imported)
     return results
