@@ -80,7 +80,7 @@ class Puller:
     def _call(self, what: str, how_to_import: str, fn: Callable[[Any], Any]) -> Any:
         """Run fn(openml) with openml configured; turn its failures into one-line TaskErrors."""
         import requests
-        from openml.exceptions import OpenMLServerError, OpenMLServerException
+        from openml.exceptions import OpenMLServerException, PyOpenMLError
 
         self.store.root.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(prefix=".openml-cache-", dir=self.store.root) as cache:
@@ -91,12 +91,14 @@ class Puller:
                 message = exc.message.removesuffix(" - None")  # openml appends the (empty) extra information
                 raise TaskError(f"OpenML server {self.server}: {what}: {message} (OpenML error code {exc.code})"
                                 ) from None
-            except (requests.exceptions.RequestException, OSError, OpenMLServerError) as exc:
+            except requests.exceptions.RequestException as exc:
                 reason = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
                 raise TaskError(
                     f"cannot reach the OpenML server {self.server} for {what} ({type(exc).__name__}: {reason}); "
                     f"it is not in the task store {self.store.root}: pull it where OpenML is reachable and copy "
                     f"the store folder, or import it from a file with `{how_to_import}`") from None
+            except PyOpenMLError as exc:  # an unreadable answer, a download whose MD5 does not match, ...
+                raise TaskError(f"OpenML server {self.server}: {what}: {type(exc).__name__}: {exc}") from None
 
     # -- tasks ------------------------------------------------------------------------------------
     def pull_task(self, task_id: int, replace: bool = False) -> Pulled:
