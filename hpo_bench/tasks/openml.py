@@ -98,7 +98,8 @@ class Puller:
                     f"it is not in the task store {self.store.root}: pull it where OpenML is reachable and copy "
                     f"the store folder, or import it from a file with `{how_to_import}`") from None
             except PyOpenMLError as exc:  # an unreadable answer, a download whose MD5 does not match, ...
-                raise TaskError(f"OpenML server {self.server}: {what}: {type(exc).__name__}: {exc}") from None
+                first = (str(exc).strip().splitlines() or [""])[0][:300]
+                raise TaskError(f"OpenML server {self.server}: {what}: {type(exc).__name__}: {first}") from None
 
     # -- tasks ------------------------------------------------------------------------------------
     def pull_task(self, task_id: int, replace: bool = False) -> Pulled:
