@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Any
 
 from hpo_bench.errors import HpoBenchError, StoreError
 
@@ -27,14 +28,17 @@ def cmd_run(args: argparse.Namespace) -> int:
     from hpo_bench.experiment import load_experiment
     from hpo_bench.scheduler import Scheduler
     from hpo_bench.store import Store
+    from hpo_bench.tasks import TaskStore, check_tasks_available
 
     exp = load_experiment(args.experiment)
     if args.n_workers is not None and args.n_workers < 1:
         raise HpoBenchError(f"--n-workers {args.n_workers}: must be a positive integer")
+    task_store = TaskStore(args.task_store)
+    check_tasks_available(exp.tasks, task_store)  # before the result store exists or any run starts
     path = Path(args.results_dir) / f"{exp.name}.sqlite"
     store = Store(path)
     try:
-        counts = Scheduler(exp, store, n_workers=args.n_workers).run()
+        counts = Scheduler(exp, store, n_workers=args.n_workers, task_store=task_store).run()
     except KeyboardInterrupt:
         done = store.count_trials()
         print(f"\ninterrupted: {done} trials are stored in {path}; run the same command again to continue",
@@ -115,15 +119,109 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _describe(entry: Any) -> str:
+    meta = entry.meta
+    splits = meta["splits"]
+    kind = (f"official {splits['n_repeats']}x{splits['n_folds']}-fold" if splits["official"]
+            else "generated splits")
+    return (f"{meta['n_rows']} rows, {meta['n_features']} features ({len(meta['categorical'])} categorical), "
+            f"{meta['n_classes']} classes, {kind}")
+
+
+def cmd_tasks_pull(args: argparse.Namespace) -> int:
+    from hpo_bench.errors import TaskError
+    from hpo_bench.tasks import TaskStore
+    from hpo_bench.tasks.openml import Puller
+
+    if not (args.task or args.data or args.suite):
+        raise TaskError("tasks pull: name at least one --task ID, --data ID or --suite NAME")
+    puller = Puller(TaskStore(args.task_store), server=args.openml_server)
+    refs = [f"openml:task/{i}" for i in args.task] + [f"openml:data/{i}" for i in args.data]
+    for suite in args.suite:
+        refs += [r for r in puller.suite_refs(suite) if r not in refs]
+    failed = []
+    for ref in refs:
+        kind, _, number = ref.partition(":")[2].partition("/")
+        try:
+            pull = puller.pull_task if kind == "task" else puller.pull_data
+            pulled = pull(int(number), replace=args.replace)
+        except TaskError as exc:
+            if len(refs) == 1 or str(exc).startswith("cannot reach"):
+                raise
+            print(f"{ref}: failed: {exc}", file=sys.stderr)
+            failed.append(ref)
+            continue
+        print(f"{ref}: {pulled.status}: {pulled.entry.key} ({pulled.entry.meta['name']}): {_describe(pulled.entry)}")
+    if failed:
+        raise TaskError(f"{len(failed)} of {len(refs)} could not be pulled: {', '.join(failed)} (reasons above)")
+    print(f"task store: {puller.store.root}")
+    return 0
+
+
+def cmd_tasks_import(args: argparse.Namespace) -> int:
+    import time
+
+    from hpo_bench.errors import TaskError
+    from hpo_bench.tasks import TaskStore
+    from hpo_bench.tasks.files import import_file, import_manifest, is_manifest
+
+    store = TaskStore(args.task_store)
+    start = time.perf_counter()
+    if args.target is None:
+        if not is_manifest(args.path):
+            raise TaskError(f"{args.path}: give --target COLUMN for a data file (a manifest is a .csv file with "
+                            "the columns name, file, target)")
+        results = import_manifest(store, args.path, replace=args.replace)
+    else:
+        categorical = [c.strip() for c in (args.categorical or "").split(",") if c.strip()]
+        results = [import_file(store, args.path, target=args.target, categorical=categorical, name=args.name,
+                               openml_data_id=args.openml_data_id, openml_task_id=args.openml_task_id,
+                               replace=args.replace)]
+    for r in results:
+        print(f"{r.entry.key}: {r.status}: {_describe(r.entry)}")
+    print(f"{len(results)} task(s) in {time.perf_counter() - start:.1f} s; task store: {store.root}")
+    return 0
+
+
+def cmd_tasks_list(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from hpo_bench.tasks import TaskStore
+
+    store = TaskStore(args.task_store)
+    entries = store.entries()
+    if not entries:
+        print(f"the task store {store.root} is empty: fill it with `hpo-bench tasks pull` or `hpo-bench tasks import`")
+        return 0
+    rows = []
+    for e in entries:
+        m, s = e.meta, e.meta["splits"]
+        rows.append({"name": e.key, "dataset": m["name"], "rows": m["n_rows"], "features": m["n_features"],
+                     "categorical": len(m["categorical"]), "classes": m["n_classes"],
+                     "openml_task": e.ids.get("openml_task_id", "-"), "openml_data": e.ids.get("openml_data_id", "-"),
+                     "splits": f"official {s['n_repeats']}x{s['n_folds']}" if s["official"] else "generated",
+                     "source": m["source"]["kind"], "fingerprint": m["checksum"]["fingerprint"]})
+    with pd.option_context("display.width", 200, "display.max_rows", None, "display.max_columns", 20):
+        print(pd.DataFrame(rows).to_string(index=False))
+    print(f"{len(entries)} task(s) in {store.root}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="hpo-bench", description=__doc__)
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
     # --debug is accepted after the command too; SUPPRESS keeps a top-level --debug from being reset.
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks")
+    # Where tasks are kept; runs read only there. Default: $HPO_BENCH_TASK_STORE, else the user's cache.
+    task_store = argparse.ArgumentParser(add_help=False)
+    task_store.add_argument("--task-store", default=None, metavar="DIR",
+                            help="the local task store (default: $HPO_BENCH_TASK_STORE, else "
+                                 "$XDG_CACHE_HOME/hpo-bench/tasks, else ~/.cache/hpo-bench/tasks)")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    run = sub.add_parser("run", parents=[common], help="run or continue an experiment into results/<name>.sqlite")
+    run = sub.add_parser("run", parents=[common, task_store],
+                         help="run or continue an experiment into results/<name>.sqlite")
     run.add_argument("experiment", help="experiment file (.toml)")
     run.add_argument("--results-dir", default="results", help="where stores go (default: results)")
     run.add_argument("--n-workers", type=int, default=None, help="worker processes (default: the file's)")
@@ -146,6 +244,30 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--results-dir", default="results")
     report.add_argument("--reports-dir", default="reports", help="where reports go (default: reports)")
     report.set_defaults(func=cmd_report)
+    tasks = sub.add_parser("tasks", parents=[common], help="the local task store: pull, import, list")
+    tasks_sub = tasks.add_subparsers(dest="tasks_command", required=True)
+    pull = tasks_sub.add_parser("pull", parents=[common, task_store],
+                                help="download OpenML tasks, datasets or suites into the task store")
+    pull.add_argument("--task", type=int, action="append", default=[], metavar="ID", help="an OpenML task id")
+    pull.add_argument("--data", type=int, action="append", default=[], metavar="ID", help="an OpenML dataset id")
+    pull.add_argument("--suite", action="append", default=[], metavar="NAME",
+                      help="OpenML-CC18 or probst-38 (bundled), or a suite name or id on the server")
+    pull.add_argument("--openml-server", default=None, metavar="URL",
+                      help="default: $HPO_BENCH_OPENML_SERVER, else https://www.openml.org/api/v1/xml")
+    pull.add_argument("--replace", action="store_true", help="download again what the store already has")
+    pull.set_defaults(func=cmd_tasks_pull)
+    imp = tasks_sub.add_parser("import", parents=[common, task_store],
+                               help="a data file (CSV/TSV, gzipped or not, ARFF, Parquet) or a manifest of them")
+    imp.add_argument("path", help="the data file, or a manifest .csv with columns name, file, target, ...")
+    imp.add_argument("--target", default=None, help="the label column (required for a data file)")
+    imp.add_argument("--categorical", default=None, metavar="A,B", help="categorical columns, comma-separated")
+    imp.add_argument("--name", default=None, help="the task's name in the store (default: the file name)")
+    imp.add_argument("--openml-data-id", type=int, default=None, metavar="ID")
+    imp.add_argument("--openml-task-id", type=int, default=None, metavar="ID")
+    imp.add_argument("--replace", action="store_true", help="replace a stored task of the same name")
+    imp.set_defaults(func=cmd_tasks_import)
+    lst = tasks_sub.add_parser("list", parents=[common, task_store], help="the tasks in the store")
+    lst.set_defaults(func=cmd_tasks_list)
     return parser
 
 

@@ -71,17 +71,36 @@ METRICS: dict[str, Callable[[np.ndarray, np.ndarray], float]] = {
 }
 
 
+# A categorical column keeps one indicator column for each of its most frequent categories, at most
+# this many in all; the rarer ones share one "infrequent" column. This bounds the width that
+# high-cardinality columns (ids, zip codes, free text) add, and fitting inside each fold keeps the
+# choice of categories from looking at the test rows.
+MAX_CATEGORIES = 32
+
+
 def make_preprocessor(task: Task, scale: bool) -> ColumnTransformer:
-    """Impute, one-hot encode categoricals, optionally standardise numerics; fitted inside each fold."""
-    numeric = [c for c in task.X.columns if c not in set(task.categorical)]
-    numeric_steps: list[Any] = [SimpleImputer(strategy="median", keep_empty_features=True)]
-    if scale:
-        numeric_steps.append(StandardScaler())
-    transformers = [("numeric", make_pipeline(*numeric_steps), numeric)]
+    """The same preprocessing for every model and optimizer, fitted inside each training fold.
+
+    Numeric columns: median imputation plus a missing-value indicator for each column that has missing
+    values in the training fold (none are added for complete data), then optional standardisation.
+    Categorical columns (categories of strings, see `Task`): one-hot encoding in which a missing value
+    is a category of its own, categories beyond MAX_CATEGORIES - 1 grouped as "infrequent", and
+    categories first seen in a test fold mapped to "infrequent" (or to all zeros if there is none).
+    XGBoost gets the same one-hot columns as every other model, so differences between models are
+    not differences in preprocessing.
+    """
+    categorical = set(task.categorical)
+    numeric = [c for c in task.X.columns if c not in categorical]
+    transformers: list[tuple[str, Any, list[str]]] = []
+    if numeric:
+        numeric_steps: list[Any] = [SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True)]
+        if scale:
+            numeric_steps.append(StandardScaler())
+        transformers.append(("numeric", make_pipeline(*numeric_steps), numeric))
     if task.categorical:
-        transformers.append(("categorical", make_pipeline(
-            SimpleImputer(strategy="most_frequent", keep_empty_features=True),
-            OneHotEncoder(handle_unknown="ignore", sparse_output=False)), list(task.categorical)))
+        transformers.append(("categorical", OneHotEncoder(
+            handle_unknown="infrequent_if_exist", max_categories=MAX_CATEGORIES, sparse_output=False,
+            dtype=np.float64), list(task.categorical)))
     return ColumnTransformer(transformers, remainder="drop", verbose_feature_names_out=False)
 
 

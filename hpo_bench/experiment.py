@@ -32,13 +32,14 @@ from hpo_bench.errors import ExperimentError, HpoBenchError
 from hpo_bench.evaluation import METRICS
 from hpo_bench.models import get_model
 from hpo_bench.optimizers import get_optimizer
-from hpo_bench.tasks import check_task_ref
+from hpo_bench.tasks import check_task_ref, expand_task_refs
 from hpo_bench.tuning import expand_tune
 
 KEYS = {
     "name": "a name of letters, digits, '-', '_' or '.'; it names results/<name>.sqlite",
     "description": "free text",
-    "tasks": "a list of task references such as 'sklearn:breast_cancer'",
+    "tasks": "a list of task references: sklearn:NAME, openml:task/ID, openml:data/ID, suite:NAME, or a name or "
+             "OpenML id in the task store",
     "models": "a list of model families",
     "optimizers": "a table of label = { type = ..., options }",
     "budget_evals": "a positive integer: evaluations per run at full fidelity",
@@ -145,6 +146,7 @@ def parse_experiment(text: str, where: str = "<experiment>") -> Experiment:
             check_task_ref(ref)
         except HpoBenchError as exc:
             raise ExperimentError(f"{where}: tasks: {exc}") from None
+    tasks = expand_task_refs(tasks)  # suites become their member tasks, so each run names one task
     models = _string_list(where, "models", data["models"])
     for model in models:
         try:

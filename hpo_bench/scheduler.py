@@ -24,7 +24,7 @@ from hpo_bench.optimizers import Optimizer, Suggestion, get_optimizer
 from hpo_bench.seeding import derive_seed
 from hpo_bench.space import config_key
 from hpo_bench.store import Store, TrialRecord
-from hpo_bench.tasks import Task, load_task
+from hpo_bench.tasks import Task, TaskStore, load_task
 from hpo_bench.tuning import ALL, full_config, tuned_space
 
 _EPS = 1e-9
@@ -112,8 +112,9 @@ def _error_text(exc: BaseException) -> str:
 
 class Scheduler:
     def __init__(self, experiment: Experiment, store: Store, *, n_workers: int | None = None,
-                 out: TextIO | None = None) -> None:
+                 out: TextIO | None = None, task_store: TaskStore | None = None) -> None:
         self.exp = experiment
+        self.task_store = task_store or TaskStore()  # read only: runs never download
         self.store = store
         self.n_workers = n_workers or experiment.n_workers
         self.out = out or sys.stderr
@@ -123,7 +124,7 @@ class Scheduler:
     def _load_tasks(self) -> tuple[dict[str, Task], dict[str, Any]]:
         tasks, splits = {}, {}
         for ref in self.exp.tasks:
-            task = load_task(ref)
+            task = load_task(ref, self.task_store)
             seed = split_seed(ref, self.exp.cv_folds)
             splits[ref] = task.cv_splits(self.exp.cv_folds, seed)
             self.store.add_task(task.summary(), split_seed=seed, n_folds=len(splits[ref]))

@@ -27,7 +27,7 @@ def test_a_valid_file_expands_into_runs():
     ({"seeds": "[1, 1]"}, "seeds = [1, 1]"),
     ({"cv_folds": "1"}, "cv_folds = 1: must be an integer from 2 to 50"),
     ({"tasks": '["sklearn:nope"]'}, "unknown task 'sklearn:nope'"),
-    ({"tasks": '["nope"]'}, "task 'nope' must be written source:name"),
+    ({"tasks": '["nope:x"]'}, "task 'nope:x': unknown source 'nope'"),
     ({"name": '"a b"'}, "name = 'a b'"),
     ({"budget_evals": "None"}, "missing key 'budget_evals'"),
     ({"optimizers": "bayes = {}"}, "optimizers.bayes: unknown optimizer type 'bayes' (allowed: grid, random"),

@@ -1,0 +1,175 @@
+"""Tasks from local files: CSV / TSV (gzipped or not), ARFF and Parquet, one file or a manifest of many.
+
+Imported tasks have no official splits: runs generate stratified folds from the seed they record,
+and the store's metadata says so. OpenML ids given with a file (or in the manifest) let experiments
+name the task as `openml:task/ID`, `openml:data/ID` or by the bare id.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from hpo_bench.errors import TaskError
+from hpo_bench.tasks.base import Task, canonical_frame, encode_labels
+from hpo_bench.tasks.store import GENERATED_SPLITS, StoredTask, TaskStore
+
+FORMATS = (".csv", ".tsv", ".tab", ".arff", ".parquet", ".pq")  # each also as .gz, except Parquet
+MANIFEST_COLUMNS = ("name", "file", "target")
+# Manifest columns checked against the file, and the ids it may carry (openml_cc18_task_id: ../shared's name).
+_CHECKED = ("n_rows", "n_features", "n_classes")
+_TASK_ID_COLUMNS = ("openml_task_id", "openml_cc18_task_id")
+
+
+@dataclass(frozen=True)
+class Imported:
+    entry: StoredTask
+    status: str  # "imported", "replaced" or "unchanged"
+
+
+def _format(path: Path) -> tuple[str, bool]:
+    name = path.name.lower()
+    gz = name.endswith(".gz")
+    base = name[:-3] if gz else name
+    for fmt in FORMATS:
+        if base.endswith(fmt):
+            if gz and fmt in (".parquet", ".pq"):
+                break
+            return fmt, gz
+    raise TaskError(f"{path}: unknown file type (allowed: {', '.join(FORMATS)}, and .csv.gz, .tsv.gz, .arff.gz)")
+
+
+def read_table(path: str | Path) -> tuple[pd.DataFrame, list[str]]:
+    """The file as a DataFrame, and the columns the file itself declares nominal (ARFF)."""
+    path = Path(path)
+    fmt, gz = _format(path)
+    if not path.is_file():
+        raise TaskError(f"{path}: no such file")
+    try:
+        if fmt in (".parquet", ".pq"):
+            return pd.read_parquet(path), []
+        if fmt == ".arff":
+            return _read_arff(path, gz)
+        return pd.read_csv(path, sep="," if fmt == ".csv" else "\t", low_memory=False), []
+    except TaskError:
+        raise
+    except Exception as exc:  # a parser's error names the line; keep it, add the file
+        raise TaskError(f"{path}: cannot be read as {fmt[1:]}: {type(exc).__name__}: {exc}") from None
+
+
+def _read_arff(path: Path, gz: bool) -> tuple[pd.DataFrame, list[str]]:
+    import arff  # liac-arff, the parser openml itself uses
+
+    opener = gzip.open if gz else open
+    with opener(path, "rt", encoding="utf-8") as f:
+        data = arff.load(f)
+    names = [name for name, _ in data["attributes"]]
+    nominal = [name for name, kind in data["attributes"] if isinstance(kind, list)]
+    frame = pd.DataFrame(data["data"], columns=names)
+    for name, kind in data["attributes"]:
+        if isinstance(kind, list):  # nominal: keep the declared values and their order (also for the label)
+            frame[name] = pd.Categorical(frame[name], categories=kind)
+        elif kind.upper() in ("NUMERIC", "REAL", "INTEGER"):
+            frame[name] = pd.to_numeric(frame[name])
+    return frame, nominal
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def task_from_file(path: str | Path, *, target: str, categorical: list[str] | None = None,
+                   name: str | None = None, ids: dict[str, Any] | None = None, where: str | None = None) -> Task:
+    """A Task from one file; `categorical` adds to the columns the file declares nominal (ARFF)."""
+    path = Path(path)
+    where = where or str(path)
+    frame, nominal = read_table(path)
+    if target not in frame.columns:
+        shown = ", ".join(map(str, list(frame.columns)[:15])) + (" ..." if frame.shape[1] > 15 else "")
+        raise TaskError(f"{where}: target column {target!r} is not in {path.name} (columns: {shown})")
+    y = frame.pop(target)
+    codes, classes = encode_labels(y, where=where)
+    X, cats = canonical_frame(frame, [c for c in [*nominal, *(categorical or [])] if c != target], where=where)
+    name = name or path.name.split(".")[0]
+    return Task(name=name, X=X, y=codes, classes=classes, categorical=cats, source=f"file {path.name}",
+                ids={"name": name, **(ids or {})}, target=target)
+
+
+def import_file(store: TaskStore, path: str | Path, *, target: str, categorical: list[str] | None = None,
+                name: str | None = None, openml_data_id: int | None = None, openml_task_id: int | None = None,
+                replace: bool = False, extra: dict[str, Any] | None = None, where: str | None = None,
+                expected: dict[str, int] | None = None) -> Imported:
+    """Import one file into the store under `name` (default: the file name without its suffixes).
+
+    `expected` (n_rows, n_features, n_classes) is checked against the file before anything is written.
+    """
+    path = Path(path)
+    ids = {k: v for k, v in (("openml_data_id", openml_data_id), ("openml_task_id", openml_task_id)) if v}
+    task = task_from_file(path, target=target, categorical=categorical, name=name, ids=ids, where=where)
+    for key, value in (expected or {}).items():
+        if getattr(task, key) != value:
+            raise TaskError(f"{where or path}: {key} = {value} in the manifest, but {path.name} has "
+                            f"{getattr(task, key)} (target {target!r})")
+    key = task.name
+    existing = store.get(key)
+    if existing is not None:
+        if existing.meta["checksum"]["fingerprint"] == task.fingerprint() and existing.ids == task.ids:
+            return Imported(existing, "unchanged")
+        if not replace:
+            raise TaskError(f"{where or path}: task {key!r} is already in the task store {store.root} with other "
+                            "data or ids; give another --name, or --replace it")
+    source = {"kind": "file", "file": str(path.resolve()), "file_sha256": _sha256(path), **(extra or {})}
+    entry = store.save(task, key, source=source, splits_kind=GENERATED_SPLITS, replace=existing is not None)
+    store.load(entry)  # reads back with the recorded fingerprint, or raises now rather than at run time
+    return Imported(entry, "replaced" if existing is not None else "imported")
+
+
+def is_manifest(path: str | Path) -> bool:
+    """A CSV file whose header has the columns name, file and target."""
+    path = Path(path)
+    if not path.name.lower().endswith(".csv") or not path.is_file():
+        return False
+    with path.open(encoding="utf-8") as f:
+        header = [c.strip() for c in f.readline().strip().split(",")]
+    return all(c in header for c in MANIFEST_COLUMNS)
+
+
+def _int_or_none(value: str, where: str, column: str) -> int | None:
+    value = value.strip()
+    if not value:
+        return None
+    if not value.isdigit():
+        raise TaskError(f"{where}: {column} = {value!r}: must be a non-negative integer or empty")
+    return int(value)
+
+
+def import_manifest(store: TaskStore, manifest: str | Path, *, replace: bool = False) -> list[Imported]:
+    """Import every row of a manifest (name, file, target; optional categorical_columns separated by ';',
+    n_rows / n_features / n_classes checked against the file, openml_data_id, openml_task_id)."""
+    manifest = Path(manifest)
+    table = pd.read_csv(manifest, dtype=str, keep_default_na=False)
+    missing = [c for c in MANIFEST_COLUMNS if c not in table.columns]
+    if missing:
+        raise TaskError(f"{manifest}: a manifest needs the columns {list(MANIFEST_COLUMNS)}; {missing} missing")
+    results = []
+    for i, row in enumerate(table.to_dict("records"), start=2):  # line 1 is the header
+        where = f"{manifest}:{i} ({row['name']})"
+        if row.get("task_type", "classification") not in ("classification", ""):
+            raise TaskError(f"{where}: task_type = {row['task_type']!r}: only classification is supported")
+        categorical = [c for c in row.get("categorical_columns", "").split(";") if c]
+        task_ids = {_int_or_none(row[c], where, c) for c in _TASK_ID_COLUMNS if c in row} - {None}
+        if len(task_ids) > 1:
+            raise TaskError(f"{where}: the task id columns disagree ({sorted(task_ids)})")
+        expected = {c: v for c in _CHECKED if (v := _int_or_none(row.get(c, ""), where, c)) is not None}
+        imported = import_file(
+            store, manifest.parent / row["file"], target=row["target"], categorical=categorical, name=row["name"],
+            openml_data_id=_int_or_none(row.get("openml_data_id", ""), where, "openml_data_id"),
+            openml_task_id=next(iter(task_ids), None), replace=replace, where=where, expected=expected,
+            extra={"manifest": str(manifest.resolve()), "manifest_row": row})
+        results.append(imported)
+    return results
