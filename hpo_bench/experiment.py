@@ -10,6 +10,7 @@ cv_folds = 5
 metric = "1-auc"           # or "logloss", "error"
 n_workers = 2              # default: the machine's cores
 include_default = true     # the package default is every run's first trial
+time_limit_s = 60          # an evaluation running longer is stopped and stored TIMEOUT; default: no limit
 
 [optimizers]
 random = {}
@@ -21,6 +22,7 @@ coarse-grid = { type = "grid", n_points = 2 }   # a label of your own, with `typ
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 import tomllib
 from dataclasses import dataclass, field
@@ -45,6 +47,7 @@ KEYS = {
     "metric": f"one of {list(METRICS)}",
     "n_workers": "a positive integer",
     "include_default": "true or false",
+    "time_limit_s": "a positive number of seconds per evaluation (all its folds); default: no limit",
 }
 
 
@@ -81,6 +84,7 @@ class Experiment:
     metric: str = "1-auc"
     n_workers: int = 1
     include_default: bool = False
+    time_limit_s: float | None = None
     description: str = ""
     text: str = ""
     path: str = ""
@@ -181,6 +185,10 @@ def parse_experiment(text: str, where: str = "<experiment>") -> Experiment:
     include_default = data.get("include_default", False)
     if not isinstance(include_default, bool):
         raise _fail(where, "include_default", include_default, KEYS["include_default"])
+    time_limit_s = data.get("time_limit_s")
+    if time_limit_s is not None and (isinstance(time_limit_s, bool) or not isinstance(time_limit_s, (int, float))
+                                     or not math.isfinite(time_limit_s) or time_limit_s <= 0):
+        raise _fail(where, "time_limit_s", time_limit_s, "must be " + KEYS["time_limit_s"])
     description = data.get("description", "")
     if not isinstance(description, str):
         raise _fail(where, "description", description, KEYS["description"])
@@ -189,7 +197,8 @@ def parse_experiment(text: str, where: str = "<experiment>") -> Experiment:
         cv_folds=_positive_int(where, "cv_folds", data.get("cv_folds", 5), high=50, low=2),
         metric=metric,
         n_workers=_positive_int(where, "n_workers", data.get("n_workers", os.cpu_count() or 1)),
-        include_default=include_default, description=description, text=text, path=where,
+        include_default=include_default, time_limit_s=None if time_limit_s is None else float(time_limit_s),
+        description=description, text=text, path=where,
     )
 
 
