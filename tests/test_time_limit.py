@@ -16,7 +16,7 @@ from hpo_bench.scheduler import Scheduler
 from hpo_bench.space import Categorical, SearchSpace
 from hpo_bench.store import Store
 
-LIMIT_S = 1.5
+LIMIT_S = 2.0
 # Two real configurations of the MLP space: four layers of 1024 units trained 243 epochs in batches of
 # 4 rows takes minutes on breast_cancer; one layer of 16 units for 20 epochs takes well under a second.
 HUGE = {"n_layers": 4, "width_1": 1024, "width_2": 1024, "width_3": 1024, "width_4": 1024, "activation": "relu",
