@@ -129,6 +129,9 @@ class _Worker:
         self.conn.close()
 
 
+_MAX_FAILED_STARTS = 3
+
+
 class LocalExecutor:
     """n_workers processes on this machine.
 
@@ -145,6 +148,7 @@ class LocalExecutor:
         self._workers: list[_Worker] = []
         self._retried: set[int] = set()
         self._queue: list[Job] = []
+        self._failed_starts = 0
 
     def __enter__(self) -> LocalExecutor:
         self._workers = [_Worker(self._ctx, self.context) for _ in range(self.n_workers)]
@@ -176,7 +180,10 @@ class LocalExecutor:
                 return
             if w.ready and w.job is None:
                 job = self._queue.pop(0)
-                w.conn.send(job)
+                try:
+                    w.conn.send(job)
+                except (BrokenPipeError, OSError):
+                    pass  # the idle worker died: wait() sees its sentinel and retries the job on a new one
                 w.job, w.started = job, time.monotonic()
 
     def _replace(self, worker: _Worker, kill: bool) -> None:
@@ -198,13 +205,19 @@ class LocalExecutor:
             if w.conn in ready or w.process.sentinel in ready:
                 try:
                     if w.conn.poll() and w.conn.recv() == "ready":
-                        w.ready = True
+                        w.ready, self._failed_starts = True, 0
                         continue
                 except (EOFError, OSError):
                     pass
+                # Died before it could work: once may be the machine (the OOM killer); several times in a
+                # row means workers cannot start here at all, and waiting longer would hang the run.
                 w.process.join(timeout=1)
                 code = w.process.exitcode
-                raise RuntimeError(f"a worker process died while starting (exit code {code}{_signal_name(code)})")
+                self._failed_starts += 1
+                if self._failed_starts >= _MAX_FAILED_STARTS:
+                    raise RuntimeError(f"{self._failed_starts} worker processes in a row died while starting "
+                                       f"(last exit code {code}{_signal_name(code)})")
+                self._replace(w, kill=True)
         done: list[tuple[Job, TrialResult]] = []
         for w in busy:
             job = w.job

@@ -121,3 +121,29 @@ def test_time_limit_must_be_a_positive_number(write_experiment, value):
 
     with pytest.raises(ExperimentError, match="time_limit_s = .*: must be a positive number of seconds"):
         load_experiment(write_experiment(time_limit_s=value))
+
+
+def test_a_worker_that_dies_while_starting_or_idle_is_replaced(iris):
+    # The OOM killer may take a worker at any time; the job it would have run is not lost.
+    context = WorkerContext(tasks={"iris": iris}, splits={"iris": iris.cv_splits(3, 0)}, metric="1-auc",
+                            models=("knn",))
+    config = MODELS["knn"].package_default()
+    with LocalExecutor(1, context, time_limit_s=30) as executor:
+        starting = executor._workers[0]
+        assert not starting.ready
+        starting.process.kill()  # dies before it could say it is ready
+        executor.submit(Job(1, "iris", "knn", config, 1.0, 0))
+        results = []
+        deadline = time.monotonic() + 60
+        while not results and time.monotonic() < deadline:
+            results = executor.wait(timeout=1.0)
+        assert [r.state for _, r in results] == [TrialState.COMPLETE]
+        idle = executor._workers[0]
+        assert idle is not starting and idle.ready
+        idle.process.kill()  # dies while idle: the next job goes to a replacement
+        idle.process.join()
+        executor.submit(Job(2, "iris", "knn", config, 1.0, 0))
+        results = []
+        while not results and time.monotonic() < deadline:
+            results = executor.wait(timeout=1.0)
+        assert [r.state for _, r in results] == [TrialState.COMPLETE]
