@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from pathlib import Path
 from typing import Any
@@ -207,6 +208,70 @@ def cmd_tasks_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def _format_value(value: object) -> str:
+    """Floats compactly, and powers of two as 2^k (the papers' ranges are written that way)."""
+    if isinstance(value, float):
+        if value > 0 and math.log2(value).is_integer() and abs(math.log2(value)) >= 4:
+            return f"2^{int(math.log2(value))}"
+        return f"{value:g}"
+    return str(value)
+
+
+def model_rows(name: str) -> list[dict[str, str]]:
+    """One row per hyperparameter of a family: name, type, range, scale, default (as run), condition."""
+    from hpo_bench.models import get_model
+    from hpo_bench.space import Categorical
+
+    family = get_model(name)
+    default = family.package_default()
+    rows = []
+    for p in family.space:
+        if isinstance(p, Categorical):
+            kind, values, scale = "categorical", "{" + ", ".join(map(str, p.choices)) + "}", ""
+        else:
+            cast = float if p.kind == "float" else int
+            kind, values, scale = p.kind, f"[{_format_value(cast(p.low))}, {_format_value(cast(p.high))}]", (
+                "log" if p.log else "linear")
+        condition = ""
+        if p.condition is not None:
+            condition = f"{p.condition.parent} in {{{', '.join(map(str, p.condition.values))}}}"
+        rows.append({"name": p.name, "type": kind, "range": values, "scale": scale,
+                     "default": _format_value(default[p.name]) if p.name in default else "(inactive)",
+                     "condition": condition})
+    return rows
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    from hpo_bench.models import MODELS, get_model
+
+    if args.action is None:
+        if args.name is not None:
+            raise HpoBenchError(f"models {args.name}: did you mean 'hpo-bench models show {args.name}'?")
+        width = max(map(len, MODELS))
+        print(f"{'family':<{width}}  params  fidelity     scaled  library")
+        for name, family in MODELS.items():
+            print(f"{name:<{width}}  {len(family.space):>6}  {family.fidelity_param or '-':<11}  "
+                  f"{'yes' if family.needs_scaling else 'no':<6}  {family.library}")
+        print("\n'hpo-bench models show NAME' prints a family's space; ranges and sources: docs/models.md")
+        return 0
+    if args.name is None:
+        raise HpoBenchError("models show: give a family name, e.g. 'hpo-bench models show svm'")
+    family = get_model(args.name)
+    print(f"{family.name}: {family.library}")
+    print(f"fidelity parameter: {family.fidelity_param or 'none'}; features standardised: "
+          f"{'yes' if family.needs_scaling else 'no'}; default = the library's default as run")
+    rows = model_rows(args.name)
+    columns = ["name", "type", "range", "scale", "default", "condition"]
+    widths = {c: max(len(c), *(len(r[c]) for r in rows)) for c in columns}
+    print("  ".join(f"{c:<{widths[c]}}" for c in columns).rstrip())
+    for row in rows:
+        print("  ".join(f"{row[c]:<{widths[c]}}" for c in columns).rstrip())
+    extra = {k: v for k, v in family.package_default().items() if k not in family.space}
+    if extra:
+        print("the default also sets: " + ", ".join(f"{k} = {_format_value(v)}" for k, v in extra.items()))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="hpo-bench", description=__doc__)
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
@@ -268,6 +333,10 @@ def build_parser() -> argparse.ArgumentParser:
     imp.set_defaults(func=cmd_tasks_import)
     lst = tasks_sub.add_parser("list", parents=[common, task_store], help="the tasks in the store")
     lst.set_defaults(func=cmd_tasks_list)
+    models = sub.add_parser("models", parents=[common], help="list the model families, or show one's space")
+    models.add_argument("action", nargs="?", choices=["show"], help="show NAME: the family's search space")
+    models.add_argument("name", nargs="?", help="a family name (or module:ATTRIBUTE)")
+    models.set_defaults(func=cmd_models)
     return parser
 
 

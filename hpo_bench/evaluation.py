@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 import traceback
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
@@ -28,7 +29,11 @@ class TrialState(StrEnum):
 
 @dataclass
 class TrialResult:
-    """What one evaluation produced. `loss` is None unless the state is COMPLETE."""
+    """What one evaluation produced. `loss` is None unless the state is COMPLETE.
+
+    `error` says why a trial did not complete; on a COMPLETE trial it holds the warnings its fits raised
+    (a solver stopped at max_iter: ConvergenceWarning), prefixed "warnings: ", or None if there were none.
+    """
 
     state: TrialState
     metric: str
@@ -124,6 +129,9 @@ def evaluate(task: Task, model: ModelFamily, config: Mapping[str, Any], *, fidel
     loss_fn = METRICS[metric]
     fold_losses: list[float] = []
     fit_time = predict_time = 0.0
+    # Warnings are recorded with the trial, not printed: a ConvergenceWarning per fold of every trial
+    # would flood a run's output, and a trial that stopped at max_iter should say so in the store.
+    caught: list[warnings.WarningMessage] = []
     try:
         for train, test in splits:
             shape = DataShape(n_samples=len(train), n_features=task.n_features, n_classes=task.n_classes)
@@ -131,17 +139,34 @@ def evaluate(task: Task, model: ModelFamily, config: Mapping[str, Any], *, fidel
                 ("preprocess", make_preprocessor(task, scale=model.needs_scaling)),
                 ("model", model.make_estimator(config, seed=seed, fidelity=fidelity, shape=shape)),
             ])
-            start = time.perf_counter()
-            pipeline.fit(task.X.iloc[train], task.y[train])
-            fit_time += time.perf_counter() - start
-            start = time.perf_counter()
-            proba = _full_proba(pipeline, task.X.iloc[test], task.n_classes)
-            predict_time += time.perf_counter() - start
+            with warnings.catch_warnings(record=True) as fold_warnings:
+                warnings.simplefilter("always")
+                start = time.perf_counter()
+                pipeline.fit(task.X.iloc[train], task.y[train])
+                fit_time += time.perf_counter() - start
+                start = time.perf_counter()
+                proba = _full_proba(pipeline, task.X.iloc[test], task.n_classes)
+                predict_time += time.perf_counter() - start
+            caught.extend(fold_warnings)
             fold_losses.append(float(loss_fn(task.y[test], proba)))
     except Exception as exc:  # a bad configuration is a result, not a crash of the run
         last = traceback.extract_tb(exc.__traceback__)[-1]
         error = f"{type(exc).__name__}: {exc} (at {last.filename.rsplit('/', 1)[-1]}:{last.lineno})"
+        note = _warnings_note(caught)
+        error = f"{error}; {note}" if note else error
         return TrialResult(state=TrialState.FAILED, metric=metric, fold_losses=fold_losses,
                            fit_time_s=fit_time, predict_time_s=predict_time, error=error)
     return TrialResult(state=TrialState.COMPLETE, metric=metric, loss=float(np.mean(fold_losses)),
-                       fold_losses=fold_losses, fit_time_s=fit_time, predict_time_s=predict_time)
+                       fold_losses=fold_losses, fit_time_s=fit_time, predict_time_s=predict_time,
+                       error=_warnings_note(caught))
+
+
+def _warnings_note(caught: Sequence[warnings.WarningMessage]) -> str | None:
+    """"warnings: Category: message (xN); ..." for the distinct warnings raised, or None."""
+    counts: dict[str, int] = {}
+    for w in caught:
+        text = f"{w.category.__name__}: {' '.join(str(w.message).split())}"
+        counts[text] = counts.get(text, 0) + 1
+    if not counts:
+        return None
+    return "warnings: " + "; ".join(f"{text} (x{n})" if n > 1 else text for text, n in counts.items())

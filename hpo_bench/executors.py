@@ -11,6 +11,7 @@ from __future__ import annotations
 import multiprocessing as mp
 import os
 import signal
+import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -35,11 +36,14 @@ class Job:
 
 @dataclass(frozen=True)
 class WorkerContext:
-    """What every worker receives once: the tasks with their splits, and the metric."""
+    """What every worker receives once: the tasks with their splits, the metric, the model families."""
 
     tasks: Mapping[str, Task]
     splits: Mapping[str, list[Split]]
     metric: str
+    # Families to import (and whose libraries to import) before the worker reports ready, so that a
+    # fresh worker's first evaluation is not charged for imports against its time limit.
+    models: tuple[str, ...] = ()
 
 
 def run_job(context: WorkerContext, job: Job) -> TrialResult:
@@ -51,6 +55,18 @@ def run_job(context: WorkerContext, job: Job) -> TrialResult:
                     splits=context.splits[job.task], metric=context.metric)
 
 
+def _warm_up(models: tuple[str, ...]) -> None:
+    """Import each family and the library it builds on (estimators import their library lazily)."""
+    from hpo_bench.models import DataShape, get_model
+
+    for name in models:
+        try:
+            family = get_model(name)
+            family.make_estimator(family.package_default(), seed=0, fidelity=1.0, shape=DataShape(10, 2, 2))
+        except Exception:  # the same error is raised again, and recorded, by the first job
+            pass
+
+
 def _worker_main(conn: Connection) -> None:
     # Ctrl-C goes to the whole process group; the driver decides what to do, the workers carry on.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -59,7 +75,11 @@ def _worker_main(conn: Connection) -> None:
     # One BLAS/OpenMP thread per worker: parallelism comes from running n_workers evaluations at once.
     threadpool_limits(limits=1)
     try:
-        context: WorkerContext = conn.recv()
+        context: WorkerContext | None = conn.recv()
+        if context is None:
+            return
+        _warm_up(context.models)
+        conn.send("ready")
         while True:
             job = conn.recv()
             if job is None:
@@ -70,17 +90,33 @@ def _worker_main(conn: Connection) -> None:
 
 
 class _Worker:
+    """One worker process. It gets jobs only once it has said it is ready (imports done, data received),
+    so that its start-up time is not counted against the time limit of its first job."""
+
     def __init__(self, ctx: Any, context: WorkerContext) -> None:
         self.conn, child = ctx.Pipe()
         self.process = ctx.Process(target=_worker_main, args=(child,), daemon=True)
         self.process.start()
         child.close()
-        self.conn.send(context)
+        # Sent from a thread: a large context fills the pipe until the new process has started and reads
+        # it, and the driver must keep enforcing other workers' time limits meanwhile. No job is sent
+        # before the worker answers "ready", i.e. after it has received all of it.
+        self._sender = threading.Thread(target=self._send_context, args=(context,), daemon=True)
+        self._sender.start()
+        self.ready = False
         self.job: Job | None = None
         self.started = 0.0
 
+    def _send_context(self, context: WorkerContext) -> None:
+        try:
+            self.conn.send(context)
+        except (BrokenPipeError, OSError):
+            pass  # the process died while starting; wait() sees its sentinel
+
     def stop(self, kill: bool = False) -> None:
-        if kill:
+        # A worker still starting may be receiving its context from the sender thread: kill it rather
+        # than write to the same pipe from two threads.
+        if kill or not self.ready:
             self.process.kill()
         else:
             try:
@@ -91,7 +127,13 @@ class _Worker:
         if self.process.is_alive():
             self.process.kill()
             self.process.join()
+        # The process is gone, so a send still under way fails at once; wait for it before closing the
+        # pipe under it.
+        self._sender.join()
         self.conn.close()
+
+
+_MAX_FAILED_STARTS = 3
 
 
 class LocalExecutor:
@@ -110,6 +152,7 @@ class LocalExecutor:
         self._workers: list[_Worker] = []
         self._retried: set[int] = set()
         self._queue: list[Job] = []
+        self._failed_starts = 0
 
     def __enter__(self) -> LocalExecutor:
         self._workers = [_Worker(self._ctx, self.context) for _ in range(self.n_workers)]
@@ -139,9 +182,12 @@ class LocalExecutor:
         for w in self._workers:
             if not self._queue:
                 return
-            if w.job is None:
+            if w.ready and w.job is None:
                 job = self._queue.pop(0)
-                w.conn.send(job)
+                try:
+                    w.conn.send(job)
+                except (BrokenPipeError, OSError):
+                    pass  # the idle worker died: wait() sees its sentinel and retries the job on a new one
                 w.job, w.started = job, time.monotonic()
 
     def _replace(self, worker: _Worker, kill: bool) -> None:
@@ -151,12 +197,31 @@ class LocalExecutor:
     def wait(self, timeout: float) -> list[tuple[Job, TrialResult]]:
         """Results that finished within `timeout` seconds (maybe none), in the order they arrived."""
         busy = [w for w in self._workers if w.job is not None]
-        if not busy:
+        starting = [w for w in self._workers if not w.ready] if self._queue else []
+        if not busy and not starting:
             return []
-        if self.time_limit_s is not None:
+        if self.time_limit_s is not None and busy:
             next_deadline = min(w.started + self.time_limit_s for w in busy) - time.monotonic()
             timeout = max(0.0, min(timeout, next_deadline))
-        ready = set(wait([w.conn for w in busy] + [w.process.sentinel for w in busy], timeout))
+        watched = busy + starting
+        ready = set(wait([w.conn for w in watched] + [w.process.sentinel for w in watched], timeout))
+        for w in starting:
+            if w.conn in ready or w.process.sentinel in ready:
+                try:
+                    if w.conn.poll() and w.conn.recv() == "ready":
+                        w.ready, self._failed_starts = True, 0
+                        continue
+                except (EOFError, OSError):
+                    pass
+                # Died before it could work: once may be the machine (the OOM killer); several times in a
+                # row means workers cannot start here at all, and waiting longer would hang the run.
+                w.process.join(timeout=1)
+                code = w.process.exitcode
+                self._failed_starts += 1
+                if self._failed_starts >= _MAX_FAILED_STARTS:
+                    raise RuntimeError(f"{self._failed_starts} worker processes in a row died while starting "
+                                       f"(last exit code {code}{_signal_name(code)})")
+                self._replace(w, kill=True)
         done: list[tuple[Job, TrialResult]] = []
         for w in busy:
             job = w.job

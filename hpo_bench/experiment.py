@@ -11,6 +11,7 @@ metric = "1-auc"           # or "logloss", "error"
 n_workers = 2              # default: the machine's cores
 include_default = true     # the package default is every run's first trial
 tune = ["all", "each"]     # runs tuning everything, and one run per hyperparameter alone
+time_limit_s = 60          # an evaluation running longer is stopped and stored TIMEOUT; default: no limit
 
 [optimizers]
 random = {}
@@ -22,6 +23,7 @@ coarse-grid = { type = "grid", n_points = 2 }   # a label of your own, with `typ
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 import tomllib
 from dataclasses import dataclass, field
@@ -50,6 +52,7 @@ KEYS = {
     "include_default": "true or false",
     "tune": "what each run tunes: 'all' (default), 'each', 'pairs', a parameter name, a list of names, or a list "
             "of these",
+    "time_limit_s": "a positive number of seconds per evaluation (all its folds); default: no limit",
 }
 
 
@@ -88,6 +91,7 @@ class Experiment:
     n_workers: int = 1
     include_default: bool = False
     tune: dict[str, list[str]] = field(default_factory=dict)  # model -> run labels
+    time_limit_s: float | None = None
     description: str = ""
     text: str = ""
     path: str = ""
@@ -190,6 +194,10 @@ def parse_experiment(text: str, where: str = "<experiment>") -> Experiment:
     if not isinstance(include_default, bool):
         raise _fail(where, "include_default", include_default, KEYS["include_default"])
     tune = {model: expand_tune(data.get("tune", "all"), get_model(model), where) for model in models}
+    time_limit_s = data.get("time_limit_s")
+    if time_limit_s is not None and (isinstance(time_limit_s, bool) or not isinstance(time_limit_s, (int, float))
+                                     or not math.isfinite(time_limit_s) or time_limit_s <= 0):
+        raise _fail(where, "time_limit_s", time_limit_s, "must be " + KEYS["time_limit_s"])
     description = data.get("description", "")
     if not isinstance(description, str):
         raise _fail(where, "description", description, KEYS["description"])
@@ -198,7 +206,9 @@ def parse_experiment(text: str, where: str = "<experiment>") -> Experiment:
         cv_folds=_positive_int(where, "cv_folds", data.get("cv_folds", 5), high=50, low=2),
         metric=metric,
         n_workers=_positive_int(where, "n_workers", data.get("n_workers", os.cpu_count() or 1)),
-        include_default=include_default, tune=tune, description=description, text=text, path=where,
+        include_default=include_default, tune=tune,
+        time_limit_s=None if time_limit_s is None else float(time_limit_s),
+        description=description, text=text, path=where,
     )
 
 

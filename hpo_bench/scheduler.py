@@ -249,8 +249,8 @@ class Scheduler:
             self.out.write(f"{self.exp.name}: {len(states)} runs, {len(open_states)} to do, "
                            f"{self.n_workers} workers\n")
             context = WorkerContext(tasks={ref: tasks[ref] for ref in {s.spec.task for s in open_states}},
-                                    splits=splits, metric=self.exp.metric)
-            with LocalExecutor(self.n_workers, context) as executor:
+                                    splits=splits, metric=self.exp.metric, models=tuple(self.exp.models))
+            with LocalExecutor(self.n_workers, context, time_limit_s=self.exp.time_limit_s) as executor:
                 self._loop(open_states, executor, progress)
             progress.close()
         self.store.finish_session()

@@ -6,10 +6,17 @@ import importlib
 
 from hpo_bench.errors import ExperimentError
 from hpo_bench.models.base import DataShape, ModelFamily
+from hpo_bench.models.decision_tree import FAMILY as DECISION_TREE
+from hpo_bench.models.elastic_net import FAMILY as ELASTIC_NET
+from hpo_bench.models.knn import FAMILY as KNN
+from hpo_bench.models.mlp import FAMILY as MLP
 from hpo_bench.models.random_forest import FAMILY as RANDOM_FOREST
+from hpo_bench.models.svm import FAMILY as SVM
 from hpo_bench.models.xgboost import FAMILY as XGBOOST
 
-MODELS: dict[str, ModelFamily] = {f.name: f for f in (XGBOOST, RANDOM_FOREST)}
+# The six families of Probst, Boulesteix & Bischl (2019), then the neural network.
+MODELS: dict[str, ModelFamily] = {f.name: f for f in (XGBOOST, RANDOM_FOREST, ELASTIC_NET, DECISION_TREE, KNN, SVM,
+                                                      MLP)}
 
 
 def get_model(name: str) -> ModelFamily:

@@ -1,0 +1,103 @@
+"""Decision tree: rpart's space (Probst, Boulesteix & Bischl 2019) on scikit-learn's CART.
+
+The mapping, parameter by parameter:
+
+- maxdepth -> max_depth (the same; rpart counts the root as depth 0, as scikit-learn does).
+- minbucket -> min_samples_leaf (the same: the fewest rows in a leaf).
+- minsplit -> min_samples_split = max(2, minsplit). rpart accepts minsplit = 1, scikit-learn needs at
+  least 2; a node of one row cannot be split in either, so 1 and 2 grow the same tree.
+- cp -> cost-complexity pruning with ccp_alpha = cp * R(root). rpart's cp is *relative*: a split (and,
+  after growing, a subtree) is kept only if it lowers the tree's risk by at least cp times the root
+  node's risk, so cp = 1 always gives the root alone and cp = 0 the full tree, whatever the data.
+  scikit-learn's ccp_alpha is *absolute*: minimal cost-complexity pruning of R(T) + ccp_alpha * |T|,
+  with R(T) the sample-weighted Gini impurity of the leaves. Scaling by the root's Gini impurity R(root)
+  (computed from the training fold's labels at fit time) makes it relative the same way: cp = 1 prunes
+  to the root (no subtree can lower the impurity by more than R(root)) and cp = 0 prunes nothing.
+  Passing cp to ccp_alpha directly would not be the same thing: the largest useful ccp_alpha is at
+  most 1 - 1/K for K classes and usually far below it, so most of [0, 1] would give the root alone.
+  What remains different: rpart measures risk by misclassification during pruning and Gini for the
+  split search, scikit-learn uses Gini for both; rpart also stops growing early at cp, scikit-learn
+  grows the full tree (within depth and size limits) and then prunes. xval = 0 (no internal CV) is
+  what rpart's pruning at a fixed cp amounts to here.
+
+Package default: scikit-learn's (max_depth None, min_samples_split 2, min_samples_leaf 1, ccp_alpha 0),
+not rpart's (cp 0.01, maxdepth 30, minsplit 20, minbucket 7), which are the space's defaults.
+There is no fidelity parameter.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from functools import cached_property
+from typing import Any
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.tree import DecisionTreeClassifier
+
+from hpo_bench.models.base import DataShape, ModelFamily
+from hpo_bench.space import Float, Int, SearchSpace
+
+
+def gini(y: np.ndarray) -> float:
+    """Gini impurity of a label vector: 1 - sum_k p_k^2."""
+    _, counts = np.unique(y, return_counts=True)
+    p = counts / counts.sum()
+    return float(1.0 - np.sum(p**2))
+
+
+class RelativeCpTree(ClassifierMixin, BaseEstimator):
+    """A DecisionTreeClassifier pruned at ccp_alpha = cp * (Gini impurity of the training labels).
+
+    A wrapper rather than a fixed ccp_alpha because the root's impurity is known only at fit time.
+    """
+
+    def __init__(self, cp: float = 0.0, max_depth: int | None = None, min_samples_split: int = 2,
+                 min_samples_leaf: int = 1, random_state: int | None = None) -> None:
+        self.cp = cp
+        self.max_depth = max_depth
+        self.min_samples_split = min_samples_split
+        self.min_samples_leaf = min_samples_leaf
+        self.random_state = random_state
+
+    def fit(self, X: Any, y: Any) -> RelativeCpTree:
+        self.ccp_alpha_ = self.cp * gini(np.asarray(y))
+        self.tree_model_ = DecisionTreeClassifier(
+            ccp_alpha=self.ccp_alpha_, max_depth=self.max_depth, min_samples_split=self.min_samples_split,
+            min_samples_leaf=self.min_samples_leaf, random_state=self.random_state).fit(X, y)
+        self.classes_ = self.tree_model_.classes_
+        return self
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        return self.tree_model_.predict_proba(X)
+
+    def predict(self, X: Any) -> np.ndarray:
+        return self.tree_model_.predict(X)
+
+
+class DecisionTreeFamily(ModelFamily):
+    name = "decision_tree"
+    library = "sklearn.tree.DecisionTreeClassifier"
+    fidelity_param = None
+
+    @cached_property
+    def space(self) -> SearchSpace:
+        # rpart's names for the ranges of the paper; the defaults are rpart's.
+        return SearchSpace([
+            Float("cp", 0.0, 1.0, default=0.01),
+            Int("maxdepth", 1, 30, default=30),
+            Int("minbucket", 1, 60, default=7),
+            Int("minsplit", 1, 60, default=20),
+        ])
+
+    def package_default(self) -> dict[str, Any]:
+        # scikit-learn's defaults in rpart's terms: no pruning, no depth limit, split any node of 2 rows.
+        return {"cp": 0.0, "maxdepth": None, "minbucket": 1, "minsplit": 2}
+
+    def make_estimator(self, config: Mapping[str, Any], *, seed: int, fidelity: float, shape: DataShape) -> Any:
+        return RelativeCpTree(cp=float(config["cp"]), max_depth=config["maxdepth"],
+                              min_samples_split=max(2, int(config["minsplit"])),
+                              min_samples_leaf=int(config["minbucket"]), random_state=seed)
+
+
+FAMILY = DecisionTreeFamily()

@@ -1,0 +1,94 @@
+"""Elastic-net logistic regression: glmnet's space (Probst, Boulesteix & Bischl 2019) on scikit-learn.
+
+The mapping. glmnet minimises, for coefficients b (the intercept is not penalised),
+
+    -(1/n) * loglik(b) + lambda * [ (1 - alpha) / 2 * ||b||_2^2 + alpha * ||b||_1 ],
+
+and scikit-learn's LogisticRegression minimises
+
+    C * sum_i loss_i(w) + (1 - l1_ratio) / 2 * ||w||_2^2 + l1_ratio * ||w||_1
+
+(`loss_i` the same negative log-likelihood per row, the intercept not penalised by saga). Multiplying
+glmnet's objective by n / lambda gives scikit-learn's with
+
+    l1_ratio = alpha,    C = 1 / (n * lambda),    n = rows of the training fold,
+
+so both have the same minimiser. For three or more classes both fit the multinomial model with the
+penalty on every coefficient (glmnet's default type.multinomial = "ungrouped"). glmnet standardises
+the features by default; `needs_scaling` makes the evaluation pipeline do the same.
+
+The solver. Only saga handles the elastic net in scikit-learn. glmnet runs coordinate descent to a
+tight tolerance (thresh = 1e-7, up to 1e5 passes); saga stops at tol = 1e-4 (largest change of a
+coefficient relative to the largest coefficient) or after `max_iter` epochs. We allow 1000 epochs
+(scikit-learn's default is 100, which leaves most weakly regularised fits unconverged). Small lambda
+(large C) on large data converges slowly: such a fit may end at max_iter with a ConvergenceWarning,
+in which case the trial is kept as it is (COMPLETE, the coefficients saga reached) and the warning is
+recorded with the trial; it is not turned into a failure. The experiment's time limit bounds the cost.
+
+There is no fidelity parameter: max_iter is a solver budget, not a model size.
+
+Package default. glmnet has no single default lambda (it fits a path); the library run here is
+scikit-learn, whose defaults are an L2 penalty (l1_ratio = 0) with C = 1, i.e. alpha = 0 and
+lambda = 1 / n. Because that lambda depends on the fold's size it is written symbolically,
+lambda = "1/n", and fitted with saga like every other configuration (the same convex objective as
+scikit-learn's default lbfgs, so the same minimiser up to the tolerance).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from functools import cached_property
+from typing import Any
+
+from hpo_bench.errors import SpaceError
+from hpo_bench.models.base import DataShape, ModelFamily
+from hpo_bench.space import Float, SearchSpace
+
+MAX_ITER = 1000
+# The symbolic lambda of scikit-learn's default C = 1.
+DEFAULT_LAMBDA = "1/n"
+
+
+def _penalty_keyword() -> dict[str, Any]:
+    """penalty='elasticnet' where scikit-learn still needs it; omitted from 1.8 on, where it is deprecated."""
+    import sklearn
+
+    major, minor = (int(part) for part in sklearn.__version__.split(".")[:2])
+    return {} if (major, minor) >= (1, 8) else {"penalty": "elasticnet"}
+
+
+class ElasticNetFamily(ModelFamily):
+    name = "elastic_net"
+    library = "sklearn.linear_model.LogisticRegression(solver='saga')"
+    fidelity_param = None
+    needs_scaling = True
+
+    @cached_property
+    def space(self) -> SearchSpace:
+        return SearchSpace([
+            Float("alpha", 0.0, 1.0, default=1.0),  # glmnet's own default mixing: the lasso
+            Float("lambda", 2**-10, 2**10, log=True, default=2**-10),
+        ])
+
+    def package_default(self) -> dict[str, Any]:
+        return {"alpha": 0.0, "lambda": DEFAULT_LAMBDA}
+
+    @staticmethod
+    def inverse_c(config: Mapping[str, Any], n_samples: int) -> float:
+        """scikit-learn's C for glmnet's lambda on n training rows: C = 1 / (n * lambda)."""
+        lam = config["lambda"]
+        if lam == DEFAULT_LAMBDA:
+            return 1.0
+        if isinstance(lam, str):
+            raise SpaceError(f"elastic_net: lambda = {lam!r}: a number or {DEFAULT_LAMBDA!r}")
+        return 1.0 / (n_samples * float(lam))
+
+    def make_estimator(self, config: Mapping[str, Any], *, seed: int, fidelity: float, shape: DataShape) -> Any:
+        from sklearn.linear_model import LogisticRegression
+
+        return LogisticRegression(solver="saga", l1_ratio=float(config["alpha"]),
+                                  C=self.inverse_c(config, shape.n_samples), max_iter=MAX_ITER, tol=1e-4,
+                                  random_state=seed, **_penalty_keyword())
+
+
+FAMILY = ElasticNetFamily()

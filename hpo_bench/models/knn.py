@@ -1,0 +1,48 @@
+"""k-nearest neighbours: kknn's k range (Probst, Boulesteix & Bischl 2019) on scikit-learn.
+
+- k [1, 30] -> n_neighbors: the range of the paper, which tunes k only.
+- weights {uniform, distance}: kknn weighs neighbours by a kernel of the distance, and
+  mlr3tuningspaces (classif.kknn.default) tunes that kernel; scikit-learn offers the two ends of that
+  choice, equal votes (kknn's "rectangular") and votes weighted by 1 / distance (kknn's "inv").
+- p [1, 5] -> the Minkowski exponent (kknn's `distance`), the range of mlr3tuningspaces.
+
+k larger than the training fold cannot be fitted; such a configuration fails (FAILED) rather than
+being silently capped. There is no fidelity parameter. Package default: scikit-learn's (5, uniform, 2).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from functools import cached_property
+from typing import Any
+
+from hpo_bench.models.base import DataShape, ModelFamily
+from hpo_bench.space import Categorical, Float, Int, SearchSpace
+
+
+class KNNFamily(ModelFamily):
+    name = "knn"
+    library = "sklearn.neighbors.KNeighborsClassifier"
+    fidelity_param = None
+    needs_scaling = True
+
+    @cached_property
+    def space(self) -> SearchSpace:
+        return SearchSpace([
+            Int("n_neighbors", 1, 30, default=7),  # kknn's default k
+            Categorical("weights", ("uniform", "distance"), default="uniform"),
+            Float("p", 1.0, 5.0, default=2.0),
+        ])
+
+    def package_default(self) -> dict[str, Any]:
+        return {"n_neighbors": 5, "weights": "uniform", "p": 2.0}
+
+    def make_estimator(self, config: Mapping[str, Any], *, seed: int, fidelity: float, shape: DataShape) -> Any:
+        from sklearn.neighbors import KNeighborsClassifier
+
+        # kNN is deterministic; `seed` has nothing to seed (ties are broken by training order).
+        return KNeighborsClassifier(n_neighbors=int(config["n_neighbors"]), weights=config["weights"],
+                                    p=float(config["p"]), n_jobs=1)
+
+
+FAMILY = KNNFamily()
