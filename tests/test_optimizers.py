@@ -1,3 +1,5 @@
+"""The contract every registered optimizer keeps, and what is particular to some of them."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -6,35 +8,122 @@ import pytest
 from hpo_bench.errors import ExperimentError, OptimizerExhausted
 from hpo_bench.evaluation import TrialResult, TrialState
 from hpo_bench.models import MODELS
-from hpo_bench.optimizers import OPTIMIZERS, get_optimizer
+from hpo_bench.optimizers import OPTIMIZERS, AwaitResults, get_optimizer
+from hpo_bench.space import config_key
 
-SPACE = MODELS["xgboost"].space
+SPACE = MODELS["xgboost"].space  # int, log, categorical and conditional parameters
+N_ASKS = 16
+# Shorter start-up phases than the defaults, so that a short test reaches every model's own phase.
+FAST = {"gp": {"n_initial": 5}, "tpe": {"n_startup": 5}, "optuna-tpe": {"n_startup_trials": 5},
+        "optuna-gp": {"n_startup_trials": 5}, "hyperopt-tpe": {"n_startup_jobs": 5}}
+CASES = [(name, FAST.get(name, {})) for name in sorted(OPTIMIZERS)] + [("tpe", {"n_startup": 5, "multivariate": True})]
 
 
-def drive(name: str, seed: int, n: int, fail_every: int = 0) -> list[dict]:
-    opt = get_optimizer(name)(SPACE, seed=seed, budget_evals=n)
-    configs = []
-    for i in range(n):
+def make(name: str, seed: int, budget: float = N_ASKS, **options):
+    try:
+        return get_optimizer(name)(SPACE, seed=seed, budget_evals=budget, **options)
+    except ExperimentError as exc:
+        if "needs the package" in str(exc):  # an optional library (torch for optuna-gp) is not installed
+            pytest.skip(str(exc))
+        raise
+
+
+def loss_of(config: dict, fidelity: float) -> float:
+    """A cheap deterministic objective on the encoding, worse at low fidelity."""
+    unit = np.nan_to_num(SPACE.encode(config), nan=0.3)
+    return float(np.sum((unit - 0.6) ** 2) + 0.2 * (1.0 - fidelity))
+
+
+def result_for(i: int, suggestion, fail_every: int) -> TrialResult:
+    if fail_every and i % fail_every == fail_every - 1:
+        return TrialResult.failed("1-auc", "boom")
+    return TrialResult(TrialState.COMPLETE, "1-auc", loss=loss_of(suggestion.config, suggestion.fidelity))
+
+
+def drive(opt, n_asks: int = N_ASKS, fail_every: int = 3, batch: int = 1, replay=None, out=None):
+    """The scheduler's protocol in miniature: batches asked, then told in order; budget in fidelities.
+
+    `replay` is a list of (suggestion, result) to tell back first, as a resume does: the same asks must
+    come out, batch by batch. Returns the list of (suggestion, result) in trial order.
+    """
+    history = [] if out is None else out
+    used = 0.0
+    pending: list = []
+
+    def flush():
+        for s, r in pending:
+            opt.tell(s, r)
+        pending.clear()
+
+    while len(history) < n_asks:
+        if len(pending) == batch:
+            flush()
         try:
             s = opt.ask()
+        except AwaitResults:
+            assert pending, "AwaitResults with nothing pending"
+            flush()
+            continue
         except OptimizerExhausted:
             break
-        SPACE.validate(s.config)
-        assert 0 < s.fidelity <= 1
-        configs.append(s.config)
-        failed = fail_every and i % fail_every == 0
-        result = (TrialResult.failed("1-auc", "boom") if failed else
-                  TrialResult(TrialState.COMPLETE, "1-auc", loss=float(np.sin(i))))
-        opt.tell(s, result)
-    return configs
+        i = len(history)
+        if replay is not None and i < len(replay):
+            assert (config_key(s.config), s.fidelity) == (config_key(replay[i][0].config), replay[i][0].fidelity)
+            r = replay[i][1]
+        else:
+            if used + s.fidelity > opt.budget_evals + 1e-9:  # the scheduler stops the run here
+                break
+            r = result_for(i, s, fail_every)
+        assert 0.0 < s.fidelity <= 1.0
+        used += s.fidelity
+        history.append((s, r))
+        pending.append((s, r))
+    flush()
+    assert used <= opt.budget_evals + 1e-9
+    return history
 
 
-@pytest.mark.parametrize("name", sorted(OPTIMIZERS))
-def test_contract(name):
-    a = drive(name, seed=1, n=30, fail_every=3)
-    assert len(a) == 30
-    assert a == drive(name, seed=1, n=30, fail_every=3)  # reproducible
-    assert a != drive(name, seed=2, n=30, fail_every=3)  # seeds matter
+def keys(history) -> list[tuple[str, float]]:
+    return [(config_key(s.config), s.fidelity) for s, _ in history]
+
+
+@pytest.mark.parametrize("name, options", CASES, ids=[f"{n}{'-mv' if o.get('multivariate') else ''}" for n, o in CASES])
+def test_contract(name, options):
+    a = drive(make(name, 1, **options))
+    assert len(a) >= 8
+    for s, _ in a:
+        # inside the space, every active parameter present and no inactive one (conditions respected)
+        assert SPACE.validate(s.config) == s.config
+    boosters = {s.config["booster"] for s, _ in a}
+    if name not in ("grid", "halving", "hyperband"):  # 16 grid points or one bracket may miss a branch
+        assert boosters == {"gbtree", "gblinear"}, "both branches of the condition are explored"
+    assert any(r.state == TrialState.FAILED and r.loss is None for _, r in a)  # failures were told
+    assert keys(a) == keys(drive(make(name, 1, **options)))  # reproducible per seed
+    assert keys(a) != keys(drive(make(name, 2, **options)))  # seeds matter
+
+    # Resume by replay: a fresh optimizer re-told the first trials asks the same, then goes on the same.
+    cut = len(a) // 2
+    resumed = drive(make(name, 1, **options), n_asks=len(a), replay=a[:cut])
+    assert keys(resumed) == keys(a)
+
+    # A batch of pending suggestions: reproducible, distinct within the batch, replayable.
+    b = drive(make(name, 1, batch_size=3, **options), batch=3)
+    assert keys(b) == keys(drive(make(name, 1, batch_size=3, **options), batch=3))
+    for start in range(0, len(b) - 2, 3):
+        assert len(set(keys(b[start:start + 3]))) == len(keys(b[start:start + 3]))
+    assert keys(drive(make(name, 1, batch_size=3, **options), batch=3, n_asks=len(b), replay=b[:7])) == keys(b)
+
+
+@pytest.mark.parametrize("name", ["gp", "tpe"])
+def test_model_based_search_beats_random_on_a_smooth_objective(name):
+    """With failures and batches aside: the models must find lower losses than random draws do."""
+    def best(opt_name, seed, **options):
+        history = drive(make(opt_name, seed, budget=25, **options), n_asks=25, fail_every=0)
+        return min(r.loss for _, r in history)
+
+    ours = [best(name, seed, **FAST[name]) for seed in range(3)]
+    rand = [best("random", seed) for seed in range(3)]
+    assert np.median(ours) < np.median(rand), (ours, rand)
 
 
 def test_grid_covers_the_budget_and_runs_out():
@@ -52,5 +141,45 @@ def test_unknown_or_badly_typed_options_are_refused():
         get_optimizer("grid")(SPACE, seed=0, budget_evals=5, points=3)
     with pytest.raises(ExperimentError, match="n_points = 'x' must be int"):
         get_optimizer("grid")(SPACE, seed=0, budget_evals=5, n_points="x")
-    with pytest.raises(ExperimentError, match="unknown optimizer type 'bayes' \\(allowed: grid, random"):
+    with pytest.raises(ExperimentError, match=r"unknown optimizer type 'bayes' \(allowed: gp, grid, halving, "):
         get_optimizer("bayes")
+    with pytest.raises(ExperimentError, match="option gamma = 1.5 must be in"):
+        get_optimizer("tpe")(SPACE, seed=0, budget_evals=5, gamma=1.5)
+    with pytest.raises(ExperimentError, match="option batch_size = 0 must be >= 1"):
+        get_optimizer("random")(SPACE, seed=0, budget_evals=5, batch_size=0)
+
+
+def test_gp_encodes_categoricals_one_hot_and_inactive_outside_the_cube():
+    from hpo_bench.optimizers.gp import GPFeatures
+
+    features = GPFeatures(SPACE)
+    linear = {"n_estimators": 10, "learning_rate": 0.1, "subsample": 0.5, "booster": "gblinear", "reg_lambda": 1.0,
+              "reg_alpha": 1.0}
+    row = features.transform(SPACE.encode(linear))[0]
+    assert len(row) == len(SPACE) + 1  # booster: two one-hot columns
+    booster_cols = [c for c, (i, choice) in enumerate(features.columns) if SPACE.parameters[i].name == "booster"]
+    assert row[booster_cols].tolist() == [0.0, 1.0]
+    depth_col = next(c for c, (i, _) in enumerate(features.columns) if SPACE.parameters[i].name == "max_depth")
+    assert row[depth_col] == -0.5
+
+
+def test_peers_tell_failures_as_failures():
+    optuna = pytest.importorskip("optuna")
+    opt = make("optuna-tpe", 0)
+    s = opt.ask()
+    opt.tell(s, TrialResult.failed("1-auc", "boom"))
+    assert opt.study.trials[0].state == optuna.trial.TrialState.FAIL and opt.study.trials[0].value is None
+    pytest.importorskip("hyperopt")
+    hopt = make("hyperopt-tpe", 0)
+    s = hopt.ask()
+    hopt.tell(s, TrialResult.failed("1-auc", "boom"))
+    assert hopt.trials.trials[0]["result"] == {"status": "fail"}
+
+
+def test_an_optimizer_that_raises_is_not_replaced():
+    """A broken library call surfaces: no adapter catches it and carries on with something else."""
+    pytest.importorskip("optuna")
+    opt = make("optuna-tpe", 0)
+    s = opt.ask()
+    with pytest.raises(KeyError):
+        opt.tell(s.__class__(s.config, s.fidelity, {"optuna_trial": 99}), TrialResult.failed("1-auc", "boom"))
