@@ -88,6 +88,19 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_optimizers(args: argparse.Namespace) -> int:
+    """Every registered optimizer type with what it does, its options and their defaults."""
+    from hpo_bench.optimizers import OPTIMIZERS
+
+    for name in sorted(OPTIMIZERS):
+        cls = OPTIMIZERS[name]
+        print(f"{name}: {cls.summary}")
+        for key, opt in cls.options.items():
+            types = "|".join(t.__name__ for t in (opt.types or (type(opt.default),)))
+            print(f"    {key} = {opt.default!r} ({types}): {opt.help}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="hpo-bench", description=__doc__)
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
@@ -112,6 +125,10 @@ def build_parser() -> argparse.ArgumentParser:
     analyze.add_argument("--results-dir", default="results")
     analyze.add_argument("--reports-dir", default="reports", help="where tables go (default: reports)")
     analyze.set_defaults(func=cmd_analyze)
+
+    optimizers = sub.add_parser("optimizers", parents=[common],
+                                help="list the optimizer types with their options and defaults")
+    optimizers.set_defaults(func=cmd_optimizers)
     return parser
 
 

@@ -183,3 +183,14 @@ def test_an_optimizer_that_raises_is_not_replaced():
     s = opt.ask()
     with pytest.raises(KeyError):
         opt.tell(s.__class__(s.config, s.fidelity, {"optuna_trial": 99}), TrialResult.failed("1-auc", "boom"))
+
+
+def test_cli_lists_every_optimizer_with_its_options_and_defaults(capsys):
+    from hpo_bench.cli import main
+
+    assert main(["optimizers"]) == 0
+    out = capsys.readouterr().out
+    for name, cls in OPTIMIZERS.items():
+        assert f"\n{name}: {cls.summary}" in "\n" + out
+        for key, opt in cls.options.items():
+            assert f"    {key} = {opt.default!r} (" in out

@@ -56,8 +56,8 @@ class AwaitResults(Exception):  # noqa: N818  (a signal, not an error)
 
 # Every optimizer accepts `batch_size`; subclasses spread COMMON_OPTIONS into their own `options`.
 COMMON_OPTIONS: dict[str, Option] = {
-    "batch_size": Option(1, "suggestions pending at once per run: asked as a batch, told in order once all "
-                            "are back (more workers per run; results stay independent of timing)", (int,)),
+    "batch_size": Option(1, "suggestions pending at once per run, asked as a batch and told in order once "
+                            "all are back", (int,)),
 }
 
 
