@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from hpo_bench.errors import ExperimentError, OptimizerExhausted
+from hpo_bench.errors import ExperimentError, OptimizerExhausted, StoreError
 from hpo_bench.evaluation import TrialResult, TrialState
 from hpo_bench.models import MODELS
 from hpo_bench.optimizers import OPTIMIZERS, AwaitResults, get_optimizer
@@ -194,3 +194,106 @@ def test_cli_lists_every_optimizer_with_its_options_and_defaults(capsys):
         assert f"\n{name}: {cls.summary}" in "\n" + out
         for key, opt in cls.options.items():
             assert f"    {key} = {opt.default!r} (" in out
+
+
+# -- through the scheduler: budgets in fidelities, batches, resume ---------------------------------------
+def _store_trials(path):
+    from hpo_bench.store import Store
+
+    store = Store(path, create=False)
+    try:
+        trials, runs = store.trials(), store.runs()
+    finally:
+        store.close()
+    columns = ["optimizer", "seed", "trial_number", "source", "config", "fidelity", "state", "loss", "fold_losses",
+               "info"]
+    return trials[columns].sort_values(columns[:3]).reset_index(drop=True), runs
+
+
+def _available(name: str) -> bool:
+    try:
+        get_optimizer(name)(SPACE, seed=0, budget_evals=1)
+    except ExperimentError:
+        return False
+    return True
+
+
+def test_every_optimizer_runs_within_its_budget_through_the_scheduler(write_experiment, tmp_path):
+    import json
+
+    from hpo_bench.cli import main
+    from hpo_bench.space import config_key
+
+    labels = {name: "{}" for name in sorted(OPTIMIZERS) if _available(name)}
+    labels.update({"halving": "{ max_resources = 9 }", "hyperband": "{ max_resources = 9 }",
+                   "gp": "{ n_initial = 3 }", "tpe": "{ n_startup = 3 }", "optuna-tpe": "{ n_startup_trials = 3 }",
+                   "hyperopt-tpe": "{ n_startup_jobs = 3 }"})
+    labels = {k: v for k, v in labels.items() if k in OPTIMIZERS and _available(k)}
+    exp = write_experiment(models='["optimizer_families:TINY_FOREST"]', budget_evals=6, seeds=1, cv_folds=2,
+                           optimizers="\n".join(f'"{k}" = {v}' for k, v in labels.items()))
+    assert main(["run", str(exp), "--results-dir", str(tmp_path)]) == 0
+    trials, runs = _store_trials(tmp_path / "tiny.sqlite")
+    assert (runs.status == "done").all(), runs[runs.status != "done"][["optimizer", "note"]]
+    assert sorted(runs.optimizer) == sorted(labels)
+    from optimizer_families import TINY_FOREST
+
+    for optimizer, group in trials.groupby("optimizer"):
+        assert group.fidelity.sum() <= 6 + 1e-9, optimizer  # the budget, in full-fidelity evaluations
+        assert group.trial_number.tolist() == list(range(len(group)))
+        for config in group[group.source == "optimizer"].config:
+            config = json.loads(config)
+            assert config_key(TINY_FOREST.space.validate(config)) == config_key(config)
+    halving = trials[(trials.optimizer == "halving") & (trials.source == "optimizer")]
+    info = halving["info"].map(json.loads)
+    assert sorted(set(halving.fidelity)) == pytest.approx([1 / 9, 3 / 9, 1.0])
+    assert {i["rung"] for i in info} == {0, 1, 2} and all("bracket" in i and "candidate" in i for i in info)
+    # a rung-1 trial is a promoted rung-0 candidate: the same configuration, at the higher fidelity
+    first = halving[info.map(lambda i: i["bracket"] == 0)]
+    rung0 = set(first[first.fidelity < 0.2].config)
+    assert set(first[(first.fidelity > 0.2) & (first.fidelity < 1)].config) <= rung0
+
+
+def test_batches_are_deterministic_and_resume_after_losing_trials_in_flight(write_experiment, tmp_path):
+    import shutil
+    import sqlite3
+
+    from hpo_bench.cli import main
+
+    exp = write_experiment(
+        models='["optimizer_families:TINY_FOREST"]', budget_evals=8, seeds=1, cv_folds=2, n_workers=2,
+        optimizers='tpe = { batch_size = 3, n_startup = 3 }\ngp = { batch_size = 2, n_initial = 3 }\n'
+                   'halving = { batch_size = 9, max_resources = 9 }\nrandom = { batch_size = 4 }')
+    for d in ("a", "b"):
+        assert main(["run", str(exp), "--results-dir", str(tmp_path / d)]) == 0
+    a, _ = _store_trials(tmp_path / "a" / "tiny.sqlite")
+    b, _ = _store_trials(tmp_path / "b" / "tiny.sqlite")
+    pd = pytest.importorskip("pandas")
+    pd.testing.assert_frame_equal(a, b)  # two workers, batches: the same trials whoever finished first
+    assert len(a[a.optimizer == "tpe"]) == 8 and len(a[a.optimizer == "gp"]) == 8
+
+    # As if the driver died with trials in flight: some stored trials vanish (a gap inside the last
+    # batch, the default of one run, the tail of others) and the runs are pending again.
+    def crash_copy(name: str, lost: dict[str, tuple[int, ...]]):
+        crashed = tmp_path / name
+        shutil.copytree(tmp_path / "b", crashed)
+        with sqlite3.connect(crashed / "tiny.sqlite") as db:
+            for optimizer, numbers in lost.items():
+                run_id = db.execute("SELECT run_id FROM runs WHERE optimizer = ?", (optimizer,)).fetchone()[0]
+                db.executemany("DELETE FROM trials WHERE run_id = ? AND trial_number = ?",
+                               [(run_id, n) for n in numbers])
+            db.execute("UPDATE runs SET status = 'pending', note = NULL")
+        return crashed
+
+    # batches: tpe 1-3, 4-6, 7; gp 1-2, ..., 7; random 1-4, 5-7;
+    # halving (budget 8): 1-9, 10-12, 13, 14-22, 23-25, 26, 27-35
+    assert a[a.optimizer == "halving"].trial_number.max() == 35
+    crashed = crash_copy("crashed", {"tpe": (5, 7), "gp": (6, 7), "halving": (0, 30, 35), "random": (5, 7)})
+    assert main(["run", str(exp), "--results-dir", str(crashed)]) == 0
+    c, runs = _store_trials(crashed / "tiny.sqlite")
+    assert (runs.status == "done").all()
+    pd.testing.assert_frame_equal(c, a)
+
+    # A trial missing from a batch that later trials were asked after cannot have been in flight.
+    broken = crash_copy("broken", {"halving": (11,)})
+    with pytest.raises(StoreError, match=r"trials \[11\] are missing from a batch that later trials depend on"):
+        main(["--debug", "run", str(exp), "--results-dir", str(broken)])
