@@ -51,7 +51,7 @@ class _OptunaAdapter(Optimizer):
         trial = self.study.ask()
         config: dict[str, Any] = {}
         for p in self.space.parameters:
-            if not self.space._active(p, config):
+            if p.condition is not None and not p.condition.holds(config):
                 continue  # define-by-run: an inactive parameter is never suggested
             if isinstance(p, Categorical):
                 config[p.name] = trial.suggest_categorical(p.name, list(p.choices))
@@ -227,8 +227,7 @@ class HyperoptTPE(Optimizer):
         return Suggestion(config, info={"hyperopt_tid": new_id})
 
     def tell(self, suggestion: Suggestion, result: TrialResult) -> None:
-        tid = suggestion.info["hyperopt_tid"]
-        doc = next(d for d in self.trials._dynamic_trials if d["tid"] == tid)
+        doc = self._docs.pop(suggestion.info["hyperopt_tid"])  # the very document Trials holds
         if result.state == TrialState.COMPLETE and result.loss is not None and math.isfinite(result.loss):
             doc["result"] = {"status": self._h.STATUS_OK, "loss": float(result.loss)}
         else:
