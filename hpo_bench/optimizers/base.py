@@ -54,7 +54,7 @@ class AwaitResults(Exception):  # noqa: N818  (a signal, not an error)
     """Raised by `ask` when nothing can be suggested before the pending suggestions are told."""
 
 
-# Every optimizer accepts `batch_size`; subclasses spread COMMON_OPTIONS into their own `options`.
+# Every optimizer accepts `batch_size`; `register` adds COMMON_OPTIONS to a class's own `options`.
 COMMON_OPTIONS: dict[str, Option] = {
     "batch_size": Option(1, "suggestions pending at once per run, asked as a batch and told in order once "
                             "all are back", (int,)),
@@ -99,8 +99,8 @@ OPTIMIZERS: dict[str, type[Optimizer]] = {}
 
 
 def register(cls: type[Optimizer]) -> type[Optimizer]:
-    if "batch_size" not in cls.options:
-        raise TypeError(f"optimizer {cls.name!r}: its options must include COMMON_OPTIONS (batch_size)")
+    # Every optimizer takes the common options, also one whose `options` forgot them.
+    cls.options = {**COMMON_OPTIONS, **cls.options}
     OPTIMIZERS[cls.name] = cls
     return cls
 
