@@ -272,6 +272,19 @@ def cmd_models(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_optimizers(args: argparse.Namespace) -> int:
+    """Every registered optimizer type with what it does, its options and their defaults."""
+    from hpo_bench.optimizers import OPTIMIZERS
+
+    for name in sorted(OPTIMIZERS):
+        cls = OPTIMIZERS[name]
+        print(f"{name}: {cls.summary}")
+        for key, opt in cls.options.items():
+            types = "|".join(t.__name__ for t in (opt.types or (type(opt.default),)))
+            print(f"    {key} = {opt.default!r} ({types}): {opt.help}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="hpo-bench", description=__doc__)
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
@@ -337,6 +350,9 @@ def build_parser() -> argparse.ArgumentParser:
     models.add_argument("action", nargs="?", choices=["show"], help="show NAME: the family's search space")
     models.add_argument("name", nargs="?", help="a family name (or module:ATTRIBUTE)")
     models.set_defaults(func=cmd_models)
+    optimizers = sub.add_parser("optimizers", parents=[common],
+                                help="list the optimizer types with their options and defaults")
+    optimizers.set_defaults(func=cmd_optimizers)
     return parser
 
 

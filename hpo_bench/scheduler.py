@@ -1,10 +1,14 @@
 """The ask/evaluate/tell loop over all runs of an experiment: budgets, interleaving, resume by replay.
 
-Each run holds at most one pending suggestion, so a run tells its optimizer results in trial order and
-its trials do not depend on which worker finished first. Parallelism comes from interleaving runs.
-Resuming re-tells each run's stored trials to a fresh optimizer of the same seed and checks that it
-asks the same configurations again; a suggestion in flight when the driver died was never stored, so
-it is asked again and evaluated once.
+A run asks its optimizer a batch of up to `batch_size` suggestions (an optimizer option, default 1),
+and tells the whole batch, in trial order, once every result of it is back: a run's trials therefore
+do not depend on which worker finished first. A batch ends early when the optimizer raises
+AwaitResults (a halving rung needs its results) or the budget stops the run. Parallelism comes first
+from interleaving runs; a batch lets one run use several workers.
+Resuming re-tells each run's stored trials to a fresh optimizer of the same seed, batch by batch
+exactly as they were asked, and checks that it asks the same configurations and fidelities again; a
+suggestion in flight when the driver died was never stored, so it is asked again (same trial number)
+and evaluated once.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from hpo_bench.evaluation import TrialResult, TrialState
 from hpo_bench.executors import Job, LocalExecutor, WorkerContext
 from hpo_bench.experiment import Experiment, RunSpec
 from hpo_bench.models import get_model
-from hpo_bench.optimizers import Optimizer, Suggestion, get_optimizer
+from hpo_bench.optimizers import AwaitResults, Optimizer, Suggestion, get_optimizer
 from hpo_bench.seeding import derive_seed
 from hpo_bench.space import config_key
 from hpo_bench.store import Store, TrialRecord
@@ -46,20 +50,39 @@ def split_seed(task: str, n_folds: int) -> int:
 
 
 @dataclass
+class Entry:
+    """A trial asked and not yet told: in flight, back but waiting for its batch, or lost in a crash."""
+
+    trial_number: int
+    suggestion: Suggestion
+    source: str  # "optimizer" or "default"
+    config: dict[str, Any]  # what is evaluated: the suggestion plus the defaults of what the run does not tune
+    submitted: float | None = None  # None: not submitted yet (a trial lost when the driver died)
+    result: TrialResult | None = None
+
+
+@dataclass
 class RunState:
     spec: RunSpec
     run_id: int
     optimizer: Optimizer | None
     include_default: bool
     budget: float
-    n_trials: int = 0
-    used: float = 0.0
-    # trial number, suggestion, source, submitted at, the configuration evaluated
-    pending: tuple[int, Suggestion, str, float, dict[str, Any]] | None = None
+    batch_size: int = 1
+    n_trials: int = 0  # the next trial number
+    used: float = 0.0  # fidelity asked so far, in flight included
+    done: float = 0.0  # fidelity of the trials stored
+    default_asked: bool = False
+    entries: list[Entry] = field(default_factory=list)
+    batch_closed: bool = False
+    stopping: str | None = None  # set when the run asks no more; it finishes once nothing is in flight
     finished: bool = False
     status: str = "pending"
     note: str | None = None
     failures: int = field(default=0)
+
+    def batch(self) -> list[Entry]:
+        return [e for e in self.entries if e.source == "optimizer"]
 
 
 @dataclass
@@ -72,6 +95,8 @@ class Progress:
     out: TextIO = field(default_factory=lambda: sys.stderr)
     start: float = field(default_factory=time.monotonic)
     done_at_start: float = 0.0
+    done_finished: float = 0.0  # runs finished before this session (the loop sees only the open ones)
+    failures_finished: int = 0
     _last: float = 0.0
     interval_s: float = 10.0
 
@@ -146,10 +171,9 @@ class Scheduler:
             space_fingerprint=space.fingerprint(), task_fingerprint=fingerprints[spec.task])
         state = RunState(spec, run_id, None, self.exp.include_default, float(self.exp.budget_evals))
         status, note = self.store.run_status(run_id)
-        stored = self.store.run_trials(run_id)
-        state.n_trials = len(stored)
-        state.used = sum(t.fidelity for t in stored)
-        state.failures = sum(t.result.state != TrialState.COMPLETE for t in stored)
+        stored = {t.trial_number: t for t in self.store.run_trials(run_id)}
+        state.used = state.done = sum(t.fidelity for t in stored.values())
+        state.failures = sum(t.result.state != TrialState.COMPLETE for t in stored.values())
         if status != "pending":
             state.finished, state.status, state.note = True, status, note
             return state
@@ -158,24 +182,67 @@ class Scheduler:
         except Exception as exc:
             self._crash(state, f"the optimizer could not be created: {_error_text(exc)}")
             return state
-        for trial in stored:  # replay
-            if trial.source == "default":
-                continue
-            try:
-                suggestion = state.optimizer.ask()
-                if config_key(full_config(model, spec.tuned, suggestion.config)) != config_key(trial.config) or abs(
+        state.batch_size = state.optimizer.batch_size
+        if not stored:
+            return state
+        if state.include_default:
+            state.default_asked = True
+            if 0 not in stored:  # in flight when the driver died
+                default = model.package_default()
+                state.entries.append(Entry(0, Suggestion(default), "default", default))
+                state.used += 1.0
+        state.n_trials = max(stored) + 1
+        try:
+            self._replay(state, stored)
+        except StoreError:
+            raise
+        except Exception as exc:
+            self._crash(state, f"replaying the stored trials: {_error_text(exc)}")
+            return state
+        self._tell_if_complete(state)
+        return state
+
+    def _replay(self, state: RunState, stored: dict[int, TrialRecord]) -> None:
+        """Re-ask and re-tell the stored trials batch by batch, as the run asked them; keep the open batch."""
+        key = state.spec.key
+        model = get_model(state.spec.model)
+        batch: list[Entry] = []
+
+        def tell_batch() -> None:
+            missing = [e.trial_number for e in batch if e.result is None]
+            if missing:
+                raise StoreError(f"resume of run {key}: trials {missing} are missing from a batch that later "
+                                 "trials depend on; this store cannot be continued")
+            for e in batch:
+                state.optimizer.tell(e.suggestion, e.result)
+            batch.clear()
+
+        for number in range(1 if state.include_default else 0, state.n_trials):
+            while True:
+                if len(batch) >= state.batch_size:
+                    tell_batch()
+                try:
+                    suggestion = state.optimizer.ask()
+                except AwaitResults:
+                    if not batch:
+                        raise
+                    tell_batch()
+                    continue
+                break
+            trial = stored.get(number)
+            entry = Entry(number, suggestion, "optimizer", full_config(model, state.spec.tuned, suggestion.config))
+            if trial is None:  # asked, then lost in flight: evaluate it again
+                state.used += suggestion.fidelity
+            else:
+                if config_key(entry.config) != config_key(trial.config) or abs(
                         suggestion.fidelity - trial.fidelity) > _EPS:
                     raise StoreError(
-                        f"resume of run {spec.key}: trial {trial.trial_number} was {trial.config} at fidelity "
-                        f"{trial.fidelity}, the optimizer now asks {suggestion.config} at {suggestion.fidelity}; "
+                        f"resume of run {key}: trial {number} was {trial.config} at fidelity "
+                        f"{trial.fidelity}, the optimizer now asks {entry.config} at {suggestion.fidelity}; "
                         "the code or the environment changed, so this store cannot be continued")
-                state.optimizer.tell(suggestion, trial.result)
-            except StoreError:
-                raise
-            except Exception as exc:
-                self._crash(state, f"replaying trial {trial.trial_number}: {_error_text(exc)}")
-                break
-        return state
+                entry.submitted, entry.result = trial.submitted_at or 0.0, trial.result
+            batch.append(entry)
+        state.entries.extend(batch)
 
     # -- the loop ---------------------------------------------------------------------------------
     def _crash(self, state: RunState, note: str) -> None:
@@ -187,18 +254,47 @@ class Scheduler:
         state.finished, state.status, state.note = True, "done", note
         self.store.finish_run(state.run_id, "done", note)
 
-    def _next_job(self, state: RunState) -> Job | None:
-        """The run's next job, or None after marking the run finished (budget spent, nothing to ask)."""
-        if state.include_default and state.n_trials == 0:
-            suggestion, source = Suggestion(get_model(state.spec.model).package_default()), "default"
+    def _stop(self, state: RunState, note: str | None) -> None:
+        """Ask no more; the run finishes once its last batch is back and told."""
+        state.stopping = note or ""
+        self._tell_if_complete(state)
+
+    def _submit(self, state: RunState, entry: Entry) -> Job:
+        entry.submitted = time.time()
+        self._job_ids += 1
+        return Job(self._job_ids, state.spec.task, state.spec.model, entry.config, entry.suggestion.fidelity,
+                   model_seed(state.spec))
+
+    def _next_job(self, state: RunState) -> tuple[Job, Entry] | None:
+        """The run's next job, or None (the batch is full or waiting, or the run stops)."""
+        for entry in state.entries:  # trials lost in a crash first, with their trial numbers
+            if entry.submitted is None:
+                return self._submit(state, entry), entry
+        model = get_model(state.spec.model)
+        if state.include_default and not state.default_asked:
+            state.default_asked = True
+            default = model.package_default()
+            entry = Entry(state.n_trials, Suggestion(default), "default", default)
         else:
+            if state.stopping is not None or state.batch_closed:
+                return None
+            batch = state.batch()
+            if len(batch) >= state.batch_size:
+                state.batch_closed = True
+                return None
             if state.used >= state.budget - _EPS:
-                self._finish(state)
+                self._stop(state, None)
                 return None
             try:
-                suggestion, source = state.optimizer.ask(), "optimizer"
+                suggestion = state.optimizer.ask()
+            except AwaitResults:
+                if not batch:
+                    self._crash(state, "ask awaited results while none were pending")
+                    return None
+                state.batch_closed = True
+                return None
             except OptimizerExhausted as exc:
-                self._finish(state, f"optimizer exhausted: {exc}")
+                self._stop(state, f"optimizer exhausted: {exc}")
                 return None
             except Exception as exc:  # an optimizer that fails is recorded as crashed, never replaced
                 self._crash(state, f"ask failed: {_error_text(exc)}")
@@ -207,30 +303,46 @@ class Scheduler:
                 self._crash(state, f"ask returned fidelity {suggestion.fidelity}, outside (0, 1]")
                 return None
             if state.used + suggestion.fidelity > state.budget + _EPS:
-                self._finish(state, f"budget left ({state.budget - state.used:g}) below the next suggestion's "
-                                    f"cost ({suggestion.fidelity:g})")
+                self._stop(state, f"budget left ({state.budget - state.used:g}) below the next suggestion's "
+                                  f"cost ({suggestion.fidelity:g})")
                 return None
-        config = full_config(get_model(state.spec.model), state.spec.tuned, suggestion.config)
-        state.pending = (state.n_trials, suggestion, source, time.time(), config)
+            config = full_config(model, state.spec.tuned, suggestion.config)
+            entry = Entry(state.n_trials, suggestion, "optimizer", config)
         state.n_trials += 1
-        state.used += suggestion.fidelity
-        self._job_ids += 1
-        return Job(self._job_ids, state.spec.task, state.spec.model, config, suggestion.fidelity,
-                   model_seed(state.spec))
+        state.used += entry.suggestion.fidelity
+        state.entries.append(entry)
+        return self._submit(state, entry), entry
 
-    def _record(self, state: RunState, result: TrialResult) -> None:
-        trial_number, suggestion, source, submitted, config = state.pending
-        state.pending = None
+    def _record(self, state: RunState, entry: Entry, result: TrialResult) -> None:
+        suggestion = entry.suggestion
         self.store.add_trial(state.run_id, TrialRecord(
-            trial_number=trial_number, source=source, config=config, fidelity=suggestion.fidelity,
-            result=result, info=suggestion.info, submitted_at=submitted, finished_at=time.time()))
+            trial_number=entry.trial_number, source=entry.source, config=entry.config,
+            fidelity=suggestion.fidelity, result=result, info=suggestion.info, submitted_at=entry.submitted,
+            finished_at=time.time()))
+        state.done += suggestion.fidelity
         if result.state != TrialState.COMPLETE:
             state.failures += 1
-        if source == "optimizer":
-            try:
-                state.optimizer.tell(suggestion, result)
-            except Exception as exc:
-                self._crash(state, f"tell failed at trial {trial_number}: {_error_text(exc)}")
+        entry.result = result
+        if entry.source == "default":  # never told: every optimizer sees the same information
+            state.entries.remove(entry)
+        if not state.finished:
+            self._tell_if_complete(state)
+
+    def _tell_if_complete(self, state: RunState) -> None:
+        """Tell a finished batch in trial order; finish a stopping run once nothing is in flight."""
+        batch = state.batch()
+        closed = state.batch_closed or state.stopping is not None or len(batch) >= state.batch_size
+        if batch and closed and all(e.result is not None for e in batch):
+            for e in batch:
+                try:
+                    state.optimizer.tell(e.suggestion, e.result)
+                except Exception as exc:
+                    self._crash(state, f"tell failed at trial {e.trial_number}: {_error_text(exc)}")
+                    return
+                state.entries.remove(e)
+            state.batch_closed = False
+        if state.stopping is not None and not state.entries and not state.finished:
+            self._finish(state, state.stopping or None)
 
     def run(self) -> dict[str, int]:
         """Run or continue every run of the experiment; return counts of runs by status."""
@@ -242,9 +354,11 @@ class Scheduler:
         budget = float(self.exp.budget_evals)
         progress = Progress(total=budget * len(states), out=self.out)
         # A finished run counts its whole budget: what it did not spend will not be spent.
-        progress.done = progress.done_at_start = sum(budget if s.finished else s.used for s in states)
+        progress.done = progress.done_at_start = sum(budget if s.finished else s.done for s in states)
         progress.failures = sum(s.failures for s in states)
         open_states = [s for s in states if not s.finished]
+        progress.done_finished = budget * (len(states) - len(open_states))
+        progress.failures_finished = sum(s.failures for s in states if s.finished)
         if open_states:
             self.out.write(f"{self.exp.name}: {len(states)} runs, {len(open_states)} to do, "
                            f"{self.n_workers} workers\n")
@@ -260,7 +374,7 @@ class Scheduler:
         return counts
 
     def _loop(self, states: list[RunState], executor: LocalExecutor, progress: Progress) -> None:
-        by_job: dict[int, RunState] = {}
+        by_job: dict[int, tuple[RunState, Entry]] = {}
         cursor = 0
         while True:
             # Fill free workers, visiting runs round-robin so every run advances.
@@ -268,25 +382,20 @@ class Scheduler:
             while executor.n_free > 0 and idle < len(states):
                 state = states[cursor % len(states)]
                 cursor += 1
-                if state.finished or state.pending is not None:
-                    idle += 1
-                    continue
-                before = state.used
-                job = self._next_job(state)
-                if job is None:
-                    progress.done += state.budget - before
+                step = None if state.finished else self._next_job(state)
+                if step is None:
                     idle += 1
                     continue
                 idle = 0
-                by_job[job.job_id] = state
+                job, entry = step
+                by_job[job.job_id] = (state, entry)
                 executor.submit(job)
             if not by_job:
                 return
             for job, result in executor.wait(timeout=1.0):
-                state = by_job.pop(job.job_id)
-                self._record(state, result)
-                progress.done += job.fidelity
-                progress.failures += result.state != TrialState.COMPLETE
-                if state.finished:  # crashed in tell
-                    progress.done += state.budget - state.used
+                state, entry = by_job.pop(job.job_id)
+                self._record(state, entry, result)
+            # A finished run counts its whole budget: what it did not spend will not be spent.
+            progress.done = sum(s.budget if s.finished else s.done for s in states) + progress.done_finished
+            progress.failures = sum(s.failures for s in states) + progress.failures_finished
             progress.update()

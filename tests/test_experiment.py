@@ -30,7 +30,7 @@ def test_a_valid_file_expands_into_runs():
     ({"tasks": '["nope:x"]'}, "task 'nope:x': unknown source 'nope'"),
     ({"name": '"a b"'}, "name = 'a b'"),
     ({"budget_evals": "None"}, "missing key 'budget_evals'"),
-    ({"optimizers": "bayes = {}"}, "optimizers.bayes: unknown optimizer type 'bayes' (allowed: grid, random"),
+    ({"optimizers": "bayes = {}"}, "optimizers.bayes: unknown optimizer type 'bayes' (allowed: gp, grid, halving"),
     ({"optimizers": "grid = { points = 2 }"}, "optimizers.grid: optimizer 'grid': unknown option 'points'"),
     ({"optimizers": 'grid = { n_points = "2" }'}, "n_points = '2' must be int"),
 ])

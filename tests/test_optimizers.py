@@ -1,40 +1,129 @@
+"""The contract every registered optimizer keeps, and what is particular to some of them."""
+
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from hpo_bench.errors import ExperimentError, OptimizerExhausted
+from hpo_bench.errors import ExperimentError, OptimizerExhausted, StoreError
 from hpo_bench.evaluation import TrialResult, TrialState
 from hpo_bench.models import MODELS
-from hpo_bench.optimizers import OPTIMIZERS, get_optimizer
+from hpo_bench.optimizers import OPTIMIZERS, AwaitResults, get_optimizer
+from hpo_bench.space import config_key
 
-SPACE = MODELS["xgboost"].space
+SPACE = MODELS["xgboost"].space  # int, log, categorical and conditional parameters
+N_ASKS = 16
+# Shorter start-up phases than the defaults, so that a short test reaches every model's own phase.
+FAST = {"gp": {"n_initial": 5}, "tpe": {"n_startup": 5}, "optuna-tpe": {"n_startup_trials": 5},
+        "optuna-gp": {"n_startup_trials": 5}, "hyperopt-tpe": {"n_startup_jobs": 5}}
+CASES = [(name, FAST.get(name, {})) for name in sorted(OPTIMIZERS)] + [("tpe", {"n_startup": 5, "multivariate": True})]
 
 
-def drive(name: str, seed: int, n: int, fail_every: int = 0) -> list[dict]:
-    opt = get_optimizer(name)(SPACE, seed=seed, budget_evals=n)
-    configs = []
-    for i in range(n):
+def make(name: str, seed: int, budget: float = N_ASKS, **options):
+    try:
+        return get_optimizer(name)(SPACE, seed=seed, budget_evals=budget, **options)
+    except ExperimentError as exc:
+        if "needs the package" in str(exc):  # an optional library (torch for optuna-gp) is not installed
+            pytest.skip(str(exc))
+        raise
+
+
+def loss_of(config: dict, fidelity: float) -> float:
+    """A cheap deterministic objective on the encoding, worse at low fidelity."""
+    unit = np.nan_to_num(SPACE.encode(config), nan=0.3)
+    return float(np.sum((unit - 0.6) ** 2) + 0.2 * (1.0 - fidelity))
+
+
+def result_for(i: int, suggestion, fail_every: int) -> TrialResult:
+    if fail_every and i % fail_every == fail_every - 1:
+        return TrialResult.failed("1-auc", "boom")
+    return TrialResult(TrialState.COMPLETE, "1-auc", loss=loss_of(suggestion.config, suggestion.fidelity))
+
+
+def drive(opt, n_asks: int = N_ASKS, fail_every: int = 3, batch: int = 1, replay=None, out=None):
+    """The scheduler's protocol in miniature: batches asked, then told in order; budget in fidelities.
+
+    `replay` is a list of (suggestion, result) to tell back first, as a resume does: the same asks must
+    come out, batch by batch. Returns the list of (suggestion, result) in trial order.
+    """
+    history = [] if out is None else out
+    used = 0.0
+    pending: list = []
+
+    def flush():
+        for s, r in pending:
+            opt.tell(s, r)
+        pending.clear()
+
+    while len(history) < n_asks:
+        if len(pending) == batch:
+            flush()
         try:
             s = opt.ask()
+        except AwaitResults:
+            assert pending, "AwaitResults with nothing pending"
+            flush()
+            continue
         except OptimizerExhausted:
             break
-        SPACE.validate(s.config)
-        assert 0 < s.fidelity <= 1
-        configs.append(s.config)
-        failed = fail_every and i % fail_every == 0
-        result = (TrialResult.failed("1-auc", "boom") if failed else
-                  TrialResult(TrialState.COMPLETE, "1-auc", loss=float(np.sin(i))))
-        opt.tell(s, result)
-    return configs
+        i = len(history)
+        if replay is not None and i < len(replay):
+            assert (config_key(s.config), s.fidelity) == (config_key(replay[i][0].config), replay[i][0].fidelity)
+            r = replay[i][1]
+        else:
+            if used + s.fidelity > opt.budget_evals + 1e-9:  # the scheduler stops the run here
+                break
+            r = result_for(i, s, fail_every)
+        assert 0.0 < s.fidelity <= 1.0
+        used += s.fidelity
+        history.append((s, r))
+        pending.append((s, r))
+    flush()
+    assert used <= opt.budget_evals + 1e-9
+    return history
 
 
-@pytest.mark.parametrize("name", sorted(OPTIMIZERS))
-def test_contract(name):
-    a = drive(name, seed=1, n=30, fail_every=3)
-    assert len(a) == 30
-    assert a == drive(name, seed=1, n=30, fail_every=3)  # reproducible
-    assert a != drive(name, seed=2, n=30, fail_every=3)  # seeds matter
+def keys(history) -> list[tuple[str, float]]:
+    return [(config_key(s.config), s.fidelity) for s, _ in history]
+
+
+@pytest.mark.parametrize("name, options", CASES, ids=[f"{n}{'-mv' if o.get('multivariate') else ''}" for n, o in CASES])
+def test_contract(name, options):
+    a = drive(make(name, 1, **options))
+    assert len(a) >= 8
+    for s, _ in a:
+        # inside the space, every active parameter present and no inactive one (conditions respected)
+        assert SPACE.validate(s.config) == s.config
+    boosters = {s.config["booster"] for s, _ in a}
+    if name not in ("grid", "halving", "hyperband"):  # 16 grid points or one bracket may miss a branch
+        assert boosters == {"gbtree", "gblinear"}, "both branches of the condition are explored"
+    assert any(r.state == TrialState.FAILED and r.loss is None for _, r in a)  # failures were told
+    assert keys(a) == keys(drive(make(name, 1, **options)))  # reproducible per seed
+    assert keys(a) != keys(drive(make(name, 2, **options)))  # seeds matter
+
+    # Resume by replay: a fresh optimizer re-told the first trials asks the same, then goes on the same.
+    cut = len(a) // 2
+    resumed = drive(make(name, 1, **options), n_asks=len(a), replay=a[:cut])
+    assert keys(resumed) == keys(a)
+
+    # A batch of pending suggestions: reproducible, distinct within the batch, replayable.
+    b = drive(make(name, 1, batch_size=3, **options), batch=3)
+    assert keys(b) == keys(drive(make(name, 1, batch_size=3, **options), batch=3))
+    for start in range(0, len(b) - 2, 3):
+        assert len(set(keys(b[start:start + 3]))) == len(keys(b[start:start + 3]))
+    assert keys(drive(make(name, 1, batch_size=3, **options), batch=3, n_asks=len(b), replay=b[:7])) == keys(b)
+
+
+@pytest.mark.parametrize("name", ["gp", "tpe"])
+def test_model_based_search_beats_random_on_a_smooth_objective(name):
+    """With failures and batches aside: the models must find lower losses than random draws do."""
+    def best(opt_name, seed, **options):
+        history = drive(make(opt_name, seed, budget=25, **options), n_asks=25, fail_every=0)
+        return min(r.loss for _, r in history)
+
+    ours = [best(name, seed, **FAST[name]) for seed in range(3)]
+    rand = [best("random", seed) for seed in range(3)]
+    assert np.median(ours) < np.median(rand), (ours, rand)
 
 
 def test_grid_covers_the_budget_and_runs_out():
@@ -52,5 +141,159 @@ def test_unknown_or_badly_typed_options_are_refused():
         get_optimizer("grid")(SPACE, seed=0, budget_evals=5, points=3)
     with pytest.raises(ExperimentError, match="n_points = 'x' must be int"):
         get_optimizer("grid")(SPACE, seed=0, budget_evals=5, n_points="x")
-    with pytest.raises(ExperimentError, match="unknown optimizer type 'bayes' \\(allowed: grid, random"):
+    with pytest.raises(ExperimentError, match=r"unknown optimizer type 'bayes' \(allowed: gp, grid, halving, "):
         get_optimizer("bayes")
+    with pytest.raises(ExperimentError, match="option gamma = 1.5 must be in"):
+        get_optimizer("tpe")(SPACE, seed=0, budget_evals=5, gamma=1.5)
+    with pytest.raises(ExperimentError, match="option batch_size = 0 must be >= 1"):
+        get_optimizer("random")(SPACE, seed=0, budget_evals=5, batch_size=0)
+
+
+def test_gp_encodes_categoricals_one_hot_and_inactive_outside_the_cube():
+    from hpo_bench.optimizers.gp import GPFeatures
+
+    features = GPFeatures(SPACE)
+    linear = {"n_estimators": 10, "learning_rate": 0.1, "subsample": 0.5, "booster": "gblinear", "reg_lambda": 1.0,
+              "reg_alpha": 1.0}
+    row = features.transform(SPACE.encode(linear))[0]
+    assert len(row) == len(SPACE) + 1  # booster: two one-hot columns
+    booster_cols = [c for c, (i, choice) in enumerate(features.columns) if SPACE.parameters[i].name == "booster"]
+    assert row[booster_cols].tolist() == [0.0, 1.0]
+    depth_col = next(c for c, (i, _) in enumerate(features.columns) if SPACE.parameters[i].name == "max_depth")
+    assert row[depth_col] == -0.5
+
+
+def test_peers_tell_failures_as_failures():
+    optuna = pytest.importorskip("optuna")
+    opt = make("optuna-tpe", 0)
+    s = opt.ask()
+    opt.tell(s, TrialResult.failed("1-auc", "boom"))
+    assert opt.study.trials[0].state == optuna.trial.TrialState.FAIL and opt.study.trials[0].value is None
+    pytest.importorskip("hyperopt")
+    hopt = make("hyperopt-tpe", 0)
+    s = hopt.ask()
+    hopt.tell(s, TrialResult.failed("1-auc", "boom"))
+    assert hopt.trials.trials[0]["result"] == {"status": "fail"}
+
+
+def test_an_optimizer_that_raises_is_not_replaced():
+    """A broken library call surfaces: no adapter catches it and carries on with something else."""
+    pytest.importorskip("optuna")
+    opt = make("optuna-tpe", 0)
+    s = opt.ask()
+    with pytest.raises(KeyError):
+        opt.tell(s.__class__(s.config, s.fidelity, {"optuna_trial": 99}), TrialResult.failed("1-auc", "boom"))
+
+
+def test_cli_lists_every_optimizer_with_its_options_and_defaults(capsys):
+    from hpo_bench.cli import main
+
+    assert main(["optimizers"]) == 0
+    out = capsys.readouterr().out
+    for name, cls in OPTIMIZERS.items():
+        assert f"\n{name}: {cls.summary}" in "\n" + out
+        for key, opt in cls.options.items():
+            assert f"    {key} = {opt.default!r} (" in out
+
+
+# -- through the scheduler: budgets in fidelities, batches, resume ---------------------------------------
+def _store_trials(path):
+    from hpo_bench.store import Store
+
+    store = Store(path, create=False)
+    try:
+        trials, runs = store.trials(), store.runs()
+    finally:
+        store.close()
+    columns = ["optimizer", "seed", "trial_number", "source", "config", "fidelity", "state", "loss", "fold_losses",
+               "info"]
+    return trials[columns].sort_values(columns[:3]).reset_index(drop=True), runs
+
+
+def _available(name: str) -> bool:
+    try:
+        get_optimizer(name)(SPACE, seed=0, budget_evals=1)
+    except ExperimentError:
+        return False
+    return True
+
+
+def test_every_optimizer_runs_within_its_budget_through_the_scheduler(write_experiment, tmp_path):
+    import json
+
+    from hpo_bench.cli import main
+    from hpo_bench.space import config_key
+
+    labels = {name: "{}" for name in sorted(OPTIMIZERS) if _available(name)}
+    labels.update({"halving": "{ max_resources = 9 }", "hyperband": "{ max_resources = 9 }",
+                   "gp": "{ n_initial = 3 }", "tpe": "{ n_startup = 3 }", "optuna-tpe": "{ n_startup_trials = 3 }",
+                   "hyperopt-tpe": "{ n_startup_jobs = 3 }"})
+    labels = {k: v for k, v in labels.items() if k in OPTIMIZERS and _available(k)}
+    exp = write_experiment(models='["optimizer_families:TINY_FOREST"]', budget_evals=6, seeds=1, cv_folds=2,
+                           optimizers="\n".join(f'"{k}" = {v}' for k, v in labels.items()))
+    assert main(["run", str(exp), "--results-dir", str(tmp_path)]) == 0
+    trials, runs = _store_trials(tmp_path / "tiny.sqlite")
+    assert (runs.status == "done").all(), runs[runs.status != "done"][["optimizer", "note"]]
+    assert sorted(runs.optimizer) == sorted(labels)
+    from optimizer_families import TINY_FOREST
+
+    for optimizer, group in trials.groupby("optimizer"):
+        assert group.fidelity.sum() <= 6 + 1e-9, optimizer  # the budget, in full-fidelity evaluations
+        assert group.trial_number.tolist() == list(range(len(group)))
+        for config in group[group.source == "optimizer"].config:
+            config = json.loads(config)
+            assert config_key(TINY_FOREST.space.validate(config)) == config_key(config)
+    halving = trials[(trials.optimizer == "halving") & (trials.source == "optimizer")]
+    info = halving["info"].map(json.loads)
+    assert sorted(set(halving.fidelity)) == pytest.approx([1 / 9, 3 / 9, 1.0])
+    assert {i["rung"] for i in info} == {0, 1, 2} and all("bracket" in i and "candidate" in i for i in info)
+    # a rung-1 trial is a promoted rung-0 candidate: the same configuration, at the higher fidelity
+    first = halving[info.map(lambda i: i["bracket"] == 0)]
+    rung0 = set(first[first.fidelity < 0.2].config)
+    assert set(first[(first.fidelity > 0.2) & (first.fidelity < 1)].config) <= rung0
+
+
+def test_batches_are_deterministic_and_resume_after_losing_trials_in_flight(write_experiment, tmp_path):
+    import shutil
+    import sqlite3
+
+    from hpo_bench.cli import main
+
+    exp = write_experiment(
+        models='["optimizer_families:TINY_FOREST"]', budget_evals=8, seeds=1, cv_folds=2, n_workers=2,
+        optimizers='tpe = { batch_size = 3, n_startup = 3 }\ngp = { batch_size = 2, n_initial = 3 }\n'
+                   'halving = { batch_size = 9, max_resources = 9 }\nrandom = { batch_size = 4 }')
+    for d in ("a", "b"):
+        assert main(["run", str(exp), "--results-dir", str(tmp_path / d)]) == 0
+    a, _ = _store_trials(tmp_path / "a" / "tiny.sqlite")
+    b, _ = _store_trials(tmp_path / "b" / "tiny.sqlite")
+    pd = pytest.importorskip("pandas")
+    pd.testing.assert_frame_equal(a, b)  # two workers, batches: the same trials whoever finished first
+    assert len(a[a.optimizer == "tpe"]) == 8 and len(a[a.optimizer == "gp"]) == 8
+
+    # As if the driver died with trials in flight: some stored trials vanish (a gap inside the last
+    # batch, the default of one run, the tail of others) and the runs are pending again.
+    def crash_copy(name: str, lost: dict[str, tuple[int, ...]]):
+        crashed = tmp_path / name
+        shutil.copytree(tmp_path / "b", crashed)
+        with sqlite3.connect(crashed / "tiny.sqlite") as db:
+            for optimizer, numbers in lost.items():
+                run_id = db.execute("SELECT run_id FROM runs WHERE optimizer = ?", (optimizer,)).fetchone()[0]
+                db.executemany("DELETE FROM trials WHERE run_id = ? AND trial_number = ?",
+                               [(run_id, n) for n in numbers])
+            db.execute("UPDATE runs SET status = 'pending', note = NULL")
+        return crashed
+
+    # batches: tpe 1-3, 4-6, 7; gp 1-2, ..., 7; random 1-4, 5-7;
+    # halving (budget 8): 1-9, 10-12, 13, 14-22, 23-25, 26, 27-35
+    assert a[a.optimizer == "halving"].trial_number.max() == 35
+    crashed = crash_copy("crashed", {"tpe": (5, 7), "gp": (6, 7), "halving": (0, 30, 35), "random": (5, 7)})
+    assert main(["run", str(exp), "--results-dir", str(crashed)]) == 0
+    c, runs = _store_trials(crashed / "tiny.sqlite")
+    assert (runs.status == "done").all()
+    pd.testing.assert_frame_equal(c, a)
+
+    # A trial missing from a batch that later trials were asked after cannot have been in flight.
+    broken = crash_copy("broken", {"halving": (11,)})
+    with pytest.raises(StoreError, match=r"trials \[11\] are missing from a batch that later trials depend on"):
+        main(["--debug", "run", str(exp), "--results-dir", str(broken)])

@@ -2,7 +2,22 @@
 
 from __future__ import annotations
 
-from hpo_bench.optimizers import grid, random_search  # noqa: F401  (register themselves)
-from hpo_bench.optimizers.base import OPTIMIZERS, Optimizer, Option, Suggestion, get_optimizer
+from hpo_bench.optimizers import (  # noqa: F401  (register themselves)
+    gp,
+    grid,
+    halving,
+    peers,
+    random_search,
+    sobol,
+    tpe,
+)
+from hpo_bench.optimizers.base import (
+    OPTIMIZERS,
+    AwaitResults,
+    Optimizer,
+    Option,
+    Suggestion,
+    get_optimizer,
+)
 
-__all__ = ["OPTIMIZERS", "Option", "Optimizer", "Suggestion", "get_optimizer"]
+__all__ = ["OPTIMIZERS", "AwaitResults", "Option", "Optimizer", "Suggestion", "get_optimizer"]

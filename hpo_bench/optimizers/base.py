@@ -4,6 +4,12 @@ An optimizer lives in the driver and never sees data. It is created from the spa
 run's budget; `ask` returns the next suggestion and `tell` gives back its result, in the order of the
 asks. Resuming a run re-tells the stored results to a fresh optimizer of the same seed, so an optimizer
 must be a deterministic function of (space, seed, options, results told so far).
+
+Several suggestions may be pending at once (`batch_size` > 1): the scheduler asks a whole batch, then
+tells the whole batch in order once every result is back. An optimizer must therefore give sensible,
+distinct suggestions when asked again before it is told (constant liar in GP and TPE), and may raise
+`AwaitResults` when it cannot suggest anything before the pending results are told (the end of a
+halving rung); the scheduler then closes the batch early.
 """
 
 from __future__ import annotations
@@ -44,10 +50,22 @@ class Option:
         return value
 
 
+class AwaitResults(Exception):  # noqa: N818  (a signal, not an error)
+    """Raised by `ask` when nothing can be suggested before the pending suggestions are told."""
+
+
+# Every optimizer accepts `batch_size`; `register` adds COMMON_OPTIONS to a class's own `options`.
+COMMON_OPTIONS: dict[str, Option] = {
+    "batch_size": Option(1, "suggestions pending at once per run, asked as a batch and told in order once "
+                            "all are back", (int,)),
+}
+
+
 class Optimizer(ABC):
     name: ClassVar[str]
     summary: ClassVar[str]
-    options: ClassVar[dict[str, Option]] = {}
+    options: ClassVar[dict[str, Option]] = COMMON_OPTIONS
+    batch_size: int = 1
 
     def __init__(self, space: SearchSpace, *, seed: int, budget_evals: float, **options: Any) -> None:
         self.space = space
@@ -61,6 +79,13 @@ class Optimizer(ABC):
         for key, opt in self.options.items():
             value = options.get(key, opt.default)
             setattr(self, key, value if key not in options else opt.check(self.name, key, value))
+        if self.batch_size < 1:
+            raise ExperimentError(f"optimizer {self.name!r}: option batch_size = {self.batch_size} must be >= 1")
+
+    def _check(self, ok: bool, option: str, rule: str) -> None:
+        """Raise ExperimentError naming the option, its value and the rule unless `ok`."""
+        if not ok:
+            raise ExperimentError(f"optimizer {self.name!r}: option {option} = {getattr(self, option)!r} {rule}")
 
     @abstractmethod
     def ask(self) -> Suggestion:
@@ -74,6 +99,8 @@ OPTIMIZERS: dict[str, type[Optimizer]] = {}
 
 
 def register(cls: type[Optimizer]) -> type[Optimizer]:
+    # Every optimizer takes the common options, also one whose `options` forgot them.
+    cls.options = {**COMMON_OPTIONS, **cls.options}
     OPTIMIZERS[cls.name] = cls
     return cls
 

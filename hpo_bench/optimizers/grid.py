@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from hpo_bench.errors import ExperimentError, OptimizerExhausted
-from hpo_bench.optimizers.base import Optimizer, Option, Suggestion, register
+from hpo_bench.optimizers.base import COMMON_OPTIONS, Optimizer, Option, Suggestion, register
 
 _MAX_GRID = 2_000_000
 
@@ -13,6 +13,7 @@ class GridSearch(Optimizer):
     name = "grid"
     summary = "a full grid, n points per numeric dimension, walked in a seeded random order"
     options = {
+        **COMMON_OPTIONS,
         "n_points": Option(0, "points per numeric dimension; 0 = the fewest whose grid covers the budget",
                            (int,)),
         # A budget smaller than the grid then samples the lattice evenly instead of varying only the
