@@ -20,7 +20,9 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from collections.abc import Mapping
+from concurrent.futures import CancelledError
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from typing import Any
@@ -67,7 +69,13 @@ def _worker_main(conn: Connection) -> None:
 
     # One BLAS/OpenMP thread per worker: parallelism comes from running n_workers evaluations at once.
     threadpool_limits(limits=1)
+    # Import what an evaluation needs before saying ready: a time limit then counts the evaluation only,
+    # not the seconds a fresh process spends importing scikit-learn and xgboost.
+    import hpo_bench.evaluation  # noqa: F401
+    import hpo_bench.models  # noqa: F401
+
     try:
+        conn.send("ready")
         context: WorkerContext = conn.recv()
         while True:
             job = conn.recv()
@@ -84,9 +92,21 @@ class _Worker:
         self.process = ctx.Process(target=_worker_main, args=(child,), daemon=True)
         self.process.start()
         child.close()
-        self.conn.send(context)
+        self.context = context
         self.job: Job | None = None
         self.started = 0.0
+
+    def wait_ready(self) -> _Worker:
+        """Block until the worker has imported what it needs, then hand it the task data."""
+        try:
+            if self.conn.recv() != "ready":
+                raise OSError("unexpected first message")
+        except (EOFError, OSError) as exc:
+            self.process.join(timeout=5)
+            raise HpoBenchError(f"a worker process did not start (exit code {self.process.exitcode}): "
+                                f"{exc or type(exc).__name__}") from None
+        self.conn.send(self.context)
+        return self
 
     def stop(self, kill: bool = False) -> None:
         if kill:
@@ -121,7 +141,8 @@ class LocalExecutor:
         self._queue: list[Job] = []
 
     def __enter__(self) -> LocalExecutor:
-        self._workers = [_Worker(self._ctx, self.context) for _ in range(self.n_workers)]
+        # Start them all, then wait: they import in parallel.
+        self._workers = [w.wait_ready() for w in [_Worker(self._ctx, self.context) for _ in range(self.n_workers)]]
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -155,7 +176,7 @@ class LocalExecutor:
 
     def _replace(self, worker: _Worker, kill: bool) -> None:
         worker.stop(kill=kill)
-        self._workers[self._workers.index(worker)] = _Worker(self._ctx, self.context)
+        self._workers[self._workers.index(worker)] = _Worker(self._ctx, self.context).wait_ready()
 
     def wait(self, timeout: float) -> list[tuple[Job, TrialResult]]:
         """Results that finished within `timeout` seconds (maybe none), in the order they arrived."""
@@ -223,6 +244,7 @@ def default_n_workers() -> int:
 
 _SANDBOX_LOCK = threading.Lock()
 _IDLE_SANDBOXES: list[_Sandbox] = []
+_SANDBOX_START_S = 300.0  # a loaded node may take a while to import scikit-learn and xgboost
 
 
 def _die_with_parent(parent_pid: int) -> None:
@@ -259,6 +281,13 @@ class _Sandbox:
         child.close()
         self.conn = Connection(parent.detach())
         self.context_id = context_id
+        try:
+            if not self.conn.poll(_SANDBOX_START_S) or self.conn.recv() != "ready":
+                raise OSError(f"no answer within {_SANDBOX_START_S:g} s")
+        except (EOFError, OSError) as exc:
+            self.stop(kill=True)
+            raise HpoBenchError(f"the evaluation process of a Dask worker did not start (exit code "
+                                f"{self.process.returncode}): {exc}") from None
         self.conn.send(context)
 
     def run(self, job: Job, time_limit_s: float | None) -> tuple[str, Any]:
@@ -323,6 +352,10 @@ def _stop_sandboxes(context_id: str) -> int:
     return len(mine)
 
 
+def _task_data(context: WorkerContext) -> WorkerContext:
+    return context
+
+
 def dask_evaluate(context: WorkerContext, context_id: str, job: Job, time_limit_s: float | None) -> TrialResult:
     """The Dask task: evaluate `job` in this worker's sandbox, with the local executor's rules.
 
@@ -348,8 +381,8 @@ def dask_evaluate(context: WorkerContext, context_id: str, job: Job, time_limit_
 class DaskExecutor:
     """Evaluations on a Dask cluster: the scheduler at `address`, or a LocalCluster of n_workers processes.
 
-    The interface is LocalExecutor's. Task data are scattered to every worker once (broadcast) and
-    each job refers to them by key. Each worker evaluates in a child process of its own (see
+    The interface is LocalExecutor's. Task data reach each worker once, as the result of a task that
+    every job depends on by key. Each worker evaluates in a child process of its own (see
     `dask_evaluate`), so time limits and crashes are handled on the worker as they are locally. When a
     whole Dask worker dies (its nanny's memory limit, a lost node), Dask reschedules the job on another
     worker up to the scheduler's `allowed-failures` (1 on the LocalCluster made here, so a job is tried
@@ -387,8 +420,18 @@ class DaskExecutor:
         except OSError as exc:
             self.close(kill=True)
             raise HpoBenchError(f"cannot reach the Dask scheduler at {self.address!r}: {exc}") from None
-        # hash=False: a fresh key per executor, which also names this executor's sandboxes on the workers.
-        self._context_future = self._client.scatter(self.context, broadcast=True, hash=False)
+        # The task data go to the cluster once, as the argument of a task that returns them: a worker
+        # fetches them once, when its first evaluation needs them, and keeps them. Not `scatter`: scattered
+        # data have no lineage, so when every worker holding them dies (a small cluster whose workers one
+        # evaluation kills one after the other) the scheduler cancels every job that needs them; a task's
+        # result is recomputed from its spec instead. The key is fresh per executor and also names this
+        # executor's evaluation processes on the workers.
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*Large object.*")  # sent once, on purpose
+            self._context_future = self._client.submit(_task_data, self.context, pure=False,
+                                                       key=f"hpo-bench-data-{uuid.uuid4().hex}")
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -446,6 +489,8 @@ class DaskExecutor:
             dask_wait([f for _, f in self._futures.values()], timeout=timeout, return_when="FIRST_COMPLETED")
         except TimeoutError:
             return []
+        except CancelledError:
+            pass  # some were cancelled: handled below
         finished = [(job, f) for job, f in self._futures.values() if f.status == "finished"]
         results = self._client.gather([f for _, f in finished]) if finished else []
         done = list(zip([job for job, _ in finished], results, strict=True))

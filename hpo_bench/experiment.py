@@ -10,6 +10,8 @@ cv_folds = 5
 metric = "1-auc"           # or "logloss", "error"
 n_workers = 2              # default: the machine's cores
 include_default = true     # the package default is every run's first trial
+executor = "dask"          # "local" (default) or "dask"
+scheduler_address = "tcp://10.0.0.5:8786"   # Dask only; without it, a LocalCluster of n_workers
 
 [optimizers]
 random = {}
@@ -45,7 +47,10 @@ KEYS = {
     "metric": f"one of {list(METRICS)}",
     "n_workers": "a positive integer",
     "include_default": "true or false",
+    "executor": "'local' (worker processes on this machine) or 'dask'",
+    "scheduler_address": "a Dask scheduler address such as 'tcp://HOST:PORT' (executor 'dask' only)",
 }
+DASK_SCHEMES = ("tcp", "tls", "ucx", "ws", "wss")
 
 
 @dataclass(frozen=True)
@@ -81,6 +86,8 @@ class Experiment:
     metric: str = "1-auc"
     n_workers: int = 1
     include_default: bool = False
+    executor: str = "local"
+    scheduler_address: str | None = None
     description: str = ""
     text: str = ""
     path: str = ""
@@ -181,6 +188,14 @@ def parse_experiment(text: str, where: str = "<experiment>") -> Experiment:
     include_default = data.get("include_default", False)
     if not isinstance(include_default, bool):
         raise _fail(where, "include_default", include_default, KEYS["include_default"])
+    executor = data.get("executor", "local")
+    if executor not in ("local", "dask"):
+        raise _fail(where, "executor", executor, KEYS["executor"])
+    address = data.get("scheduler_address")
+    if address is not None:
+        check_scheduler_address(address, f"{where}: scheduler_address")
+        if executor != "dask":
+            raise _fail(where, "scheduler_address", address, "needs executor = \"dask\"")
     description = data.get("description", "")
     if not isinstance(description, str):
         raise _fail(where, "description", description, KEYS["description"])
@@ -189,8 +204,19 @@ def parse_experiment(text: str, where: str = "<experiment>") -> Experiment:
         cv_folds=_positive_int(where, "cv_folds", data.get("cv_folds", 5), high=50, low=2),
         metric=metric,
         n_workers=_positive_int(where, "n_workers", data.get("n_workers", os.cpu_count() or 1)),
-        include_default=include_default, description=description, text=text, path=where,
+        include_default=include_default, executor=executor, scheduler_address=address, description=description,
+        text=text, path=where,
     )
+
+
+def check_scheduler_address(address: object, where: str) -> str:
+    """`address` if it is a Dask scheduler address SCHEME://HOST:PORT; checked before any run starts."""
+    scheme, sep, rest = address.partition("://") if isinstance(address, str) else ("", "", "")
+    host, colon, port = rest.rpartition(":")
+    if not sep or scheme not in DASK_SCHEMES or not host or not colon or not port.isdigit():
+        raise ExperimentError(f"{where} = {address!r}: must be a Dask scheduler address SCHEME://HOST:PORT with "
+                              f"SCHEME one of {list(DASK_SCHEMES)}, e.g. 'tcp://10.0.0.5:8786'")
+    return address
 
 
 def load_experiment(path: str | Path) -> Experiment:
