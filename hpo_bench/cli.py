@@ -26,7 +26,7 @@ def _store_path(target: str, results_dir: str) -> Path:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from hpo_bench.experiment import load_experiment
+    from hpo_bench.experiment import check_scheduler_address, load_experiment
     from hpo_bench.scheduler import Scheduler
     from hpo_bench.store import Store
     from hpo_bench.tasks import TaskStore, check_tasks_available
@@ -34,12 +34,18 @@ def cmd_run(args: argparse.Namespace) -> int:
     exp = load_experiment(args.experiment)
     if args.n_workers is not None and args.n_workers < 1:
         raise HpoBenchError(f"--n-workers {args.n_workers}: must be a positive integer")
+    executor = args.executor or exp.executor
+    if args.scheduler is not None:
+        check_scheduler_address(args.scheduler, "--scheduler")
+        if executor != "dask":
+            raise HpoBenchError(f"--scheduler {args.scheduler}: needs --executor dask (the executor is {executor!r})")
     task_store = TaskStore(args.task_store)
     check_tasks_available(exp.tasks, task_store)  # before the result store exists or any run starts
     path = Path(args.results_dir) / f"{exp.name}.sqlite"
     store = Store(path)
     try:
-        counts = Scheduler(exp, store, n_workers=args.n_workers, task_store=task_store).run()
+        counts = Scheduler(exp, store, n_workers=args.n_workers, task_store=task_store, executor=executor,
+                           scheduler_address=args.scheduler).run()
     except KeyboardInterrupt:
         done = store.count_trials()
         print(f"\ninterrupted: {done} trials are stored in {path}; run the same command again to continue",
@@ -285,6 +291,20 @@ def cmd_optimizers(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    from hpo_bench.store import Store
+
+    store = Store(_store_path(args.target, args.results_dir), create=False)
+    try:
+        name = store.experiment_row().get("name") or store.path.stem
+        out = Path(args.output) if args.output else Path(args.reports_dir) / name / f"trials.{args.format}"
+        n = store.export_trials(out, args.format)
+    finally:
+        store.close()
+    print(f"wrote {n} trials to {out}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="hpo-bench", description=__doc__)
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
@@ -303,6 +323,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("experiment", help="experiment file (.toml)")
     run.add_argument("--results-dir", default="results", help="where stores go (default: results)")
     run.add_argument("--n-workers", type=int, default=None, help="worker processes (default: the file's)")
+    run.add_argument("--executor", choices=["local", "dask"], default=None,
+                     help="where evaluations run (default: the file's executor, else local)")
+    run.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                     help="Dask scheduler, e.g. tcp://HOST:8786 (default: the file's scheduler_address; "
+                          "without one, a local Dask cluster of n_workers processes)")
     run.set_defaults(func=cmd_run)
 
     status = sub.add_parser("status", parents=[common], help="runs done and pending, failures")
@@ -353,6 +378,13 @@ def build_parser() -> argparse.ArgumentParser:
     optimizers = sub.add_parser("optimizers", parents=[common],
                                 help="list the optimizer types with their options and defaults")
     optimizers.set_defaults(func=cmd_optimizers)
+    export = sub.add_parser("export", parents=[common], help="write every trial to a Parquet or CSV file")
+    export.add_argument("target", help="experiment file (.toml) or store (.sqlite)")
+    export.add_argument("--format", choices=["parquet", "csv"], default="parquet")
+    export.add_argument("--output", default=None, help="file to write (default: reports/<name>/trials.<format>)")
+    export.add_argument("--results-dir", default="results")
+    export.add_argument("--reports-dir", default="reports")
+    export.set_defaults(func=cmd_export)
     return parser
 
 

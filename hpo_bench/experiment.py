@@ -12,6 +12,8 @@ n_workers = 2              # default: the machine's cores
 include_default = true     # the package default is every run's first trial
 tune = ["all", "each"]     # runs tuning everything, and one run per hyperparameter alone
 time_limit_s = 60          # an evaluation running longer is stopped and stored TIMEOUT; default: no limit
+executor = "dask"          # "local" (default) or "dask"
+scheduler_address = "tcp://10.0.0.5:8786"   # Dask only; without it, a LocalCluster of n_workers
 
 [optimizers]
 random = {}
@@ -53,7 +55,10 @@ KEYS = {
     "tune": "what each run tunes: 'all' (default), 'each', 'pairs', a parameter name, a list of names, or a list "
             "of these",
     "time_limit_s": "a positive number of seconds per evaluation (all its folds); default: no limit",
+    "executor": "'local' (worker processes on this machine) or 'dask'",
+    "scheduler_address": "a Dask scheduler address such as 'tcp://HOST:PORT' (executor 'dask' only)",
 }
+DASK_SCHEMES = ("tcp", "tls", "ucx", "ws", "wss")
 
 
 @dataclass(frozen=True)
@@ -92,6 +97,8 @@ class Experiment:
     include_default: bool = False
     tune: dict[str, list[str]] = field(default_factory=dict)  # model -> run labels
     time_limit_s: float | None = None
+    executor: str = "local"
+    scheduler_address: str | None = None
     description: str = ""
     text: str = ""
     path: str = ""
@@ -198,6 +205,14 @@ def parse_experiment(text: str, where: str = "<experiment>") -> Experiment:
     if time_limit_s is not None and (isinstance(time_limit_s, bool) or not isinstance(time_limit_s, (int, float))
                                      or not math.isfinite(time_limit_s) or time_limit_s <= 0):
         raise _fail(where, "time_limit_s", time_limit_s, "must be " + KEYS["time_limit_s"])
+    executor = data.get("executor", "local")
+    if executor not in ("local", "dask"):
+        raise _fail(where, "executor", executor, KEYS["executor"])
+    address = data.get("scheduler_address")
+    if address is not None:
+        check_scheduler_address(address, f"{where}: scheduler_address")
+        if executor != "dask":
+            raise _fail(where, "scheduler_address", address, "needs executor = \"dask\"")
     description = data.get("description", "")
     if not isinstance(description, str):
         raise _fail(where, "description", description, KEYS["description"])
@@ -208,8 +223,18 @@ def parse_experiment(text: str, where: str = "<experiment>") -> Experiment:
         n_workers=_positive_int(where, "n_workers", data.get("n_workers", os.cpu_count() or 1)),
         include_default=include_default, tune=tune,
         time_limit_s=None if time_limit_s is None else float(time_limit_s),
-        description=description, text=text, path=where,
+        executor=executor, scheduler_address=address, description=description, text=text, path=where,
     )
+
+
+def check_scheduler_address(address: object, where: str) -> str:
+    """`address` if it is a Dask scheduler address SCHEME://HOST:PORT; checked before any run starts."""
+    scheme, sep, rest = address.partition("://") if isinstance(address, str) else ("", "", "")
+    host, colon, port = rest.rpartition(":")
+    if not sep or scheme not in DASK_SCHEMES or not host or not colon or not port.isdigit():
+        raise ExperimentError(f"{where} = {address!r}: must be a Dask scheduler address SCHEME://HOST:PORT with "
+                              f"SCHEME one of {list(DASK_SCHEMES)}, e.g. 'tcp://10.0.0.5:8786'")
+    return address
 
 
 def load_experiment(path: str | Path) -> Experiment:

@@ -21,7 +21,7 @@ from typing import Any, TextIO
 
 from hpo_bench.errors import OptimizerExhausted, StoreError
 from hpo_bench.evaluation import TrialResult, TrialState
-from hpo_bench.executors import Job, LocalExecutor, WorkerContext
+from hpo_bench.executors import DaskExecutor, Job, LocalExecutor, WorkerContext, make_executor
 from hpo_bench.experiment import Experiment, RunSpec
 from hpo_bench.models import get_model
 from hpo_bench.optimizers import AwaitResults, Optimizer, Suggestion, get_optimizer
@@ -137,11 +137,16 @@ def _error_text(exc: BaseException) -> str:
 
 class Scheduler:
     def __init__(self, experiment: Experiment, store: Store, *, n_workers: int | None = None,
-                 out: TextIO | None = None, task_store: TaskStore | None = None) -> None:
+                 out: TextIO | None = None, task_store: TaskStore | None = None, executor: str | None = None,
+                 scheduler_address: str | None = None) -> None:
         self.exp = experiment
         self.task_store = task_store or TaskStore()  # read only: runs never download
         self.store = store
         self.n_workers = n_workers or experiment.n_workers
+        # Command-line choices override the file's: where evaluations run does not change their results.
+        self.executor = executor or experiment.executor
+        self.scheduler_address = scheduler_address or (
+            experiment.scheduler_address if self.executor == "dask" else None)
         self.out = out or sys.stderr
         self._job_ids = 0
 
@@ -360,11 +365,13 @@ class Scheduler:
         progress.done_finished = budget * (len(states) - len(open_states))
         progress.failures_finished = sum(s.failures for s in states if s.finished)
         if open_states:
-            self.out.write(f"{self.exp.name}: {len(states)} runs, {len(open_states)} to do, "
-                           f"{self.n_workers} workers\n")
+            where = (f"Dask scheduler {self.scheduler_address}" if self.scheduler_address
+                     else f"{self.n_workers} {'Dask ' if self.executor == 'dask' else ''}workers")
+            self.out.write(f"{self.exp.name}: {len(states)} runs, {len(open_states)} to do, {where}\n")
             context = WorkerContext(tasks={ref: tasks[ref] for ref in {s.spec.task for s in open_states}},
                                     splits=splits, metric=self.exp.metric, models=tuple(self.exp.models))
-            with LocalExecutor(self.n_workers, context, time_limit_s=self.exp.time_limit_s) as executor:
+            with make_executor(self.executor, self.n_workers, context, time_limit_s=self.exp.time_limit_s,
+                               scheduler_address=self.scheduler_address) as executor:
                 self._loop(open_states, executor, progress)
             progress.close()
         self.store.finish_session()
@@ -373,7 +380,7 @@ class Scheduler:
             counts[s.status] = counts.get(s.status, 0) + 1
         return counts
 
-    def _loop(self, states: list[RunState], executor: LocalExecutor, progress: Progress) -> None:
+    def _loop(self, states: list[RunState], executor: LocalExecutor | DaskExecutor, progress: Progress) -> None:
         by_job: dict[int, tuple[RunState, Entry]] = {}
         cursor = 0
         while True:

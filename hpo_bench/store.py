@@ -56,6 +56,7 @@ CREATE TABLE IF NOT EXISTS trials (
 """
 
 RUN_STATUSES = ("pending", "done", "crashed")
+EXPORT_FORMATS = ("parquet", "csv")
 
 
 def package_versions() -> dict[str, str]:
@@ -226,6 +227,28 @@ class Store:
             "SELECT r.task, r.model, r.optimizer, r.optimizer_type, r.tuned, r.seed, t.* FROM trials t "
             f"JOIN runs r USING (run_id) {where} ORDER BY t.run_id, t.trial_number", self.db, params=params)
         return df
+
+    def export_trials(self, path: str | Path, fmt: str) -> int:
+        """Write every trial with its run (and the experiment's name and file hash) to Parquet or CSV.
+
+        Configurations, per-fold losses and info stay JSON text, as in the store: configurations of
+        different model families have different keys, and one column per hyperparameter would mix types
+        (random forest's max_features is "sqrt" or a fraction). Returns the number of trials written.
+        """
+        if fmt not in EXPORT_FORMATS:
+            raise StoreError(f"export format {fmt!r}: must be one of {list(EXPORT_FORMATS)}")
+        df = self.trials()
+        row = self.experiment_row()
+        df.insert(0, "experiment", row.get("name"))
+        df.insert(1, "experiment_sha256", row.get("file_hash"))
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if fmt == "parquet":
+            # pyarrow is a dependency (also openml's); the index is a row number, not data.
+            df.to_parquet(path, index=False, engine="pyarrow")
+        else:
+            df.to_csv(path, index=False)
+        return len(df)
 
     def count_trials(self) -> int:
         return int(self.db.execute("SELECT COUNT(*) FROM trials").fetchone()[0])
