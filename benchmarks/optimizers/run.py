@@ -5,8 +5,9 @@
     python benchmarks/optimizers/run.py --part overhead # only the overhead part (minutes, no model fits)
 
 Quality: the experiment file's runs go through hpo-bench's own scheduler and store (results/<name>.sqlite,
-resumable after an interruption), with tasks read from ../shared/datasets/*.tsv.gz by this script until
-hpo-bench has a task source for files (issue 3). Per task: the median over seeds of each optimizer's
+resumable after an interruption), on tasks from the local task store; when some are missing, the offline
+copies in ../shared/datasets are imported first (`hpo-bench tasks import ../shared/datasets/manifest.csv`
+does the same). Per task: the median over seeds of each optimizer's
 best-found loss; GP-BO and TPE are compared with random search (on how many tasks their median is lower)
 and with Optuna's TPE by a Wilcoxon signed-rank test over the (task, seed) pairs (scipy.stats.wilcoxon;
 the runs of a pair share their folds and model seeds).
@@ -20,10 +21,8 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import re
 import sys
 import time
-import tomllib
 from pathlib import Path
 
 import numpy as np
@@ -32,77 +31,50 @@ from scipy.stats import wilcoxon
 
 from hpo_bench.analysis.best_found import run_best
 from hpo_bench.evaluation import TrialResult, TrialState
-from hpo_bench.experiment import Experiment, parse_experiment
+from hpo_bench.experiment import Experiment, load_experiment
 from hpo_bench.models import get_model
 from hpo_bench.optimizers import get_optimizer
-from hpo_bench.scheduler import Scheduler, split_seed
+from hpo_bench.scheduler import Scheduler
 from hpo_bench.seeding import derive_seed
 from hpo_bench.store import Store
-from hpo_bench.tasks import Task
+from hpo_bench.tasks import TaskStore, check_tasks_available, missing_tasks
+from hpo_bench.tasks.files import import_manifest
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
-DATASETS = REPO.parent / "shared" / "datasets"
-REDUCED = {"tasks": ["file:diabetes", "file:wdbc", "file:credit_g"], "seeds": [0, 1, 2], "budget_evals": 20,
+MANIFEST = REPO.parent / "shared" / "datasets" / "manifest.csv"
+# diabetes, wdbc, credit_g
+REDUCED = {"tasks": ["openml:data/37", "openml:data/1510", "openml:data/31"], "seeds": [0, 1, 2], "budget_evals": 20,
            "cv_folds": 3, "optimizers": ["random", "tpe", "gp", "optuna-tpe"]}
 OURS = ["gp", "tpe", "tpe-mv"]
 PEER = "optuna-tpe"
 
 
-# -- tasks from files ---------------------------------------------------------------------------------
-def load_file_task(ref: str, datasets: Path = DATASETS) -> Task:
-    """A task from ../shared/datasets/<name>.tsv.gz: label column `target`, categoricals from the manifest."""
-    name = ref.partition(":")[2]
-    manifest = pd.read_csv(datasets / "manifest.csv").set_index("name")
-    row = manifest.loc[name]
-    data = pd.read_csv(datasets / row["file"], sep="\t")
-    y_raw = data.pop(row["target"])
-    classes, y = np.unique(y_raw.to_numpy(), return_inverse=True)
-    categorical = [c for c in str(row["categorical_columns"]).split(";") if c and c != "nan"]
-    return Task(name=ref, X=data, y=y.astype(np.int64), classes=[str(c) for c in classes], categorical=categorical,
-                source=f"PMLB file {row['file']} (OpenML data {row['openml_data_id']}), generated splits",
-                ids={"openml_data_id": int(row["openml_data_id"])})
-
-
-class FileTaskScheduler(Scheduler):
-    """hpo-bench's scheduler, with tasks read from files instead of hpo-bench's task sources."""
-
-    def _load_tasks(self):
-        tasks, splits = {}, {}
-        for ref in self.exp.tasks:
-            task = load_file_task(ref)
-            seed = split_seed(ref, self.exp.cv_folds)
-            splits[ref] = task.cv_splits(self.exp.cv_folds, seed)
-            self.store.add_task(task.summary(), split_seed=seed, n_folds=len(splits[ref]))
-            tasks[ref] = task
-        return tasks, splits
+# -- tasks ------------------------------------------------------------------------------------------
+def ensure_tasks(exp: Experiment, store: TaskStore) -> None:
+    if missing_tasks(exp.tasks, store) and MANIFEST.exists():
+        print(f"importing {MANIFEST} into the task store {store.root}", file=sys.stderr)
+        import_manifest(store, MANIFEST)
+    check_tasks_available(exp.tasks, store)
 
 
 def load_study(path: Path, reduced: bool) -> Experiment:
-    """The experiment file, validated by hpo-bench with its `tasks` set aside (they are files, read here)."""
-    text = path.read_text()
-    data = tomllib.loads(text)
-    tasks = data["tasks"]
-    for ref in tasks:
-        if not ref.startswith("file:") or not (DATASETS / f"{ref[5:]}.tsv.gz").exists():
-            sys.exit(f"{path}: task {ref!r} is not file:<name> of a dataset in {DATASETS}")
-    placeholder = re.sub(r"(?m)^tasks\s*=.*$", 'tasks = ["sklearn:iris"]', text)
-    exp = parse_experiment(placeholder, where=str(path))
-    exp = dataclasses.replace(exp, tasks=tasks, text=text)
+    exp = load_experiment(path)
     if reduced:
         optimizers = [o for o in exp.optimizers if o.label in REDUCED["optimizers"]]
         note = f"\n# reduced sanity run: {REDUCED}\n"
         exp = dataclasses.replace(exp, name=exp.name + "-reduced", tasks=REDUCED["tasks"], seeds=REDUCED["seeds"],
                                   budget_evals=REDUCED["budget_evals"], cv_folds=REDUCED["cv_folds"],
-                                  optimizers=optimizers, text=text + note)
+                                  optimizers=optimizers, text=exp.text + note)
     return exp
 
 
 # -- quality ------------------------------------------------------------------------------------------
-def quality(exp: Experiment, results: Path, reports: Path, n_workers: int | None) -> str:
+def quality(exp: Experiment, results: Path, reports: Path, n_workers: int | None, tasks: TaskStore) -> str:
+    ensure_tasks(exp, tasks)
     store = Store(results / f"{exp.name}.sqlite")
     try:
-        counts = FileTaskScheduler(exp, store, n_workers=n_workers).run()
+        counts = Scheduler(exp, store, n_workers=n_workers, task_store=tasks).run()
         trials = store.trials()
     finally:
         store.close()
@@ -184,6 +156,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--results-dir", default=str(REPO / "results"))
     parser.add_argument("--reports-dir", default=str(REPO / "reports"))
     parser.add_argument("--n-workers", type=int, default=None)
+    parser.add_argument("--task-store", default=None,
+                        help="default: $HPO_BENCH_TASK_STORE, else the user's cache; ../shared/datasets is imported "
+                             "into it when tasks are missing")
     args = parser.parse_args(argv)
 
     exp = load_study(Path(args.experiment), args.reduced)
@@ -193,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.part in ("all", "overhead"):
         sections.append(overhead(reports, args.overhead_seeds))
     if args.part in ("all", "quality"):
-        sections.append(quality(exp, Path(args.results_dir), reports, args.n_workers))
+        sections.append(quality(exp, Path(args.results_dir), reports, args.n_workers, TaskStore(args.task_store)))
     summary = "\n".join(sections)
     (reports / f"summary-{args.part}.txt").write_text(summary)
     print(summary)
