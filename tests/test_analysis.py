@@ -154,3 +154,38 @@ def test_analyze_says_what_it_left_out():
     assert "include_default" in skipped["tunability"]
     assert "pair" in skipped["tunability_pairs"]
     assert "fewer than two optimizers" in skipped["ranks"]
+
+
+def _xgboost_trials(loss_of, n=40):
+    """Fully tuned random-search trials of xgboost on one task, with losses given by `loss_of(config)`."""
+    from hpo_bench.models import get_model
+
+    space = get_model("xgboost").space
+    rng = np.random.default_rng(0)
+    configs = [space.sample(rng) for _ in range(n)]
+    trials = table([("A", "random", "all", 0, "optimizer", loss_of(c), 1.0, c) for c in configs])
+    trials["model"] = "xgboost"
+    return trials, space
+
+
+def test_importance_goes_to_the_only_parameter_that_moves_the_loss():
+    from hpo_bench.analysis.importance import importance_table
+
+    # The loss is a function of learning_rate alone, so all of its variance is its: importance 1 for it, 0 for
+    # the rest (up to the forests' noise in fANOVA; PED-ANOVA compares the top quantile's density with the
+    # whole, and only learning_rate's differs).
+    trials, space = _xgboost_trials(lambda c: math.log(c["learning_rate"]) ** 2 / 100)
+    imp = importance_table(trials).set_index("parameter")
+    assert set(imp.index) == set(space.names)
+    assert imp.loc["learning_rate", "fanova"] > 0.8
+    assert imp.loc["learning_rate", "ped_anova"] == imp["ped_anova"].max()
+    assert imp["fanova"].sum() == pytest.approx(1.0)
+
+
+def test_importance_with_equal_losses_is_left_out_with_the_reason():
+    from hpo_bench.analysis.importance import importance_table
+    from hpo_bench.analysis.tunability import NotApplicable
+
+    trials, _ = _xgboost_trials(lambda c: 0.25)  # e.g. a model that ignores its hyperparameters
+    with pytest.raises(NotApplicable, match="same loss for every configuration"):
+        importance_table(trials)

@@ -58,12 +58,16 @@ def importance_table(trials: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
 
     full = trials[(trials["tuned"] == "all") & (trials["state"] == "COMPLETE") & np.isclose(trials["fidelity"], 1)]
     rows = []
+    constant = 0
     for (task, model_name, optimizer), group in full.groupby(["task", "model", "optimizer"], sort=True):
         if len(group) < MIN_TRIALS:
             continue
         space = get_model(model_name).space
         study = study_from_trials(space, [json.loads(c) for c in group["config"]], group["loss"].tolist())
         if len(study.trials) < MIN_TRIALS:
+            continue
+        if np.ptp([t.value for t in study.trials]) == 0:
+            constant += 1  # every configuration scored the same: there is no variance to attribute
             continue
         scores = {}
         for name, evaluator in (("fanova", FanovaImportanceEvaluator(seed=seed)),
@@ -76,5 +80,8 @@ def importance_table(trials: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
                          "fanova": scores["fanova"].get(param, np.nan),
                          "ped_anova": scores["ped_anova"].get(param, np.nan), "n_trials": len(study.trials)})
     if not rows:
-        raise NotApplicable(f"no task x model x optimizer has {MIN_TRIALS} complete fully tuned trials")
+        why = f"no task x model x optimizer has {MIN_TRIALS} complete fully tuned trials"
+        if constant:
+            why += f" with losses that differ ({constant} had the same loss for every configuration)"
+        raise NotApplicable(why)
     return pd.DataFrame(rows)
