@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -347,3 +348,29 @@ def test_cli_unknown_family_is_one_line_and_exit_2(capsys):
     assert len(err) == 1 and "unknown model 'svm2'" in err[0]
     assert main(["models", "show"]) == 2
 
+
+
+def test_the_quickstart_runs_with_every_family(tmp_path, capsys):
+    """The quickstart file with `models` naming every family (fewer tasks, seeds and evaluations) runs through
+    the command line; every run finishes and every family's default trial completes."""
+    import re
+    import sqlite3
+
+    from hpo_bench.cli import main
+
+    text = (Path(__file__).parents[1] / "benchmarks" / "quickstart.toml").read_text()
+    names = ", ".join(f'"{name}"' for name in MODELS)
+    text = re.sub(r"(?m)^models = .*$", f"models = [{names}]", text)
+    text = re.sub(r"(?m)^tasks = .*$", 'tasks = ["sklearn:breast_cancer"]', text)
+    text = re.sub(r"(?m)^budget_evals = .*$", "budget_evals = 2\nseeds = 1\ntime_limit_s = 60", text)
+    text = re.sub(r"(?m)^seeds = 2$", "", text)
+    text = re.sub(r"(?m)^grid = \{\}$", "", text)
+    path = tmp_path / "quickstart.toml"
+    path.write_text(text)
+    assert main(["run", str(path), "--results-dir", str(tmp_path), "--n-workers", "2"]) == 0
+    db = sqlite3.connect(tmp_path / "quickstart.sqlite")
+    runs = db.execute("select model, status from runs").fetchall()
+    assert sorted(m for m, _ in runs) == sorted(MODELS) and {s for _, s in runs} == {"done"}
+    defaults = db.execute("select r.model, t.state from trials t join runs r using(run_id) "
+                          "where t.source = 'default'").fetchall()
+    assert sorted(defaults) == sorted((name, "COMPLETE") for name in MODELS)
