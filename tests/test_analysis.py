@@ -189,3 +189,14 @@ def test_importance_with_equal_losses_is_left_out_with_the_reason():
     trials, _ = _xgboost_trials(lambda c: 0.25)  # e.g. a model that ignores its hyperparameters
     with pytest.raises(NotApplicable, match="same loss for every configuration"):
         importance_table(trials)
+
+
+def test_a_gain_of_rounding_size_is_no_gain_and_leaves_relative_tunability_undefined():
+    # A: the best loss differs from the default's only in the last bit (0.1 + 0.2 vs 0.3): d_A = 0, so
+    # d_x / d_A is undefined, not 1e14. B: d = 0.20, d_x = 0.10, relative 0.5.
+    trials = table(run("A", "all", 0.1 + 0.2, 0.3) + run("A", "x", 0.1 + 0.2, 0.28)
+                   + run("B", "all", 0.50, 0.30) + run("B", "x", 0.50, 0.40))
+    t = tunability_table(trials).set_index("tuned")
+    assert t.loc["all", "mean"] == pytest.approx(0.10)  # (0 + 0.20) / 2
+    assert t.loc["x", "relative_mean"] == pytest.approx(0.5)
+    assert t.loc["x", "relative_n_datasets"] == 1 and t.loc["x", "n_datasets"] == 2

@@ -20,6 +20,9 @@ import pandas as pd
 from hpo_bench.analysis.best_found import run_best
 
 N_BOOTSTRAP = 2000
+# Gains below this are rounding: two configurations with the same fold losses can differ in the last bit
+# of their mean, and dividing by such a "gain" made relative tunabilities of 1e14.
+GAIN_TOLERANCE = 1e-12
 
 
 class NotApplicable(Exception):  # noqa: N818  (a reason, not an error)
@@ -42,7 +45,8 @@ def per_dataset_gains(trials: pd.DataFrame) -> pd.DataFrame:
     """One row per task x model x optimizer x tuned x seed: default loss, best loss, gain d."""
     best = run_best(trials)
     gains = best.merge(default_losses(trials), on=["task", "model", "seed"], how="inner")
-    gains["gain"] = gains["default_loss"] - gains["best_loss"]
+    gain = gains["default_loss"] - gains["best_loss"]
+    gains["gain"] = gain.where(gain.abs() >= GAIN_TOLERANCE, 0.0)
     return gains
 
 
@@ -68,7 +72,9 @@ def tunability_table(trials: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
 
     Columns: tuned ("all" is the family's overall tunability d), mean, median, std, ci_low, ci_high of
     d over datasets (each dataset's value the mean over its seeds), the same for relative tunability
-    (relative_*), n_datasets and n_seeds.
+    (relative_*, over the relative_n_datasets datasets where d > 0), n_datasets and n_seeds. With small
+    budgets a run tuning one hyperparameter can beat the run tuning all of them (its space is smaller),
+    so relative tunability can exceed 1; d = 0 (tuning never beat the default) leaves it undefined.
     """
     gains = per_dataset_gains(trials)
     per_dataset = gains.groupby(["model", "optimizer", "tuned", "task"], as_index=False).agg(
@@ -83,7 +89,8 @@ def tunability_table(trials: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
         row = {"model": model, "optimizer": optimizer, "tuned": tuned, **_summary(group["gain"], rng)}
         rel = _summary(group["relative"].dropna(), rng)
         row.update({f"relative_{k}": v for k, v in rel.items()})
-        row.update(n_datasets=group["task"].nunique(), n_seeds=int(group["n_seeds"].max()))
+        row.update(relative_n_datasets=int(group["relative"].notna().sum()), n_datasets=group["task"].nunique(),
+                   n_seeds=int(group["n_seeds"].max()))
         rows.append(row)
     if not rows:
         raise NotApplicable("no run has both a default trial and a best-found loss")

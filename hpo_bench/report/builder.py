@@ -27,7 +27,7 @@ SHOWN = {
                     "n_failed"]),
     "tunability": ("Tunability per hyperparameter, measured against the package default",
                    ["model", "optimizer", "tuned", "mean", "median", "std", "ci_low", "ci_high", "relative_mean",
-                    "relative_median", "n_datasets", "n_seeds"]),
+                    "relative_median", "relative_n_datasets", "n_datasets", "n_seeds"]),
     "surrogate_tunability": ("Tunability on random-forest surrogates, against package and optimal defaults",
                              ["model", "reference", "tuned", "mean", "median", "ci_low", "ci_high", "relative_mean",
                               "n_datasets"]),
