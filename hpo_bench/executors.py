@@ -536,21 +536,24 @@ class DaskExecutor:
             return []
         except CancelledError:
             pass  # some were cancelled: handled below
-        finished = [(job, f) for job, f in self._futures.values() if f.status == "finished"]
+        # One reading of the statuses: a future read "pending" here and "finished" a moment later must be
+        # reported on a later call, not dropped in between (that lost a trial and hung its run).
+        status = {key: f.status for key, (_, f) in self._futures.items()}
+        finished = [(job, f) for key, (job, f) in self._futures.items() if status[key] == "finished"]
         results = self._client.gather([f for _, f in finished]) if finished else []
         done = list(zip([job for job, _ in finished], results, strict=True))
-        for job, future in list(self._futures.values()):
-            if future.status == "error":
+        for key, (job, future) in list(self._futures.items()):
+            if status[key] == "error":
                 exc = future.exception()
                 cause = "a Dask worker died running it" if isinstance(exc, KilledWorker) else "the Dask task raised"
                 done.append((job, TrialResult.failed(self.context.metric,
                                                      f"{cause}: {type(exc).__name__}: {exc}")))
-            elif future.status == "cancelled":
+            elif status[key] == "cancelled":
                 # Not the configuration's fault (the scheduler restarted or the connection was lost):
                 # stop here without recording it, so the run can be continued.
-                raise HpoBenchError(f"the Dask scheduler dropped evaluation {job.job_id} ({future.status}); "
+                raise HpoBenchError(f"the Dask scheduler dropped evaluation {job.job_id} ({status[key]}); "
                                     "stored trials are safe: run the same command again to continue")
-        for key in [key for key, (_, f) in self._futures.items() if f.status != "pending"]:
+        for key in [key for key, st in status.items() if st in ("finished", "error")]:
             del self._futures[key]  # released: the scheduler forgets the result
         return done
 
