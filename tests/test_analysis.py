@@ -200,3 +200,13 @@ def test_a_gain_of_rounding_size_is_no_gain_and_leaves_relative_tunability_undef
     assert t.loc["all", "mean"] == pytest.approx(0.10)  # (0 + 0.20) / 2
     assert t.loc["x", "relative_mean"] == pytest.approx(0.5)
     assert t.loc["x", "relative_n_datasets"] == 1 and t.loc["x", "n_datasets"] == 2
+
+
+def test_the_default_loss_is_the_default_trials_loss_to_the_last_bit():
+    from hpo_bench.analysis.tunability import default_losses
+
+    # Three runs of one (task, seed) share the default trial's loss 0.7; their mean is not 0.7 in floats.
+    trials = table(run("A", "all", 0.7, 0.6) + run("A", "x", 0.7, 0.65) + run("A", "y", 0.7, 0.8))
+    assert default_losses(trials)["default_loss"].tolist() == [0.7]
+    t = tunability_table(trials).set_index("tuned")
+    assert t.loc["y", "mean"] == 0.0  # the best of run y is its default trial: no gain at all

@@ -20,8 +20,8 @@ import pandas as pd
 from hpo_bench.analysis.best_found import run_best
 
 N_BOOTSTRAP = 2000
-# Gains below this are rounding: two configurations with the same fold losses can differ in the last bit
-# of their mean, and dividing by such a "gain" made relative tunabilities of 1e14.
+# Gains below this are rounding, not tuning (losses are means of fold losses, whose last bit depends on
+# the order of summation); dividing by such a "gain" made relative tunabilities of 1e14.
 GAIN_TOLERANCE = 1e-12
 
 
@@ -33,12 +33,14 @@ def default_losses(trials: pd.DataFrame) -> pd.DataFrame:
     """L(default) per task x model x seed: the loss of the package-default trial.
 
     Every run of a (task, model, seed) fits the default with the same model seed, so all its default
-    trials have the same loss; the mean guards against nothing but is what one would take otherwise.
+    trials have the same loss. The median returns that value exactly; the mean of three copies of 0.7
+    is not 0.7, and that last-bit difference showed up as a "gain" of 1e-17 in a run whose best trial
+    was the default itself.
     """
     d = trials[(trials["source"] == "default") & (trials["state"] == "COMPLETE")]
     if d.empty:
         raise NotApplicable("no run evaluated the package default (set include_default = true)")
-    return d.groupby(["task", "model", "seed"], as_index=False).agg(default_loss=("loss", "mean"))
+    return d.groupby(["task", "model", "seed"], as_index=False).agg(default_loss=("loss", "median"))
 
 
 def per_dataset_gains(trials: pd.DataFrame) -> pd.DataFrame:
