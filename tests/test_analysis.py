@@ -13,7 +13,7 @@ from hpo_bench.analysis import analyze
 from hpo_bench.analysis.best_found import incumbent_traces, reference_losses, regret_traces
 from hpo_bench.analysis.comparisons import holm, nemenyi_cd, rank_traces, statistical_tests
 from hpo_bench.analysis.robustness import beat_probabilities, cvar, robustness_table
-from hpo_bench.analysis.tunability import pair_table, tunability_table, tuning_space
+from hpo_bench.analysis.tunability import NotApplicable, pair_table, tunability_summary, tunability_table, tuning_space
 
 
 def table(rows: list[tuple]) -> pd.DataFrame:
@@ -210,3 +210,22 @@ def test_the_default_loss_is_the_default_trials_loss_to_the_last_bit():
     assert default_losses(trials)["default_loss"].tolist() == [0.7]
     t = tunability_table(trials).set_index("tuned")
     assert t.loc["y", "mean"] == 0.0  # the best of run y is its default trial: no gain at all
+
+
+def test_tunability_summary_puts_measured_and_surrogate_estimates_in_one_table():
+    measured = tunability_table(TUNABILITY)
+    surrogate = pd.DataFrame([
+        {"model": "m", "reference": ref, "tuned": tuned, "mean": mean, "median": mean, "std": 0.0, "ci_low": mean,
+         "ci_high": mean, "relative_mean": mean / 0.2, "relative_n_datasets": 2, "n_datasets": 2}
+        for ref in ("package", "optimal", "optimal_cv") for tuned, mean in (("x", 0.05), ("all", 0.2))])
+    t = tunability_summary(measured, surrogate, TUNABILITY)
+    blocks = list(dict.fromkeys(zip(t["against"], t["estimate"], strict=True)))
+    assert blocks == [("package default", "measured (random)"), ("package default", "surrogate"),
+                      ("optimal default", "surrogate")]  # optimal_cv stays in surrogate_tunability
+    assert list(t[t["estimate"] == "surrogate"]["hyperparameter"]) == ["all", "x"] * 2
+    row = t[(t["estimate"] == "measured (random)") & (t["hyperparameter"] == "x")].iloc[0]
+    assert row["mean"] == pytest.approx(0.06) and row["relative_mean"] == pytest.approx(0.35)
+    assert (row["n_datasets"], row["n_seeds"], row["relative_n_datasets"]) == (2, 1, 2)
+    assert (t[t["estimate"] == "surrogate"]["n_seeds"] == 1).all()
+    with pytest.raises(NotApplicable):
+        tunability_summary(None, None, TUNABILITY)

@@ -21,7 +21,13 @@ from hpo_bench.analysis.comparisons import rank_traces, statistical_tests
 from hpo_bench.analysis.importance import importance_table
 from hpo_bench.analysis.robustness import beat_probabilities, robustness_table
 from hpo_bench.analysis.surrogate import surrogate_tunability
-from hpo_bench.analysis.tunability import NotApplicable, pair_table, tunability_table, tuning_space
+from hpo_bench.analysis.tunability import (
+    NotApplicable,
+    pair_table,
+    tunability_summary,
+    tunability_table,
+    tuning_space,
+)
 
 VARIANCE_NOTE = ("a variance decomposition into optimizer seed, model seed and split needs repetitions that vary "
                  "one at a time; hpo-bench's seeds vary optimizer and model seeds together over fixed splits")
@@ -57,6 +63,9 @@ def analyze(trials: pd.DataFrame, tasks: pd.DataFrame, reference: pd.DataFrame |
     except NotApplicable as why:
         for name in ("surrogate_quality", "optimal_defaults", "surrogate_tunability"):
             skipped[name] = str(why)
+    if "tunability" in tables:  # a tunability study (default trials); optimizer comparisons have none
+        add("tunability_summary", lambda: tunability_summary(tables.get("tunability"),
+                                                             tables.get("surrogate_tunability"), trials))
     add("importance", lambda: importance_table(trials, seed))
     add("robustness", lambda: robustness_table(trials))
     add("beat_probabilities", lambda: beat_probabilities(trials))

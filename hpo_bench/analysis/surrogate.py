@@ -124,5 +124,5 @@ def _model_tunability(model: ModelFamily, per_task: dict, seed: int,
                          "median": np.median(values), "std": np.std(values, ddof=1) if len(values) > 1 else np.nan,
                          "ci_low": low, "ci_high": high,
                          "relative_mean": np.nanmean(relative) if np.isfinite(relative).any() else np.nan,
-                         "n_datasets": len(task_names)})
+                         "relative_n_datasets": int(np.isfinite(relative).sum()), "n_datasets": len(task_names)})
     return rows, defaults

@@ -99,6 +99,37 @@ def tunability_table(trials: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def tunability_summary(measured: pd.DataFrame | None, surrogate: pd.DataFrame | None,
+                       trials: pd.DataFrame) -> pd.DataFrame:
+    """The headline table: each hyperparameter's tunability by every estimate the store supports.
+
+    Rows per model and hyperparameter ("all" first, then by name): measured by the runs
+    against the package default (one row per optimizer), and on the surrogates against the package
+    default and against the surrogates' optimal default. Columns: mean and median of d over datasets,
+    the bootstrap CI of the mean, mean relative tunability and how many datasets it rests on (those where
+    tuning everything gained), n_datasets and n_seeds. Every value is copied from the `tunability` and
+    `surrogate_tunability` tables; the out-of-sample optimal default (`optimal_cv`) stays in the latter.
+    """
+    columns = ["mean", "median", "ci_low", "ci_high", "relative_mean", "relative_n_datasets", "n_datasets"]
+    parts = []
+    if measured is not None:
+        m = measured.assign(against="package default", estimate="measured (" + measured["optimizer"] + ")")
+        parts.append(m[["model", "tuned", "against", "estimate", *columns, "n_seeds"]])
+    if surrogate is not None:
+        s = surrogate[surrogate["reference"].isin(["package", "optimal"])]
+        seeds = trials.groupby("model")["seed"].nunique().rename("n_seeds")
+        s = s.assign(against=s["reference"] + " default", estimate="surrogate").join(seeds, on="model")
+        parts.append(s[["model", "tuned", "against", "estimate", *columns, "n_seeds"]])
+    if not parts:
+        raise NotApplicable("neither measured nor surrogate tunability applies to this store")
+    table = pd.concat(parts, ignore_index=True).rename(columns={"tuned": "hyperparameter"})
+    table["_rest"] = table["hyperparameter"] != "all"  # "all" first, then by name
+    # Blocks: the package default (measured, then surrogate), then the optimal default.
+    table = table.sort_values(["model", "against", "estimate", "_rest", "hyperparameter"],
+                              ascending=[True, False, True, True, True], kind="stable")
+    return table.drop(columns="_rest").reset_index(drop=True)
+
+
 def pair_table(trials: pd.DataFrame) -> pd.DataFrame:
     """Per model x optimizer x pair (i, i'): mean d_ii', joint gain and interaction across datasets."""
     if not (trials["tuned"].str.count(r"\+") == 1).any():

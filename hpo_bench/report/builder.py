@@ -22,6 +22,8 @@ from hpo_bench.store import Store
 
 # The tables shown in the report body, with the columns worth reading; every table is in the CSVs.
 SHOWN = {
+    "tunability_summary": ("Tunability per hyperparameter (Probst et al. 2019): measured by the runs and on "
+                           "surrogates, against the package and the optimal default", None),
     "best_found": ("Best-found loss per task, model and optimizer (over seeds)",
                    ["task", "model", "optimizer", "tuned", "metric", "median", "q25", "q75", "iqr", "n_seeds",
                     "n_failed"]),
@@ -30,7 +32,7 @@ SHOWN = {
                     "relative_median", "relative_n_datasets", "n_datasets", "n_seeds"]),
     "surrogate_tunability": ("Tunability on random-forest surrogates, against package and optimal defaults",
                              ["model", "reference", "tuned", "mean", "median", "ci_low", "ci_high", "relative_mean",
-                              "n_datasets"]),
+                              "relative_n_datasets", "n_datasets"]),
     "tunability_pairs": ("Pairs of hyperparameters: joint gain and interaction", None),
     "tuning_space": ("Tuning space: 5% and 95% quantiles of the best values", None),
     "optimal_defaults": ("Data-driven optimal defaults (on the surrogates)", None),

@@ -92,8 +92,12 @@ def regret_curves(traces: pd.DataFrame, palette: Palette) -> Figure:
             [0.25, 0.5, 0.75]).unstack()
         ax.plot(stats.index, stats[0.5], color=palette[opt], lw=1.8, label=opt)
         ax.fill_between(stats.index, stats[0.25], stats[0.75], color=palette[opt], alpha=0.15, lw=0)
+    # Late in a search the optimizers differ by hundredths of the span, invisible on a linear axis; symlog
+    # spreads them out and still draws a regret of exactly 0 (the best seen) as 0, where log could not.
+    ax.set_yscale("symlog", linthresh=1e-3, linscale=0.5)
+    ax.set_ylim(0, 1.05)
     ax.set_xlabel("budget (full-fidelity evaluations)")
-    ax.set_ylabel("normalised regret (0 = best seen, 1 = worst)")
+    ax.set_ylabel("normalised regret (0 = best seen, 1 = worst)\nsymlog scale, linear below 0.001")
     ax.set_title(f"Normalised regret over {full[['task', 'model']].drop_duplicates().shape[0]} task x model, "
                  "median and IQR over tasks and seeds", fontsize=9)
     ax.legend(title="optimizer", frameon=False, loc="center left", bbox_to_anchor=(1.0, 0.5))
