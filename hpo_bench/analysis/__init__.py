@@ -64,7 +64,7 @@ def analyze(trials: pd.DataFrame, tasks: pd.DataFrame, reference: pd.DataFrame |
         for name in ("surrogate_quality", "optimal_defaults", "surrogate_tunability"):
             skipped[name] = str(why)
     if "tunability" in tables:  # a tunability study (default trials); optimizer comparisons have none
-        add("tunability_summary", lambda: tunability_summary(tables.get("tunability"),
+        add("tunability_summary", lambda: tunability_summary(tables["tunability"],
                                                              tables.get("surrogate_tunability"), trials))
     add("importance", lambda: importance_table(trials, seed))
     add("robustness", lambda: robustness_table(trials))
