@@ -11,6 +11,9 @@ from typing import Any
 from hpo_bench.errors import HpoBenchError, StoreError
 
 EXIT_USAGE = 2
+METRIC_HELP = ("a recorded metric to report (default: the optimised one; another goes to <reports-dir>/<name>/"
+               "<metric>/). Grid, random and Sobol runs' incumbents are their best trials under it; other "
+               "optimizers' are the optimised metric's incumbents, scored in it")
 
 
 def _store_path(target: str, results_dir: str) -> Path:
@@ -27,7 +30,7 @@ def _store_path(target: str, results_dir: str) -> Path:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from hpo_bench.experiment import check_scheduler_address, load_experiment
-    from hpo_bench.scheduler import Scheduler
+    from hpo_bench.scheduler import Scheduler, prepare_tasks
     from hpo_bench.store import Store
     from hpo_bench.tasks import TaskStore, check_tasks_available
 
@@ -41,11 +44,12 @@ def cmd_run(args: argparse.Namespace) -> int:
             raise HpoBenchError(f"--scheduler {args.scheduler}: needs --executor dask (the executor is {executor!r})")
     task_store = TaskStore(args.task_store)
     check_tasks_available(exp.tasks, task_store)  # before the result store exists or any run starts
+    prepared = prepare_tasks(exp, task_store)  # splits made and checked (enough rows per class) likewise
     path = Path(args.results_dir) / f"{exp.name}.sqlite"
     store = Store(path)
     try:
         counts = Scheduler(exp, store, n_workers=args.n_workers, task_store=task_store, executor=executor,
-                           scheduler_address=args.scheduler).run()
+                           scheduler_address=args.scheduler, prepared=prepared).run()
     except KeyboardInterrupt:
         done = store.count_trials()
         print(f"\ninterrupted: {done} trials are stored in {path}; run the same command again to continue",
@@ -77,12 +81,20 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_metric(metric: str | None) -> None:
+    from hpo_bench.evaluation import METRICS  # not at the top: it imports scikit-learn, slow for --help
+
+    if metric is not None and metric not in METRICS:
+        raise HpoBenchError(f"--metric {metric}: must be one of {list(METRICS)}")
+
+
 def cmd_analyze(args: argparse.Namespace) -> int:
     import pandas as pd
 
     from hpo_bench.analysis import analyze, write_tables
     from hpo_bench.store import Store
 
+    _check_metric(args.metric)
     store = Store(_store_path(args.target, args.results_dir), create=False)
     name = store.experiment_row().get("name")
     trials, tasks = store.trials(), store.tasks()
@@ -99,8 +111,10 @@ def cmd_analyze(args: argparse.Namespace) -> int:
         if missing:
             raise HpoBenchError(f"--reference {args.reference}: missing column(s) {sorted(missing)} (a "
                                 "reference.csv written by an earlier analyze has them)")
-    tables, skipped = analyze(trials, tasks, reference)
+    tables, skipped = analyze(trials, tasks, reference, metric=args.metric)
     out_dir = Path(args.reports_dir) / name
+    if args.metric is not None and args.metric not in set(trials["metric"]):
+        out_dir = out_dir / args.metric  # beside the optimised metric's tables, not over them
     write_tables(tables, out_dir)
     best = tables["best_found"]
     with pd.option_context("display.width", 160, "display.max_columns", 20, "display.float_format", "{:.4f}".format):
@@ -115,8 +129,9 @@ def cmd_report(args: argparse.Namespace) -> int:
     from hpo_bench.analysis.tunability import NotApplicable
     from hpo_bench.report import build_report
 
+    _check_metric(args.metric)
     try:
-        report = build_report(_store_path(args.target, args.results_dir), args.reports_dir)
+        report = build_report(_store_path(args.target, args.results_dir), args.reports_dir, metric=args.metric)
     except NotApplicable as why:
         raise StoreError(f"{args.target}: {why}; run the experiment first") from None
     print(f"wrote {report.out_dir / 'index.html'} and index.md: {len(report.figures)} figures, "
@@ -280,11 +295,19 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 def cmd_optimizers(args: argparse.Namespace) -> int:
     """Every registered optimizer type with what it does, its options and their defaults."""
+    from importlib import metadata
+
     from hpo_bench.optimizers import OPTIMIZERS
 
     for name in sorted(OPTIMIZERS):
         cls = OPTIMIZERS[name]
-        print(f"{name}: {cls.summary}")
+        line = f"{name}: {cls.summary}"
+        if cls.library:  # a peer runs at the defaults of the version installed: say which that is
+            try:
+                line += f" [{cls.library} {metadata.version(cls.library)}]"
+            except metadata.PackageNotFoundError:
+                line += f" [{cls.library} not installed]"
+        print(line)
         for key, opt in cls.options.items():
             types = "|".join(t.__name__ for t in (opt.types or (type(opt.default),)))
             print(f"    {key} = {opt.default!r} ({types}): {opt.help}")
@@ -340,12 +363,14 @@ def build_parser() -> argparse.ArgumentParser:
     analyze.add_argument("--results-dir", default="results")
     analyze.add_argument("--reports-dir", default="reports", help="where tables go (default: reports)")
     analyze.add_argument("--reference", help="a frozen reference.csv (task, model, best_loss, worst_loss) for regret")
+    analyze.add_argument("--metric", default=None, help=METRIC_HELP)
     analyze.set_defaults(func=cmd_analyze)
 
     report = sub.add_parser("report", parents=[common], help="write reports/<name>/index.html and index.md")
     report.add_argument("target", help="experiment file (.toml) or store (.sqlite)")
     report.add_argument("--results-dir", default="results")
     report.add_argument("--reports-dir", default="reports", help="where reports go (default: reports)")
+    report.add_argument("--metric", default=None, help=METRIC_HELP)
     report.set_defaults(func=cmd_report)
     tasks = sub.add_parser("tasks", parents=[common], help="the local task store: pull, import, list")
     tasks_sub = tasks.add_subparsers(dest="tasks_command", required=True)

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 from sklearn.compose import ColumnTransformer
 from sklearn.impute import SimpleImputer
-from sklearn.metrics import log_loss, roc_auc_score
+from sklearn.metrics import balanced_accuracy_score, brier_score_loss, log_loss, roc_auc_score, zero_one_loss
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
@@ -31,6 +31,8 @@ class TrialState(StrEnum):
 class TrialResult:
     """What one evaluation produced. `loss` is None unless the state is COMPLETE.
 
+    `loss` and `fold_losses` are the experiment's metric, the one the optimizer minimises; `fold_metrics`
+    holds every metric of METRICS per fold, all computed from the same predictions.
     `error` says why a trial did not complete; on a COMPLETE trial it holds the warnings its fits raised
     (a solver stopped at max_iter: ConvergenceWarning), prefixed "warnings: ", or None if there were none.
     """
@@ -42,6 +44,7 @@ class TrialResult:
     fit_time_s: float = 0.0
     predict_time_s: float = 0.0
     error: str | None = None
+    fold_metrics: dict[str, list[float]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "state": str(self.state)}
@@ -54,26 +57,43 @@ class TrialResult:
 def _auc_loss(y: np.ndarray, proba: np.ndarray) -> float:
     if proba.shape[1] == 2:
         return 1.0 - roc_auc_score(y, proba[:, 1])
-    # Macro one-vs-rest over the classes present in the fold, as OpenML reports multiclass AUC.
+    # Macro one-vs-rest, as OpenML reports multiclass AUC. With every class in the fold, the rows are
+    # scored as predicted: renormalising rows that already sum to 1 (within an ulp) would break exact
+    # ties the other way and differ from plain roc_auc_score. Only where a class is absent from the
+    # fold are the present classes' columns renormalised (roc_auc_score needs rows summing to 1).
     present = np.unique(y)
+    if len(present) == proba.shape[1]:
+        return 1.0 - roc_auc_score(y, proba, multi_class="ovr", average="macro")
     return 1.0 - roc_auc_score(y, proba[:, present] / proba[:, present].sum(axis=1, keepdims=True),
                                multi_class="ovr", average="macro", labels=present)
 
 
-def _logloss(y: np.ndarray, proba: np.ndarray) -> float:
-    return log_loss(y, proba, labels=np.arange(proba.shape[1]))
+def _labels(proba: np.ndarray) -> np.ndarray:
+    return np.arange(proba.shape[1])
 
 
-def _error(y: np.ndarray, proba: np.ndarray) -> float:
-    return float(np.mean(proba.argmax(axis=1) != y))
-
-
-# Every loss is minimised; its name is stored with every trial.
+# Every loss is minimised, every one is recorded for every fold of every trial (from one predict_proba
+# per fold), and each is scikit-learn's own function, so a plain scikit-learn loop gives the same
+# numbers to the last bit. Hard predictions are the argmax of the probabilities: every metric then
+# scores the same prediction (SVC's predict and predict_proba can disagree).
 METRICS: dict[str, Callable[[np.ndarray, np.ndarray], float]] = {
     "1-auc": _auc_loss,
-    "logloss": _logloss,
-    "error": _error,
+    "logloss": lambda y, proba: log_loss(y, proba, labels=_labels(proba)),
+    "error": lambda y, proba: zero_one_loss(y, proba.argmax(axis=1)),
+    # Binary: the mean squared error of the positive class's probability; multiclass: the mean squared
+    # distance of the probability vector to the one-hot label (scikit-learn's brier_score_loss on both).
+    "brier": lambda y, proba: brier_score_loss(y, proba, labels=_labels(proba)),
+    "balanced_error": lambda y, proba: 1.0 - balanced_accuracy_score(y, proba.argmax(axis=1)),
 }
+
+
+def score_fold(y: np.ndarray, proba: np.ndarray) -> dict[str, float]:
+    """Every metric of METRICS on one fold's predictions."""
+    with warnings.catch_warnings():
+        # float32 probabilities (XGBoost's) sum to 1 within 1e-7 only; log_loss and brier_score_loss warn
+        # about every such row although they score the values as given. Not a property of the trial.
+        warnings.filterwarnings("ignore", message="The y_prob values do not sum to one")
+        return {name: float(fn(y, proba)) for name, fn in METRICS.items()}
 
 
 # A categorical column keeps one indicator column for each of its most frequent categories, at most
@@ -125,9 +145,12 @@ def _full_proba(estimator: Any, X: Any, n_classes: int) -> np.ndarray:
 
 def evaluate(task: Task, model: ModelFamily, config: Mapping[str, Any], *, fidelity: float, seed: int,
              splits: Sequence[Split], metric: str = "1-auc") -> TrialResult:
-    """Cross-validate `config` on `task`. Never raises for a bad configuration: it returns FAILED."""
-    loss_fn = METRICS[metric]
-    fold_losses: list[float] = []
+    """Cross-validate `config` on `task`. Never raises for a bad configuration: it returns FAILED.
+
+    A fold whose score is not finite (AUC on a test fold with one class) makes the trial FAILED with
+    the reason: a mean over folds with a NaN in it is not a loss an optimizer or a table can use.
+    """
+    fold_metrics: dict[str, list[float]] = {name: [] for name in METRICS}
     fit_time = predict_time = 0.0
     # Warnings are recorded with the trial, not printed: a ConvergenceWarning per fold of every trial
     # would flood a run's output, and a trial that stopped at max_iter should say so in the store.
@@ -147,18 +170,26 @@ def evaluate(task: Task, model: ModelFamily, config: Mapping[str, Any], *, fidel
                 start = time.perf_counter()
                 proba = _full_proba(pipeline, task.X.iloc[test], task.n_classes)
                 predict_time += time.perf_counter() - start
+                scores = score_fold(task.y[test], proba)
             caught.extend(fold_warnings)
-            fold_losses.append(float(loss_fn(task.y[test], proba)))
+            for name, value in scores.items():
+                fold_metrics[name].append(value)
+            bad = [name for name, value in scores.items() if not np.isfinite(value)]
+            if bad:
+                classes = len(np.unique(task.y[test]))
+                raise ValueError(f"fold {len(fold_metrics[metric]) - 1}: {', '.join(bad)} not finite "
+                                 f"({scores[bad[0]]}; the test fold has {len(test)} rows of {classes} class(es))")
     except Exception as exc:  # a bad configuration is a result, not a crash of the run
         last = traceback.extract_tb(exc.__traceback__)[-1]
         error = f"{type(exc).__name__}: {exc} (at {last.filename.rsplit('/', 1)[-1]}:{last.lineno})"
         note = _warnings_note(caught)
         error = f"{error}; {note}" if note else error
-        return TrialResult(state=TrialState.FAILED, metric=metric, fold_losses=fold_losses,
-                           fit_time_s=fit_time, predict_time_s=predict_time, error=error)
+        return TrialResult(state=TrialState.FAILED, metric=metric, fold_losses=fold_metrics[metric],
+                           fit_time_s=fit_time, predict_time_s=predict_time, error=error, fold_metrics=fold_metrics)
+    fold_losses = fold_metrics[metric]
     return TrialResult(state=TrialState.COMPLETE, metric=metric, loss=float(np.mean(fold_losses)),
                        fold_losses=fold_losses, fit_time_s=fit_time, predict_time_s=predict_time,
-                       error=_warnings_note(caught))
+                       error=_warnings_note(caught), fold_metrics=fold_metrics)
 
 
 def _warnings_note(caught: Sequence[warnings.WarningMessage]) -> str | None:

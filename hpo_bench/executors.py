@@ -41,11 +41,16 @@ class Job:
     config: dict[str, Any]
     fidelity: float
     seed: int
+    splits: str = ""  # the key of its splits in the context; "": the task's own
 
 
 @dataclass(frozen=True)
 class WorkerContext:
-    """What every worker receives once: the tasks with their splits, the metric, the model families."""
+    """What every worker receives once: the tasks with their splits, the metric, the model families.
+
+    `splits` maps a key (a task, or a task's split repetition, or its held-out test split) to the
+    folds an evaluation runs over; a held-out test is one "fold": outer training rows, test rows.
+    """
 
     tasks: Mapping[str, Task]
     splits: Mapping[str, list[Split]]
@@ -61,7 +66,7 @@ def run_job(context: WorkerContext, job: Job) -> TrialResult:
 
     task = context.tasks[job.task]
     return evaluate(task, get_model(job.model), job.config, fidelity=job.fidelity, seed=job.seed,
-                    splits=context.splits[job.task], metric=context.metric)
+                    splits=context.splits[job.splits or job.task], metric=context.metric)
 
 
 def _warm_up(models: tuple[str, ...]) -> None:

@@ -13,6 +13,9 @@ include_default = true     # the package default is every run's first trial
 tune = ["all", "each"]     # runs tuning everything, and one run per hyperparameter alone
 time_limit_s = 60          # an evaluation running longer is stopped and stored TIMEOUT; default: no limit
 executor = "dask"          # "local" (default) or "dask"
+test = "holdout"           # an outer stratified split: the search sees inner CV on the rest only
+test_fraction = 0.2        # the held-out share (default 0.2)
+seed_design = "crossed"    # split, model and optimizer seeds crossed (seeds = k gives k**3 repetitions)
 scheduler_address = "tcp://10.0.0.5:8786"   # Dask only; without it, a LocalCluster of n_workers
 
 [optimizers]
@@ -49,7 +52,7 @@ KEYS = {
     "budget_evals": "a positive integer: evaluations per run at full fidelity",
     "seeds": "a positive count or a list of distinct non-negative integers",
     "cv_folds": "an integer from 2 to 50",
-    "metric": f"one of {list(METRICS)}",
+    "metric": f"one of {list(METRICS)} (the one optimized; every one is recorded)",
     "n_workers": "a positive integer",
     "include_default": "true or false",
     "tune": "what each run tunes: 'all' (default), 'each', 'pairs', a parameter name, a list of names, or a list "
@@ -57,7 +60,16 @@ KEYS = {
     "time_limit_s": "a positive number of seconds per evaluation (all its folds); default: no limit",
     "executor": "'local' (worker processes on this machine) or 'dask'",
     "scheduler_address": "a Dask scheduler address such as 'tcp://HOST:PORT' (executor 'dask' only)",
+    "test": "'none' (default) or 'holdout': each repetition's data split into an outer training part, on which "
+            "the inner CV drives the search, and a held-out test part that scores the default and each incumbent",
+    "test_fraction": "a number in (0, 0.5]: the held-out share of the rows (test = 'holdout'), default 0.2",
+    "seed_design": "'repeated' (default: repetition s varies the optimizer and model seeds together over fixed "
+                   "splits) or 'crossed' (seeds = k: the split, model and optimizer seeds crossed, k**3 "
+                   "repetitions, for the variance decomposition)",
 }
+TEST_MODES = ("none", "holdout")
+SEED_DESIGNS = ("repeated", "crossed")
+MAX_CROSSED_LEVELS = 10
 DASK_SCHEMES = ("tcp", "tls", "ucx", "ws", "wss")
 
 
@@ -77,6 +89,17 @@ class RunSpec:
     model: str
     optimizer: str  # the label from the experiment file
     tuned: str = "all"  # what the run tunes, see hpo_bench.tuning
+    # The seed factors of the repetition: which data split, model seed and optimizer seed it uses. By
+    # default (seed_design "repeated") the splits are fixed and the other two follow `seed`.
+    split_rep: int = 0
+    model_rep: int = -1  # -1: `seed`
+    optimizer_rep: int = -1  # -1: `seed`
+
+    def __post_init__(self) -> None:
+        if self.model_rep < 0:
+            object.__setattr__(self, "model_rep", self.seed)
+        if self.optimizer_rep < 0:
+            object.__setattr__(self, "optimizer_rep", self.seed)
 
     @property
     def key(self) -> str:
@@ -99,6 +122,9 @@ class Experiment:
     time_limit_s: float | None = None
     executor: str = "local"
     scheduler_address: str | None = None
+    test: str = "none"
+    test_fraction: float = 0.2
+    seed_design: str = "repeated"
     description: str = ""
     text: str = ""
     path: str = ""
@@ -110,10 +136,22 @@ class Experiment:
     def optimizer(self, label: str) -> OptimizerSpec:
         return next(o for o in self.optimizers if o.label == label)
 
+    def seed_factors(self, seed: int) -> tuple[int, int, int]:
+        """(split, model, optimizer) repetition of repetition `seed`."""
+        if self.seed_design == "crossed":
+            k = len(self.seeds)
+            return seed // (k * k), (seed // k) % k, seed % k
+        return 0, seed, seed
+
+    def repetitions(self) -> list[int]:
+        """The repetition numbers: the seeds, or 0 .. k**3 - 1 for a crossed design of k levels."""
+        return list(range(len(self.seeds) ** 3)) if self.seed_design == "crossed" else list(self.seeds)
+
     def runs(self) -> list[RunSpec]:
         """All runs, seed-major so that an early stop leaves whole repetitions behind."""
-        return [RunSpec(seed, task, model, opt.label, tuned) for seed in self.seeds for task in self.tasks
-                for model in self.models for tuned in self.tune.get(model, ["all"]) for opt in self.optimizers]
+        return [RunSpec(seed, task, model, opt.label, tuned, *self.seed_factors(seed)) for seed in self.repetitions()
+                for task in self.tasks for model in self.models for tuned in self.tune.get(model, ["all"])
+                for opt in self.optimizers]
 
 
 def _fail(where: str, key: str, value: Any, rule: str) -> ExperimentError:
@@ -216,6 +254,21 @@ def parse_experiment(text: str, where: str = "<experiment>") -> Experiment:
     description = data.get("description", "")
     if not isinstance(description, str):
         raise _fail(where, "description", description, KEYS["description"])
+    test = data.get("test", "none")
+    if test not in TEST_MODES:
+        raise _fail(where, "test", test, "must be " + KEYS["test"])
+    test_fraction = data.get("test_fraction", 0.2)
+    if (isinstance(test_fraction, bool) or not isinstance(test_fraction, (int, float))
+            or not 0 < test_fraction <= 0.5):
+        raise _fail(where, "test_fraction", test_fraction, "must be " + KEYS["test_fraction"])
+    if "test_fraction" in data and test != "holdout":
+        raise _fail(where, "test_fraction", test_fraction, 'needs test = "holdout"')
+    seed_design = data.get("seed_design", "repeated")
+    if seed_design not in SEED_DESIGNS:
+        raise _fail(where, "seed_design", seed_design, "must be " + KEYS["seed_design"])
+    if seed_design == "crossed" and (isinstance(seeds_value, list) or not 2 <= len(seeds) <= MAX_CROSSED_LEVELS):
+        raise _fail(where, "seeds", seeds_value, f"with seed_design = \"crossed\" must be a count of levels from 2 "
+                    f"to {MAX_CROSSED_LEVELS} (k levels give k**3 repetitions)")
     return Experiment(
         name=name, tasks=tasks, models=models, optimizers=optimizers, budget_evals=budget, seeds=seeds,
         cv_folds=_positive_int(where, "cv_folds", data.get("cv_folds", 5), high=50, low=2),
@@ -223,7 +276,8 @@ def parse_experiment(text: str, where: str = "<experiment>") -> Experiment:
         n_workers=_positive_int(where, "n_workers", data.get("n_workers", os.cpu_count() or 1)),
         include_default=include_default, tune=tune,
         time_limit_s=None if time_limit_s is None else float(time_limit_s),
-        executor=executor, scheduler_address=address, description=description, text=text, path=where,
+        executor=executor, scheduler_address=address, test=test, test_fraction=float(test_fraction),
+        seed_design=seed_design, description=description, text=text, path=where,
     )
 
 

@@ -9,6 +9,11 @@ Resuming re-tells each run's stored trials to a fresh optimizer of the same seed
 exactly as they were asked, and checks that it asks the same configurations and fidelities again; a
 suggestion in flight when the driver died was never stored, so it is asked again (same trial number)
 and evaluated once.
+With a held-out test (`test = "holdout"`), a run that has asked its last trial refits each of its
+incumbents (in trial order, every trial that improved on the optimised metric; for a non-adaptive
+optimizer, on any recorded metric) on the outer training part and scores it on the test part. Those
+scores are stored beside the trials, never told, and not charged to the budget; the run is done once
+they are all stored, so a resumed run scores what is missing.
 """
 
 from __future__ import annotations
@@ -19,6 +24,8 @@ import traceback
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
+import numpy as np
+
 from hpo_bench.errors import OptimizerExhausted, StoreError
 from hpo_bench.evaluation import TrialResult, TrialState
 from hpo_bench.executors import DaskExecutor, Job, LocalExecutor, WorkerContext, make_executor
@@ -27,6 +34,7 @@ from hpo_bench.models import get_model
 from hpo_bench.optimizers import AwaitResults, Optimizer, Suggestion, get_optimizer
 from hpo_bench.seeding import derive_seed
 from hpo_bench.space import config_key
+from hpo_bench.splits import RunSplits, make_splits
 from hpo_bench.store import Store, TrialRecord
 from hpo_bench.tasks import Task, TaskStore, load_task
 from hpo_bench.tuning import ALL, full_config, tuned_space
@@ -34,19 +42,42 @@ from hpo_bench.tuning import ALL, full_config, tuned_space
 _EPS = 1e-9
 
 
+def trial_loss(result: TrialResult, metric: str) -> float:
+    """A trial's mean loss under `metric` (inf if not recorded): what an incumbent is chosen by."""
+    if metric == result.metric and result.loss is not None:
+        return result.loss
+    values = result.fold_metrics.get(metric)
+    return float(np.mean(values)) if values else float("inf")
+
+
 def optimizer_seed(spec: RunSpec) -> int:
     tuned = () if spec.tuned == ALL else (spec.tuned,)
-    return derive_seed("optimizer", spec.task, spec.model, spec.optimizer, spec.seed, *tuned)
+    return derive_seed("optimizer", spec.task, spec.model, spec.optimizer, spec.optimizer_rep, *tuned)
 
 
 def model_seed(spec: RunSpec) -> int:
     # Independent of the optimizer: every optimizer of a repetition fits the same random models
     # (common random numbers), so differences between optimizers are not model-seed noise.
-    return derive_seed("model", spec.task, spec.model, spec.seed)
+    return derive_seed("model", spec.task, spec.model, spec.model_rep)
 
 
-def split_seed(task: str, n_folds: int) -> int:
-    return derive_seed("splits", task, n_folds)
+@dataclass
+class PreparedTasks:
+    """The experiment's tasks and every repetition's splits, made and checked before a store is written."""
+
+    tasks: dict[str, Task]
+    splits: dict[tuple[str, int], RunSplits]  # (task, split repetition) -> splits
+
+
+def prepare_tasks(exp: Experiment, task_store: TaskStore) -> PreparedTasks:
+    """Load every task and make its splits; an unusable one raises ExperimentError (exit 2), nothing written."""
+    tasks = {ref: load_task(ref, task_store) for ref in exp.tasks}
+    fraction = exp.test_fraction if exp.test == "holdout" else None
+    reps = sorted({spec.split_rep for spec in exp.runs()})
+    splits = {(ref, rep): make_splits(task, ref, n_folds=exp.cv_folds, split_rep=rep, test_fraction=fraction,
+                                      where=exp.path)
+              for ref, task in tasks.items() for rep in reps}
+    return PreparedTasks(tasks, splits)
 
 
 @dataclass
@@ -80,6 +111,9 @@ class RunState:
     status: str = "pending"
     note: str | None = None
     failures: int = field(default=0)
+    splits: RunSplits | None = None
+    tests: list[Entry] | None = None  # held-out test refits not yet submitted; None: not yet worked out
+    tests_in_flight: int = 0
 
     def batch(self) -> list[Entry]:
         return [e for e in self.entries if e.source == "optimizer"]
@@ -138,8 +172,9 @@ def _error_text(exc: BaseException) -> str:
 class Scheduler:
     def __init__(self, experiment: Experiment, store: Store, *, n_workers: int | None = None,
                  out: TextIO | None = None, task_store: TaskStore | None = None, executor: str | None = None,
-                 scheduler_address: str | None = None) -> None:
+                 scheduler_address: str | None = None, prepared: PreparedTasks | None = None) -> None:
         self.exp = experiment
+        self.prepared = prepared
         self.task_store = task_store or TaskStore()  # read only: runs never download
         self.store = store
         self.n_workers = n_workers or experiment.n_workers
@@ -151,15 +186,17 @@ class Scheduler:
         self._job_ids = 0
 
     # -- set up -----------------------------------------------------------------------------------
-    def _load_tasks(self) -> tuple[dict[str, Task], dict[str, Any]]:
-        tasks, splits = {}, {}
-        for ref in self.exp.tasks:
-            task = load_task(ref, self.task_store)
-            seed = split_seed(ref, self.exp.cv_folds)
-            splits[ref] = task.cv_splits(self.exp.cv_folds, seed)
-            self.store.add_task(task.summary(), split_seed=seed, n_folds=len(splits[ref]))
-            tasks[ref] = task
-        return tasks, splits
+    def _record_tasks(self, prepared: PreparedTasks) -> dict[str, list]:
+        """Record each task (with its first repetition's split seed); the workers' split table."""
+        for ref, task in prepared.tasks.items():
+            first = prepared.splits[(ref, min(rep for r, rep in prepared.splits if r == ref))]
+            self.store.add_task(task.summary(), split_seed=first.seed, n_folds=len(first.folds))
+        table: dict[str, list] = {}
+        for splits in prepared.splits.values():
+            table[splits.key] = splits.folds
+            if splits.holdout is not None:
+                table[splits.test_key] = [splits.holdout]
+        return table
 
     def _make_optimizer(self, spec: RunSpec) -> Optimizer:
         opt = self.exp.optimizer(spec.optimizer)
@@ -170,11 +207,13 @@ class Scheduler:
         model = get_model(spec.model)
         space = tuned_space(model, spec.tuned)
         opt = self.exp.optimizer(spec.optimizer)
+        splits = self.prepared.splits[(spec.task, spec.split_rep)]
         run_id = self.store.ensure_run(
             spec, optimizer_type=opt.type, optimizer_options=opt.options, optimizer_seed=optimizer_seed(spec),
             model_seed=model_seed(spec), budget_evals=self.exp.budget_evals, space_json=space.to_json(),
-            space_fingerprint=space.fingerprint(), task_fingerprint=fingerprints[spec.task])
-        state = RunState(spec, run_id, None, self.exp.include_default, float(self.exp.budget_evals))
+            space_fingerprint=space.fingerprint(), task_fingerprint=fingerprints[spec.task],
+            split_seed=splits.seed, adaptive=get_optimizer(opt.type).adaptive)
+        state = RunState(spec, run_id, None, self.exp.include_default, float(self.exp.budget_evals), splits=splits)
         status, note = self.store.run_status(run_id)
         stored = {t.trial_number: t for t in self.store.run_trials(run_id)}
         state.used = state.done = sum(t.fidelity for t in stored.values())
@@ -267,14 +306,53 @@ class Scheduler:
     def _submit(self, state: RunState, entry: Entry) -> Job:
         entry.submitted = time.time()
         self._job_ids += 1
+        splits = state.splits.test_key if entry.source == "test" else state.splits.key
         return Job(self._job_ids, state.spec.task, state.spec.model, entry.config, entry.suggestion.fidelity,
-                   model_seed(state.spec))
+                   model_seed(state.spec), splits)
+
+    def _tests_needed(self, state: RunState) -> list[Entry]:
+        """Test refits still to do: each incumbent of the run, in trial order, without a stored test score.
+
+        An incumbent is a COMPLETE full-fidelity trial better than every earlier one under the optimised
+        metric (the default trial, when there is one, is the first); for a non-adaptive optimizer under
+        any recorded metric, since analysis may then choose the incumbent by another metric.
+        """
+        trials = [t for t in self.store.run_trials(state.run_id)
+                  if t.result.state == TrialState.COMPLETE and abs(t.fidelity - 1.0) <= _EPS]
+        metrics = [self.exp.metric]
+        if not get_optimizer(self.exp.optimizer(state.spec.optimizer).type).adaptive:
+            metrics = sorted({m for t in trials for m in t.result.fold_metrics} | {self.exp.metric})
+        numbers: set[int] = set()
+        for metric in metrics:
+            best = float("inf")
+            for t in trials:
+                loss = trial_loss(t.result, metric)
+                if loss < best:
+                    best = loss
+                    numbers.add(t.trial_number)
+        tested = self.store.tested_trials(state.run_id)
+        by_number = {t.trial_number: t for t in trials}
+        return [Entry(n, Suggestion(by_number[n].config), "test", by_number[n].config)
+                for n in sorted(numbers - tested)]
+
+    def _end(self, state: RunState) -> None:
+        """Finish a run that asks and awaits nothing more, once its held-out test refits are stored."""
+        if state.splits is not None and state.splits.holdout is not None:
+            if state.tests is None:
+                state.tests = self._tests_needed(state)
+            if state.tests or state.tests_in_flight:
+                return
+        self._finish(state, state.stopping or None)
 
     def _next_job(self, state: RunState) -> tuple[Job, Entry] | None:
         """The run's next job, or None (the batch is full or waiting, or the run stops)."""
         for entry in state.entries:  # trials lost in a crash first, with their trial numbers
             if entry.submitted is None:
                 return self._submit(state, entry), entry
+        if state.tests:  # held-out test refits of a run that asks nothing more
+            state.tests_in_flight += 1
+            entry = state.tests.pop(0)
+            return self._submit(state, entry), entry
         model = get_model(state.spec.model)
         if state.include_default and not state.default_asked:
             state.default_asked = True
@@ -319,6 +397,12 @@ class Scheduler:
         return self._submit(state, entry), entry
 
     def _record(self, state: RunState, entry: Entry, result: TrialResult) -> None:
+        if entry.source == "test":  # never told, not charged: stored beside the trial it scores
+            self.store.add_test_score(state.run_id, entry.trial_number, result)
+            state.tests_in_flight -= 1
+            if not state.finished:
+                self._end(state)
+            return
         suggestion = entry.suggestion
         self.store.add_trial(state.run_id, TrialRecord(
             trial_number=entry.trial_number, source=entry.source, config=entry.config,
@@ -347,13 +431,16 @@ class Scheduler:
                 state.entries.remove(e)
             state.batch_closed = False
         if state.stopping is not None and not state.entries and not state.finished:
-            self._finish(state, state.stopping or None)
+            self._end(state)
 
     def run(self) -> dict[str, int]:
         """Run or continue every run of the experiment; return counts of runs by status."""
+        if self.prepared is None:
+            self.prepared = prepare_tasks(self.exp, self.task_store)
         self.store.bind_experiment(self.exp)
         self.store.start_session(" ".join(sys.argv))
-        tasks, splits = self._load_tasks()
+        splits = self._record_tasks(self.prepared)
+        tasks = self.prepared.tasks
         fingerprints = {ref: task.fingerprint() for ref, task in tasks.items()}
         states = [self._prepare(spec, fingerprints) for spec in self.exp.runs()]
         budget = float(self.exp.budget_evals)

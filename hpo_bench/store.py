@@ -24,7 +24,7 @@ from hpo_bench.evaluation import TrialResult, TrialState
 from hpo_bench.experiment import Experiment, RunSpec
 from hpo_bench.space import config_key
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 _PACKAGES = ("hpo-bench", "numpy", "pandas", "scipy", "scikit-learn", "xgboost", "xgboost-cpu", "openml",
              "matplotlib", "optuna", "hyperopt", "dask", "distributed")
 
@@ -46,13 +46,30 @@ CREATE TABLE IF NOT EXISTS runs (
     tuned TEXT NOT NULL, seed INTEGER NOT NULL, optimizer_seed INTEGER NOT NULL, model_seed INTEGER NOT NULL,
     budget_evals REAL NOT NULL, space TEXT NOT NULL, space_fingerprint TEXT NOT NULL,
     task_fingerprint TEXT NOT NULL, status TEXT NOT NULL DEFAULT 'pending', note TEXT,
-    finished_at REAL);
+    finished_at REAL, split_seed INTEGER, split_rep INTEGER, model_rep INTEGER, optimizer_rep INTEGER,
+    adaptive INTEGER);
 CREATE TABLE IF NOT EXISTS trials (
     run_id INTEGER NOT NULL REFERENCES runs(run_id), trial_number INTEGER NOT NULL,
     source TEXT NOT NULL, config TEXT NOT NULL, fidelity REAL NOT NULL, state TEXT NOT NULL,
     metric TEXT NOT NULL, loss REAL, fold_losses TEXT NOT NULL, fit_time_s REAL, predict_time_s REAL,
     error TEXT, info TEXT NOT NULL, submitted_at REAL, finished_at REAL NOT NULL, session_id INTEGER,
-    PRIMARY KEY (run_id, trial_number));
+    fold_metrics TEXT, PRIMARY KEY (run_id, trial_number));
+CREATE TABLE IF NOT EXISTS test_scores (
+    run_id INTEGER NOT NULL REFERENCES runs(run_id), trial_number INTEGER NOT NULL, state TEXT NOT NULL,
+    metrics TEXT NOT NULL, fit_time_s REAL, predict_time_s REAL, error TEXT, finished_at REAL NOT NULL,
+    session_id INTEGER, PRIMARY KEY (run_id, trial_number));
+"""
+# Schema 1 -> 2: every metric per fold, the seed factors and split seed of each run, held-out test
+# scores. Columns are added (NULL in the old rows, which analysis reads as "not recorded"), so a store
+# made before keeps every trial and can be continued.
+_MIGRATE_1_TO_2 = """
+ALTER TABLE trials ADD COLUMN fold_metrics TEXT;
+ALTER TABLE runs ADD COLUMN split_seed INTEGER;
+ALTER TABLE runs ADD COLUMN split_rep INTEGER;
+ALTER TABLE runs ADD COLUMN model_rep INTEGER;
+ALTER TABLE runs ADD COLUMN optimizer_rep INTEGER;
+ALTER TABLE runs ADD COLUMN adaptive INTEGER;
+UPDATE meta SET value = '2' WHERE key = 'schema_version';
 """
 
 RUN_STATUSES = ("pending", "done", "crashed")
@@ -104,12 +121,21 @@ class Store:
             self.db.executescript(_SCHEMA)
             self.db.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
         version = self.db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+        if version is not None and version[0] == "1":
+            self.db.executescript("BEGIN;" + _MIGRATE_1_TO_2 + _SCHEMA + "COMMIT;")
+            version = ("2",)
         if version is None or int(version[0]) != SCHEMA_VERSION:
             raise StoreError(f"{self.path}: not an hpo-bench store of schema version {SCHEMA_VERSION}")
         self.session_id: int | None = None
 
     def close(self) -> None:
         self.db.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     # -- experiment and session -------------------------------------------------------------------
     def bind_experiment(self, exp: Experiment) -> None:
@@ -167,17 +193,20 @@ class Store:
 
     def ensure_run(self, spec: RunSpec, *, optimizer_type: str, optimizer_options: dict[str, Any],
                    optimizer_seed: int, model_seed: int, budget_evals: float, space_json: str,
-                   space_fingerprint: str, task_fingerprint: str) -> int:
+                   space_fingerprint: str, task_fingerprint: str, split_seed: int | None = None,
+                   adaptive: bool | None = None) -> int:
         row = self.db.execute("SELECT run_id FROM runs WHERE run_key = ?", (spec.key,)).fetchone()
         if row is not None:
             return int(row["run_id"])
         cur = self.db.execute(
             "INSERT INTO runs (run_key, task, model, optimizer, optimizer_type, optimizer_options, tuned, seed, "
-            "optimizer_seed, model_seed, budget_evals, space, space_fingerprint, task_fingerprint) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "optimizer_seed, model_seed, budget_evals, space, space_fingerprint, task_fingerprint, split_seed, "
+            "split_rep, model_rep, optimizer_rep, adaptive) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
+            "?, ?)",
             (spec.key, spec.task, spec.model, spec.optimizer, optimizer_type,
              json.dumps(optimizer_options, sort_keys=True), spec.tuned, spec.seed, optimizer_seed, model_seed,
-             budget_evals, space_json, space_fingerprint, task_fingerprint))
+             budget_evals, space_json, space_fingerprint, task_fingerprint, split_seed, spec.split_rep,
+             spec.model_rep, spec.optimizer_rep, None if adaptive is None else int(adaptive)))
         return int(cur.lastrowid)
 
     def run_status(self, run_id: int) -> tuple[str, str | None]:
@@ -195,11 +224,25 @@ class Store:
         """Append one finished trial and commit it (autocommit): a crash after this loses nothing."""
         r = trial.result
         self.db.execute(
-            "INSERT INTO trials VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO trials (run_id, trial_number, source, config, fidelity, state, metric, loss, fold_losses, "
+            "fit_time_s, predict_time_s, error, info, submitted_at, finished_at, session_id, fold_metrics) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (run_id, trial.trial_number, trial.source, config_key(trial.config), trial.fidelity, str(r.state),
              r.metric, r.loss, json.dumps(r.fold_losses), r.fit_time_s, r.predict_time_s, r.error,
              json.dumps(trial.info, sort_keys=True, default=str), trial.submitted_at, trial.finished_at,
-             self.session_id))
+             self.session_id, json.dumps(r.fold_metrics)))
+
+    def add_test_score(self, run_id: int, trial_number: int, result: TrialResult) -> None:
+        """The held-out test score of a trial's configuration (refitted on the outer training part)."""
+        metrics = {name: values[0] for name, values in result.fold_metrics.items() if values}
+        self.db.execute(
+            "INSERT INTO test_scores VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (run_id, trial_number, str(result.state), json.dumps(metrics), result.fit_time_s, result.predict_time_s,
+             result.error, time.time(), self.session_id))
+
+    def tested_trials(self, run_id: int) -> set[int]:
+        rows = self.db.execute("SELECT trial_number FROM test_scores WHERE run_id = ?", (run_id,))
+        return {int(row[0]) for row in rows}
 
     def run_trials(self, run_id: int) -> list[TrialRecord]:
         rows = self.db.execute("SELECT * FROM trials WHERE run_id = ? ORDER BY trial_number", (run_id,))
@@ -224,8 +267,10 @@ class Store:
             raise ValueError(f"unknown trial filter(s) {sorted(unknown)} (allowed: {sorted(allowed)})")
         where, params = _where(filters)
         df = pd.read_sql_query(
-            "SELECT r.task, r.model, r.optimizer, r.optimizer_type, r.tuned, r.seed, t.* FROM trials t "
-            f"JOIN runs r USING (run_id) {where} ORDER BY t.run_id, t.trial_number", self.db, params=params)
+            "SELECT r.task, r.model, r.optimizer, r.optimizer_type, r.tuned, r.seed, r.split_rep, r.model_rep, "
+            "r.optimizer_rep, r.adaptive, t.*, s.state AS test_state, s.metrics AS test_metrics FROM trials t "
+            "JOIN runs r USING (run_id) LEFT JOIN test_scores s ON s.run_id = t.run_id AND "
+            f"s.trial_number = t.trial_number {where} ORDER BY t.run_id, t.trial_number", self.db, params=params)
         return df
 
     def export_trials(self, path: str | Path, fmt: str) -> int:
@@ -267,7 +312,8 @@ def _where(filters: dict[str, Any]) -> tuple[str, list[Any]]:
 def _record(row: sqlite3.Row) -> TrialRecord:
     result = TrialResult(state=TrialState(row["state"]), metric=row["metric"], loss=row["loss"],
                          fold_losses=json.loads(row["fold_losses"]), fit_time_s=row["fit_time_s"],
-                         predict_time_s=row["predict_time_s"], error=row["error"])
+                         predict_time_s=row["predict_time_s"], error=row["error"],
+                         fold_metrics=json.loads(row["fold_metrics"] or "{}"))
     return TrialRecord(trial_number=row["trial_number"], source=row["source"], config=json.loads(row["config"]),
                        fidelity=row["fidelity"], result=result, info=json.loads(row["info"]),
                        submitted_at=row["submitted_at"], finished_at=row["finished_at"])

@@ -229,3 +229,17 @@ def test_tunability_summary_puts_measured_and_surrogate_estimates_in_one_table()
     assert (t[t["estimate"] == "surrogate"]["n_seeds"] == 1).all()
     with pytest.raises(NotApplicable):
         tunability_summary(None, None, TUNABILITY)
+
+
+def test_tuning_space_counts_a_symbolic_default_as_the_number_it_stands_for():
+    """random forest's max_features = "sqrt" is sqrt(p) / p of its dataset's p features, not a category."""
+    rows = []
+    for task, best in (("A", "sqrt"), ("B", 0.5), ("C", 0.9)):
+        rows += [(task, "random", "all", 0, "optimizer", 0.1, 1.0, {"max_features": best, "bootstrap": True}),
+                 (task, "random", "all", 0, "optimizer", 0.5, 1.0, {"max_features": 0.01, "bootstrap": False})]
+    trials = table(rows).assign(model="random_forest")
+    tasks = pd.DataFrame({"task": ["A", "B", "C"], "n_features": [16, 30, 30]})
+    space = tuning_space(trials, tasks).set_index("parameter")
+    assert space.loc["max_features", "low"] == pytest.approx(np.quantile([0.25, 0.5, 0.9], 0.05))
+    assert space.loc["max_features", "high"] == pytest.approx(np.quantile([0.25, 0.5, 0.9], 0.95))
+    assert pd.isna(space.loc["max_features", "most_frequent"])

@@ -23,7 +23,7 @@ def test_a_valid_file_expands_into_runs():
     ({"budget_evals": "-5"}, "budget_evals = -5: must be an integer >= 1"),
     ({"budget_evals": "2.5"}, "budget_evals = 2.5: must be an integer >= 1"),
     ({"colour": '"red"'}, "unknown key 'colour' (allowed: name, description, tasks"),
-    ({"metric": '"auc"'}, "metric = 'auc': one of ['1-auc', 'logloss', 'error']"),
+    ({"metric": '"auc"'}, "metric = 'auc': one of ['1-auc', 'logloss', 'error', 'brier', 'balanced_error']"),
     ({"seeds": "[1, 1]"}, "seeds = [1, 1]"),
     ({"cv_folds": "1"}, "cv_folds = 1: must be an integer from 2 to 50"),
     ({"tasks": '["sklearn:nope"]'}, "unknown task 'sklearn:nope'"),
@@ -33,6 +33,12 @@ def test_a_valid_file_expands_into_runs():
     ({"optimizers": "bayes = {}"}, "optimizers.bayes: unknown optimizer type 'bayes' (allowed: gp, grid, halving"),
     ({"optimizers": "grid = { points = 2 }"}, "optimizers.grid: optimizer 'grid': unknown option 'points'"),
     ({"optimizers": 'grid = { n_points = "2" }'}, "n_points = '2' must be int"),
+    ({"test": '"outer"'}, "test = 'outer': must be 'none' (default) or 'holdout'"),
+    ({"test": '"holdout"', "test_fraction": "0.9"}, "test_fraction = 0.9: must be a number in (0, 0.5]"),
+    ({"test_fraction": "0.2"}, "test_fraction = 0.2: needs test = \"holdout\""),
+    ({"seed_design": '"random"'}, "seed_design = 'random': must be 'repeated' (default"),
+    ({"seed_design": '"crossed"', "seeds": "[0, 1]"}, "seeds = [0, 1]: with seed_design = \"crossed\" must be a count"),
+    ({"optimizers": "optuna-tpe = { multivariate = 1 }"}, "multivariate = 1 must be bool"),
 ])
 def test_bad_files_name_the_key_and_what_is_allowed(overrides, message):
     with pytest.raises(ExperimentError) as info:

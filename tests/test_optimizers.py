@@ -297,3 +297,41 @@ def test_batches_are_deterministic_and_resume_after_losing_trials_in_flight(writ
     broken = crash_copy("broken", {"halving": (11,)})
     with pytest.raises(StoreError, match=r"trials \[11\] are missing from a batch that later trials depend on"):
         main(["--debug", "run", str(exp), "--results-dir", str(broken)])
+
+
+def test_optuna_tpe_without_options_asks_what_a_plain_optuna_study_asks():
+    """No options: exactly `optuna.create_study(sampler=TPESampler(seed=s))`, the library at its defaults."""
+    optuna = pytest.importorskip("optuna")
+    from hpo_bench.space import Categorical, Int
+
+    opt = make("optuna-tpe", 7)
+    seed = int(np.random.default_rng(7).integers(2**31 - 1))  # the sampler seed the adapter draws from its seed
+    study = optuna.create_study(sampler=optuna.samplers.TPESampler(seed=seed))
+    for i in range(30):  # past Optuna's 10 start-up trials, failures included
+        trial = study.ask()
+        config: dict = {}
+        for p in SPACE.parameters:
+            if p.condition is not None and not p.condition.holds(config):
+                continue
+            if isinstance(p, Categorical):
+                config[p.name] = trial.suggest_categorical(p.name, list(p.choices))
+            elif isinstance(p, Int):
+                config[p.name] = trial.suggest_int(p.name, p.low, p.high, log=p.log)
+            else:
+                config[p.name] = trial.suggest_float(p.name, p.low, p.high, log=p.log)
+        suggestion = opt.ask()
+        assert suggestion.config == config, i
+        result = result_for(i, suggestion, fail_every=5)
+        opt.tell(suggestion, result)
+        if result.state == TrialState.COMPLETE:
+            study.tell(trial, result.loss)
+        else:
+            study.tell(trial, state=optuna.trial.TrialState.FAIL)
+    assert opt.study.sampler._multivariate is None  # Optuna's own default, not one we chose
+
+
+def test_optuna_tpe_options_are_passed_only_when_set():
+    pytest.importorskip("optuna")
+    univariate = make("optuna-tpe", 0, multivariate=False)
+    assert univariate.study.sampler._multivariate is False
+    assert make("optuna-tpe", 0).study.sampler._n_startup_trials == 10  # Optuna's default, not ours

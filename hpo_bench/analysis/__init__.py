@@ -13,6 +13,8 @@ import pandas as pd
 from hpo_bench.analysis.best_found import (
     best_found_table,
     incumbent_traces,
+    metric_view,
+    optimism_table,
     reference_losses,
     regret_traces,
     run_best,
@@ -28,14 +30,17 @@ from hpo_bench.analysis.tunability import (
     tunability_table,
     tuning_space,
 )
-
-VARIANCE_NOTE = ("a variance decomposition into optimizer seed, model seed and split needs repetitions that vary "
-                 "one at a time; hpo-bench's seeds vary optimizer and model seeds together over fixed splits")
+from hpo_bench.analysis.variance import variance_decomposition, variance_summary
 
 
 def analyze(trials: pd.DataFrame, tasks: pd.DataFrame, reference: pd.DataFrame | None = None,
-            seed: int = 0) -> tuple[dict[str, pd.DataFrame], dict[str, str]]:
-    """All tables by name, and for each table left out, why. Deterministic for a given store and seed."""
+            seed: int = 0, metric: str | None = None) -> tuple[dict[str, pd.DataFrame], dict[str, str]]:
+    """All tables by name, and for each table left out, why. Deterministic for a given store and seed.
+
+    `metric`: any recorded metric (default: the optimised one); see `metric_view` for how it chooses
+    each run's incumbent.
+    """
+    trials = metric_view(trials, metric)
     tables: dict[str, pd.DataFrame] = {}
     skipped: dict[str, str] = {}
 
@@ -55,9 +60,10 @@ def analyze(trials: pd.DataFrame, tasks: pd.DataFrame, reference: pd.DataFrame |
     ref = reference_losses(trials, reference)
     tables["reference"] = ref
     tables["traces"] = regret_traces(traces, ref)
+    add("optimism", lambda: optimism_table(traces))
     add("tunability", lambda: tunability_table(trials, seed))
     add("tunability_pairs", lambda: pair_table(trials))
-    add("tuning_space", lambda: tuning_space(trials))
+    add("tuning_space", lambda: tuning_space(trials, tasks))
     try:
         tables.update({k: v for k, v in surrogate_tunability(trials, tasks, seed).items() if not v.empty})
     except NotApplicable as why:
@@ -71,7 +77,9 @@ def analyze(trials: pd.DataFrame, tasks: pd.DataFrame, reference: pd.DataFrame |
     add("beat_probabilities", lambda: beat_probabilities(trials))
     add("ranks", lambda: rank_traces(traces))
     add("tests", lambda: statistical_tests(trials))
-    skipped["variance_decomposition"] = VARIANCE_NOTE
+    add("variance_decomposition", lambda: variance_decomposition(run_best(trials)))
+    if "variance_decomposition" in tables:
+        add("variance_summary", lambda: variance_summary(tables["variance_decomposition"]))
     return tables, skipped
 
 
@@ -85,4 +93,5 @@ def write_tables(tables: dict[str, pd.DataFrame], out_dir: Path) -> list[Path]:
     return paths
 
 
-__all__ = ["NotApplicable", "analyze", "best_found_table", "incumbent_traces", "run_best", "write_tables"]
+__all__ = ["NotApplicable", "analyze", "best_found_table", "incumbent_traces", "metric_view", "run_best",
+           "write_tables"]

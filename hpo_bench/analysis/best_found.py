@@ -2,26 +2,98 @@
 
 Only COMPLETE trials at full fidelity count towards the incumbent: a halving rung's loss on 1/9 of the
 trees is not comparable with a full fit, although its cost is counted in the budget.
+
+Every number is a validation loss (the mean over the inner CV folds the optimizer was scored on) unless
+its column says test: the held-out test score of the same incumbent, refitted on the outer training part
+(experiments with test = "holdout"). `metric_view` chooses the metric: the incumbent of a run is the
+first trial with the lowest `select_loss`, which is the reported metric for non-adaptive optimizers
+(grid, random, Sobol: their trials never depend on the losses) and the optimised metric for the others.
 """
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
 import pandas as pd
 
+from hpo_bench.errors import HpoBenchError
+
 RUN_COLUMNS = ["task", "model", "optimizer", "tuned", "seed"]
+FACTOR_COLUMNS = ["split_rep", "model_rep", "optimizer_rep"]
+# Stores made before runs recorded whether their optimizer adapts to the losses: the built-in strategies
+# that do not (analysis never imports the optimizers, so it cannot ask them).
+_NON_ADAPTIVE_TYPES = ("grid", "random", "sobol")
 
 
 def _full(trials: pd.DataFrame) -> pd.Series:
     return (trials["state"] == "COMPLETE") & np.isclose(trials["fidelity"], 1.0)
 
 
+def _metric_values(column: pd.Series, metric: str, reduce) -> pd.Series:
+    def value(text: object) -> float:
+        if not isinstance(text, str):
+            return np.nan
+        found = json.loads(text).get(metric)
+        return np.nan if found is None or (isinstance(found, list) and not found) else float(reduce(found))
+
+    return column.map(value).astype(float)
+
+
+def metric_view(trials: pd.DataFrame, metric: str | None = None) -> pd.DataFrame:
+    """Trials with `loss` (validation), `test_loss` and `select_loss` under `metric` (default: the optimised one).
+
+    `metric` becomes the trials' metric column and `selected_by` says which metric chose the incumbent.
+    Raises HpoBenchError if the metric was not recorded (a store made before every metric was).
+    """
+    optimised = trials["metric"]
+    metric = metric or str(optimised.iloc[0])
+    out = trials.copy()
+    same = (optimised == metric).to_numpy()
+    loss = out["loss"].astype(float)
+    if not same.all():
+        recorded = (_metric_values(out["fold_metrics"], metric, np.mean) if "fold_metrics" in out
+                    else pd.Series(np.nan, index=out.index))
+        missing = ~same & (out["state"] == "COMPLETE").to_numpy() & recorded.isna().to_numpy()
+        if missing.any():
+            raise HpoBenchError(f"metric {metric!r}: not recorded for {int(missing.sum())} complete trials of this "
+                                f"store (optimised: {sorted(optimised.unique())}); stores made before hpo-bench "
+                                "recorded every metric per fold hold the optimised one only")
+        loss = loss.where(same, recorded)
+    if "adaptive" in out and out["adaptive"].notna().all():
+        adaptive = out["adaptive"].astype(bool)
+    else:
+        adaptive = ~out["optimizer_type"].isin(_NON_ADAPTIVE_TYPES)
+    chosen_by_optimised = adaptive.to_numpy() & ~same
+    out["select_loss"] = np.where(chosen_by_optimised, out["loss"].astype(float), loss)
+    out["selected_by"] = np.where(chosen_by_optimised, optimised, metric)
+    out["loss"] = loss
+    out["metric"] = metric
+    if "test_metrics" in out:
+        test = _metric_values(out["test_metrics"], metric, lambda v: v)
+        out["test_loss"] = test.where(out["test_state"] == "COMPLETE")
+    else:
+        out["test_loss"] = np.nan
+    return out
+
+
+def _select(trials: pd.DataFrame) -> pd.Series:
+    return trials["select_loss"] if "select_loss" in trials else trials["loss"]
+
+
 def run_best(trials: pd.DataFrame) -> pd.DataFrame:
-    """One row per run: its best full-fidelity loss (NaN if it has none), trials and failures."""
-    runs = trials[RUN_COLUMNS + ["metric"]].drop_duplicates(RUN_COLUMNS)
-    best = trials[_full(trials)].groupby(RUN_COLUMNS, as_index=False).agg(best_loss=("loss", "min"))
+    """One row per run: its incumbent's validation loss (NaN if it has none) and test loss, trials, failures.
+
+    The incumbent is the first full-fidelity trial with the lowest selection loss (see `metric_view`).
+    """
+    extra = [c for c in ["metric", "selected_by", *FACTOR_COLUMNS] if c in trials]
+    runs = trials[RUN_COLUMNS + extra].drop_duplicates(RUN_COLUMNS)
+    full = trials[_full(trials)].assign(_select=_select(trials))
+    full = full[full["_select"].notna()].sort_values("trial_number", kind="stable")
+    first = full.loc[full.groupby(RUN_COLUMNS, sort=False)["_select"].idxmin()]
+    test = first["test_loss"] if "test_loss" in first else np.nan
+    best = first[RUN_COLUMNS].assign(best_loss=first["loss"].to_numpy(dtype=float), best_test_loss=test)
     counts = trials.assign(failed=trials["state"] != "COMPLETE").groupby(RUN_COLUMNS, as_index=False).agg(
         n_trials=("trial_number", "size"), n_failed=("failed", "sum"), used_evals=("fidelity", "sum"))
     return runs.merge(best, on=RUN_COLUMNS, how="left").merge(counts, on=RUN_COLUMNS, how="left")
@@ -36,9 +108,14 @@ def _quantile(q: float):
 
 
 def best_found_table(trials: pd.DataFrame) -> pd.DataFrame:
-    """Per task x model x optimizer x tuned: median, quartiles and IQR of the best-found loss over seeds."""
+    """Per task x model x optimizer x tuned: median, quartiles and IQR of the best-found loss over seeds.
+
+    median .. worst are validation losses (inner CV); with a held-out test, test_median, test_q25,
+    test_q75 and n_seeds_test are the same incumbents' test losses.
+    """
     per_run = run_best(trials)
-    grouped = per_run.groupby(["task", "model", "optimizer", "tuned", "metric"], sort=True)
+    keys = ["task", "model", "optimizer", "tuned", "metric"] + (["selected_by"] if "selected_by" in per_run else [])
+    grouped = per_run.groupby(keys, sort=True)
     table = grouped.agg(
         median=("best_loss", "median"),
         q25=("best_loss", _quantile(0.25)),
@@ -51,26 +128,62 @@ def best_found_table(trials: pd.DataFrame) -> pd.DataFrame:
         n_failed=("n_failed", "sum"),
     ).reset_index()
     table.insert(table.columns.get_loc("q75") + 1, "iqr", table["q75"] - table["q25"])
+    if per_run["best_test_loss"].notna().any():
+        test = grouped.agg(test_median=("best_test_loss", "median"), test_q25=("best_test_loss", _quantile(0.25)),
+                           test_q75=("best_test_loss", _quantile(0.75)),
+                           n_seeds_test=("best_test_loss", "count")).reset_index()
+        table = table.merge(test, on=keys, how="left")
     return table
 
 
 def incumbent_traces(trials: pd.DataFrame) -> pd.DataFrame:
     """The incumbent of every run after each whole unit of budget (full-fidelity evaluations).
 
-    Row (run, budget_evals = b) holds the best full-fidelity loss among the trials whose cumulative
-    cost is at most b; NaN while there is none yet. b runs from 1 to the run's budget rounded up.
+    Row (run, budget_evals = b) holds the validation loss (best_loss) and the test loss (test_loss) of
+    the incumbent among the trials whose cumulative cost is at most b; NaN while there is none yet.
+    The incumbent changes when a trial's selection loss is strictly below every earlier one. b runs from
+    1 to the run's budget rounded up.
     """
     rows = []
+    with_test = "test_loss" in trials
     for key, run in trials.sort_values("trial_number").groupby(RUN_COLUMNS, sort=True):
         cost = run["fidelity"].cumsum().to_numpy()
-        loss = np.where(_full(run).to_numpy(), run["loss"].to_numpy(dtype=float), np.nan)
-        running = np.fmin.accumulate(np.where(np.isnan(loss), np.inf, loss))
-        running[np.isinf(running)] = np.nan
+        full = _full(run).to_numpy()
+        select = np.where(full, _select(run).to_numpy(dtype=float), np.nan)
+        loss = run["loss"].to_numpy(dtype=float)
+        test = run["test_loss"].to_numpy(dtype=float) if with_test else np.full(len(run), np.nan)
+        incumbent = np.full(len(run), -1)
+        best, current = np.inf, -1
+        for i, value in enumerate(select):
+            if value < best:  # NaN compares False: failed and partial-fidelity trials never lead
+                best, current = value, i
+            incumbent[i] = current
         metric = run["metric"].iloc[0]
         for b in range(1, math.ceil(cost[-1] - 1e-9) + 1):
             upto = np.searchsorted(cost, b + 1e-9, side="right")  # trials with cumulative cost <= b
-            rows.append((*key, metric, b, running[upto - 1] if upto else np.nan))
-    return pd.DataFrame(rows, columns=RUN_COLUMNS + ["metric", "budget_evals", "best_loss"])
+            at = incumbent[upto - 1] if upto else -1
+            rows.append((*key, metric, b, loss[at] if at >= 0 else np.nan, test[at] if at >= 0 else np.nan))
+    return pd.DataFrame(rows, columns=RUN_COLUMNS + ["metric", "budget_evals", "best_loss", "test_loss"])
+
+
+def optimism_table(traces: pd.DataFrame) -> pd.DataFrame:
+    """Validation optimism per model x optimizer x tuned and budget: test loss - validation loss.
+
+    Both losses are the same incumbent's: its inner-CV loss, which chose it, and its held-out test loss
+    after a refit on the outer training part. Positive values mean the validation loss flattered the
+    incumbent; the search's selection on the validation folds makes that expected, more so with budget.
+    """
+    t = traces[traces["test_loss"].notna() & traces["best_loss"].notna()]
+    if t.empty:
+        from hpo_bench.analysis.tunability import NotApplicable
+
+        raise NotApplicable('no incumbent has a held-out test score (set test = "holdout")')
+    t = t.assign(optimism=t["test_loss"] - t["best_loss"])
+    return t.groupby(["model", "optimizer", "tuned", "metric", "budget_evals"], as_index=False).agg(
+        validation_mean=("best_loss", "mean"), test_mean=("test_loss", "mean"), optimism_mean=("optimism", "mean"),
+        optimism_median=("optimism", "median"), optimism_q25=("optimism", _quantile(0.25)),
+        optimism_q75=("optimism", _quantile(0.75)), n_runs=("optimism", "size"), n_tasks=("task", "nunique"),
+        n_seeds=("seed", "nunique"))
 
 
 def reference_losses(trials: pd.DataFrame, frozen: pd.DataFrame | None = None) -> pd.DataFrame:

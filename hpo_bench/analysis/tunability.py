@@ -10,6 +10,10 @@ Best-found losses from finite runs are lower bounds of what tuning can gain, so 
 negative when a run never reaches the default; with `include_default = true` the default is each run's
 first trial and d >= 0 by construction. Values are averaged over seeds within a dataset first, then
 summarised across datasets (mean, median, std and a percentile bootstrap CI of the mean over datasets).
+
+With a held-out test (test = "holdout"), the same d is also measured on it: the default's test loss
+minus the test loss of the run's incumbent (chosen on validation), columns test_*. The validation d
+selects and scores on the same folds, which favours the tuned side; the test d does not.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from hpo_bench.analysis.best_found import run_best
+from hpo_bench.errors import HpoBenchError
 
 N_BOOTSTRAP = 2000
 # Gains below this are rounding, not tuning (losses are means of fold losses, whose last bit depends on
@@ -40,7 +45,10 @@ def default_losses(trials: pd.DataFrame) -> pd.DataFrame:
     d = trials[(trials["source"] == "default") & (trials["state"] == "COMPLETE")]
     if d.empty:
         raise NotApplicable("no run evaluated the package default (set include_default = true)")
-    return d.groupby(["task", "model", "seed"], as_index=False).agg(default_loss=("loss", "median"))
+    if "test_loss" not in d:
+        d = d.assign(test_loss=np.nan)
+    return d.groupby(["task", "model", "seed"], as_index=False).agg(default_loss=("loss", "median"),
+                                                                     default_test_loss=("test_loss", "median"))
 
 
 def per_dataset_gains(trials: pd.DataFrame) -> pd.DataFrame:
@@ -49,6 +57,8 @@ def per_dataset_gains(trials: pd.DataFrame) -> pd.DataFrame:
     gains = best.merge(default_losses(trials), on=["task", "model", "seed"], how="inner")
     gain = gains["default_loss"] - gains["best_loss"]
     gains["gain"] = gain.where(gain.abs() >= GAIN_TOLERANCE, 0.0)
+    test_gain = gains["default_test_loss"] - gains["best_test_loss"]
+    gains["test_gain"] = test_gain.where(test_gain.abs() >= GAIN_TOLERANCE, 0.0).where(test_gain.notna())
     return gains
 
 
@@ -80,7 +90,8 @@ def tunability_table(trials: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
     """
     gains = per_dataset_gains(trials)
     per_dataset = gains.groupby(["model", "optimizer", "tuned", "task"], as_index=False).agg(
-        gain=("gain", "mean"), n_seeds=("seed", "nunique"))
+        gain=("gain", "mean"), test_gain=("test_gain", "mean"), n_seeds=("seed", "nunique"))
+    with_test = per_dataset["test_gain"].notna().any()
     overall = per_dataset[per_dataset["tuned"] == "all"][["model", "optimizer", "task", "gain"]].rename(
         columns={"gain": "gain_all"})
     per_dataset = per_dataset.merge(overall, on=["model", "optimizer", "task"], how="left")
@@ -93,6 +104,10 @@ def tunability_table(trials: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
         row.update({f"relative_{k}": v for k, v in rel.items()})
         row.update(relative_n_datasets=int(group["relative"].notna().sum()), n_datasets=group["task"].nunique(),
                    n_seeds=int(group["n_seeds"].max()))
+        if with_test:
+            test = _summary(group["test_gain"].dropna(), rng)
+            row.update({f"test_{k}": test[k] for k in ("mean", "median", "ci_low", "ci_high")})
+            row["test_n_datasets"] = int(group["test_gain"].notna().sum())
         rows.append(row)
     if not rows:
         raise NotApplicable("no run has both a default trial and a best-found loss")
@@ -115,6 +130,13 @@ def tunability_summary(measured: pd.DataFrame | None, surrogate: pd.DataFrame | 
     if measured is not None:
         m = measured.assign(against="package default", estimate="measured (" + measured["optimizer"] + ")")
         parts.append(m[["model", "tuned", "against", "estimate", *columns, "n_seeds"]])
+        if "test_mean" in measured:  # the same incumbents on the held-out test part
+            t = measured.assign(against="package default", estimate="measured on test (" + measured["optimizer"] + ")",
+                                relative_mean=np.nan, relative_n_datasets=np.nan)
+            t = t.drop(columns=["mean", "median", "ci_low", "ci_high", "n_datasets"]).rename(columns={
+                "test_mean": "mean", "test_median": "median", "test_ci_low": "ci_low", "test_ci_high": "ci_high",
+                "test_n_datasets": "n_datasets"})
+            parts.append(t[["model", "tuned", "against", "estimate", *columns, "n_seeds"]])
     if surrogate is not None:
         s = surrogate[surrogate["reference"].isin(["package", "optimal"])]
         seeds = trials.groupby("model")["seed"].nunique().rename("n_seeds")
@@ -152,21 +174,35 @@ def pair_table(trials: pd.DataFrame) -> pd.DataFrame:
         joint_gain=("joint_gain", "mean"), interaction=("interaction", "mean"), n_datasets=("task", "nunique"))
 
 
-def tuning_space(trials: pd.DataFrame, low: float = 0.05, high: float = 0.95) -> pd.DataFrame:
+def tuning_space(trials: pd.DataFrame, tasks: pd.DataFrame | None = None, low: float = 0.05,
+                 high: float = 0.95) -> pd.DataFrame:
     """Probst's tuning space: the 5% and 95% quantiles of each numeric hyperparameter's best values.
 
     The best configuration of every fully tuned run (one per dataset and seed) gives one value per
-    hyperparameter where it is active; categorical ones report their most frequent best choice.
+    hyperparameter where it is active; categorical ones report their most frequent best choice. A
+    numeric hyperparameter whose package default is symbolic (random forest's max_features = "sqrt")
+    counts that value as the number it stands for on its dataset (the family's `concrete`), so the
+    default does not turn the column categorical.
     """
     import json
+
+    from hpo_bench.models import DataShape, get_model
 
     full = trials[(trials["tuned"] == "all") & (trials["state"] == "COMPLETE") & np.isclose(trials["fidelity"], 1)]
     if full.empty:
         raise NotApplicable("no fully tuned run has a complete trial")
-    best = full.loc[full.groupby(["task", "model", "optimizer", "seed"])["loss"].idxmin()]
+    select = full["select_loss"] if "select_loss" in full else full["loss"]
+    full = full.assign(_select=select).sort_values("trial_number", kind="stable")
+    best = full.loc[full.groupby(["task", "model", "optimizer", "seed"])["_select"].idxmin()]
+    n_features = {} if tasks is None else dict(zip(tasks["task"], tasks["n_features"], strict=True))
     rows = []
     for (model, optimizer), group in best.groupby(["model", "optimizer"]):
-        configs = pd.DataFrame([json.loads(c) for c in group["config"]])
+        try:
+            concrete = get_model(model).concrete
+        except HpoBenchError:  # a family this installation does not have: its values as stored
+            concrete = lambda config, shape: config  # noqa: E731
+        configs = pd.DataFrame([concrete(json.loads(c), DataShape(0, int(n_features.get(task, 1)), 0))
+                                for c, task in zip(group["config"], group["task"], strict=True)])
         for name in configs.columns:
             values = configs[name].dropna()
             numeric = pd.to_numeric(values, errors="coerce")

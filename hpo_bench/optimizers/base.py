@@ -65,6 +65,11 @@ class Optimizer(ABC):
     name: ClassVar[str]
     summary: ClassVar[str]
     options: ClassVar[dict[str, Option]] = COMMON_OPTIONS
+    # False for strategies whose suggestions never depend on the losses told (grid, random, Sobol): the
+    # best trial under any recorded metric is then a fair incumbent for that metric, as it is for an
+    # adaptive optimizer only under the metric it was told.
+    adaptive: ClassVar[bool] = True
+    library: ClassVar[str | None] = None  # the distribution a peer adapter drives, e.g. "optuna"
     batch_size: int = 1
 
     def __init__(self, space: SearchSpace, *, seed: int, budget_evals: float, **options: Any) -> None:

@@ -11,6 +11,7 @@ _MAX_GRID = 2_000_000
 @register
 class GridSearch(Optimizer):
     name = "grid"
+    adaptive = False
     summary = "a full grid, n points per numeric dimension, walked in a seeded random order"
     options = {
         **COMMON_OPTIONS,

@@ -41,6 +41,8 @@ def _seed(optimizer: Optimizer) -> int:
 class _OptunaAdapter(Optimizer):
     """One in-memory Optuna study per run; the space is asked define-by-run, so conditions hold."""
 
+    library = "optuna"
+
     def _make_sampler(self, optuna: Any, seed: int) -> Any:
         raise NotImplementedError
 
@@ -213,6 +215,7 @@ def flatten(space: SearchSpace, value: Any) -> dict[str, Any]:
 @register
 class HyperoptTPE(Optimizer):
     name = "hyperopt-tpe"
+    library = "hyperopt"
     summary = "Hyperopt's tpe.suggest through its Trials/Domain machinery, conditions as hp.choice branches; " \
               "extra `peers`"
     options = {**COMMON_OPTIONS, "n_startup_jobs": Option(20, "random trials before TPE (Hyperopt's default)",

@@ -8,6 +8,7 @@ from hpo_bench.optimizers.base import Optimizer, Suggestion, register
 @register
 class RandomSearch(Optimizer):
     name = "random"
+    adaptive = False
     summary = "independent uniform draws in the unit-cube encoding of the space"
 
     def ask(self) -> Suggestion:

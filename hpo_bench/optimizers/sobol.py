@@ -22,6 +22,7 @@ def sobol_points(dim: int, n: int, seed: int) -> list:
 @register
 class SobolSearch(Optimizer):
     name = "sobol"
+    adaptive = False
     summary = "scrambled Sobol sequence (scipy.stats.qmc) decoded from the unit cube; coordinates of " \
               "inactive parameters are skipped"
     options = {**COMMON_OPTIONS}

@@ -14,7 +14,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from hpo_bench.analysis import analyze, run_best, write_tables
+from hpo_bench.analysis import analyze, metric_view, run_best, write_tables
 from hpo_bench.analysis.tunability import NotApplicable
 from hpo_bench.report import figures as fg
 from hpo_bench.report.tables import to_latex, to_markdown
@@ -24,12 +24,16 @@ from hpo_bench.store import Store
 SHOWN = {
     "tunability_summary": ("Tunability per hyperparameter (Probst et al. 2019): measured by the runs and on "
                            "surrogates, against the package and the optimal default", None),
-    "best_found": ("Best-found loss per task, model and optimizer (over seeds)",
-                   ["task", "model", "optimizer", "tuned", "metric", "median", "q25", "q75", "iqr", "n_seeds",
-                    "n_failed"]),
+    "best_found": ("Best-found loss per task, model and optimizer (over seeds): validation (inner CV, the loss "
+                   "the search minimised) and, where the experiment held out a test part, the same incumbents on it",
+                   ["task", "model", "optimizer", "tuned", "metric", "selected_by", "median", "q25", "q75", "iqr",
+                    "n_seeds", "test_median", "test_q25", "test_q75", "n_seeds_test", "n_failed"]),
+    "optimism": ("Validation optimism of the incumbent (test loss - validation loss) at the final budget", None),
+    "variance_summary": ("Variance of the best-found loss by seed factor (mean over tasks)", None),
     "tunability": ("Tunability per hyperparameter, measured against the package default",
                    ["model", "optimizer", "tuned", "mean", "median", "std", "ci_low", "ci_high", "relative_mean",
-                    "relative_median", "relative_n_datasets", "n_datasets", "n_seeds"]),
+                    "relative_median", "relative_n_datasets", "n_datasets", "n_seeds", "test_mean", "test_median",
+                    "test_n_datasets"]),
     "surrogate_tunability": ("Tunability on random-forest surrogates, against package and optimal defaults",
                              ["model", "reference", "tuned", "mean", "median", "ci_low", "ci_high", "relative_mean",
                               "relative_n_datasets", "n_datasets"]),
@@ -63,6 +67,12 @@ def _provenance(store: Store, trials: pd.DataFrame) -> list[tuple[str, str]]:
     stamp = lambda t: time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(t)) if pd.notna(t) else "-"  # noqa: E731
     states = trials["state"].value_counts().to_dict()
     budgets = ", ".join(f"{b:g}" for b in sorted(runs["budget_evals"].unique()))
+    exp_spec = store.experiment()
+    holdout = (f"held-out test: a stratified {exp_spec.test_fraction:g} of the rows per split repetition (an "
+               "official fold for OpenML tasks), scoring the default and each incumbent after a refit on the rest"
+               if exp_spec.test == "holdout" else "no held-out test: every loss is a validation loss")
+    scores = (f"validation: mean over {exp_spec.cv_folds} inner CV folds (what the optimizers minimised); {holdout}; "
+              f"every metric recorded per fold: {', '.join(sorted(_recorded_metrics(trials)))}")
     return [
         ("experiment", f"{exp.get('name')} ({exp.get('file_path')})"),
         ("experiment file sha256", exp.get("file_hash", "")),
@@ -73,14 +83,24 @@ def _provenance(store: Store, trials: pd.DataFrame) -> list[tuple[str, str]]:
         ("budget per run (full-fidelity evaluations)", budgets),
         ("trials", f"{len(trials)}: {states.get('COMPLETE', 0)} complete, {states.get('FAILED', 0)} failed, "
                    f"{states.get('TIMEOUT', 0)} timed out"),
-        ("metric", ", ".join(sorted(trials["metric"].unique()))),
+        ("metric optimised", ", ".join(sorted(trials["metric"].unique()))),
+        ("scores", scores),
+        ("seed design", f"{exp_spec.seed_design}: " + (
+            "split, model and optimizer seeds crossed" if exp_spec.seed_design == "crossed" else
+            "repetition s varies the optimizer and model seeds together over fixed splits")),
         ("sessions", "; ".join(f"{stamp(r.started_at)} to {stamp(r.finished_at)}" for r in sessions.itertuples())),
         ("packages (last session)", ", ".join(f"{k} {v}" for k, v in versions.items())),
         ("machine (last session)", ", ".join(f"{k}: {v}" for k, v in machine.items())),
     ]
 
 
-def build_report(store_path: str | Path, reports_dir: str | Path = "reports") -> Report:
+def _recorded_metrics(trials: pd.DataFrame) -> set[str]:
+    first = trials["fold_metrics"].dropna() if "fold_metrics" in trials else pd.Series(dtype=object)
+    return set(json.loads(first.iloc[0])) if len(first) else set(trials["metric"])
+
+
+def build_report(store_path: str | Path, reports_dir: str | Path = "reports", metric: str | None = None) -> Report:
+    """The report of a store; with `metric` other than the optimised one, in <reports_dir>/<name>/<metric>/."""
     start = time.perf_counter()
     store = Store(store_path, create=False)
     try:
@@ -92,8 +112,12 @@ def build_report(store_path: str | Path, reports_dir: str | Path = "reports") ->
         store.close()
     if trials.empty:
         raise NotApplicable("the store has no trials yet")
-    report = Report(exp_row["name"], Path(reports_dir) / exp_row["name"])
-    tables, report.skipped = analyze(trials, tasks)
+    out_dir = Path(reports_dir) / exp_row["name"]
+    if metric is not None and metric not in set(trials["metric"]):
+        out_dir = out_dir / metric
+    report = Report(exp_row["name"], out_dir)
+    tables, report.skipped = analyze(trials, tasks, metric=metric)
+    trials = metric_view(trials, metric)
     report.tables = tables
     write_tables(tables, report.out_dir)
     (report.out_dir / "tables").mkdir(parents=True, exist_ok=True)
@@ -108,6 +132,8 @@ def build_report(store_path: str | Path, reports_dir: str | Path = "reports") ->
         "incumbent": ("Incumbent curves per task", lambda: fg.incumbent_curves(tables["traces"], palette)),
         "regret": ("Normalised regret over the budget", lambda: fg.regret_curves(tables["traces"], palette)),
         "ranks": ("Average rank over the budget", lambda: fg.rank_curves(_need(tables, "ranks"), palette)),
+        "optimism": ("Validation optimism of the incumbent over the budget",
+                     lambda: fg.optimism_curves(_need(tables, "optimism"), palette)),
         "critical_difference": ("Critical difference diagram",
                                 lambda: fg.critical_difference(_need(tables, "tests"), palette)),
         "best_found": ("Best-found loss per optimizer over seeds", lambda: fg.best_found_boxes(best, palette)),
@@ -147,6 +173,9 @@ def _shown(report: Report):
     for name, (title, columns) in SHOWN.items():
         if name in report.tables:
             table = report.tables[name]
+            if name == "optimism":  # the final budget of each optimizer; every budget is in optimism.csv
+                last = table.groupby(["model", "optimizer", "tuned"])["budget_evals"].transform("max")
+                table = table[table["budget_evals"] == last]
             yield name, title, table[[c for c in columns if c in table]] if columns else table
 
 

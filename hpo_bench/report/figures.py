@@ -105,6 +105,27 @@ def regret_curves(traces: pd.DataFrame, palette: Palette) -> Figure:
     return fig
 
 
+def optimism_curves(optimism: pd.DataFrame, palette: Palette) -> Figure:
+    """Validation optimism of the incumbent over the budget: test loss - validation loss, per optimizer."""
+    full = optimism[optimism["tuned"] == "all"]
+    if full.empty:
+        raise NotApplicable("no fully tuned run has held-out test scores")
+    fig, ax = plt.subplots(figsize=(6.5, 4))
+    for opt in sorted(full["optimizer"].unique()):
+        part = full[full["optimizer"] == opt].groupby("budget_evals").agg(
+            median=("optimism_median", "mean"), q25=("optimism_q25", "mean"), q75=("optimism_q75", "mean"))
+        ax.plot(part.index, part["median"], color=palette[opt], lw=1.8, label=opt)
+        ax.fill_between(part.index, part["q25"], part["q75"], color=palette[opt], alpha=0.15, lw=0)
+    ax.axhline(0, color="black", lw=0.8)
+    ax.set_xlabel("budget (full-fidelity evaluations)")
+    ax.set_ylabel(f"optimism: test - validation {_metric(full)}\n(> 0: validation flattered the incumbent)")
+    ax.set_title(f"Validation optimism of the incumbent, median and IQR over {int(full['n_runs'].max())} runs "
+                 "(task x seed)", fontsize=9)
+    ax.legend(title="optimizer", frameon=False, loc="center left", bbox_to_anchor=(1.0, 0.5))
+    fig.tight_layout()
+    return fig
+
+
 def rank_curves(ranks: pd.DataFrame, palette: Palette) -> Figure:
     fig, ax = plt.subplots(figsize=(6.5, 4))
     for opt, group in ranks.groupby("optimizer"):
