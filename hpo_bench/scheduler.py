@@ -345,14 +345,21 @@ class Scheduler:
         self._finish(state, state.stopping or None)
 
     def _next_job(self, state: RunState) -> tuple[Job, Entry] | None:
-        """The run's next job, or None (the batch is full or waiting, or the run stops)."""
-        for entry in state.entries:  # trials lost in a crash first, with their trial numbers
-            if entry.submitted is None:
-                return self._submit(state, entry), entry
-        if state.tests:  # held-out test refits of a run that asks nothing more
+        """The run's next job: a trial, else a held-out test refit once the run asks no more; or None."""
+        step = self._next_trial(state)
+        if step is None and state.tests and not state.finished:
+            # A run that has just stopped (the budget is spent) has its refits ready in the same call: the
+            # loop ends when a pass submits nothing, so they must not wait for another pass.
             state.tests_in_flight += 1
             entry = state.tests.pop(0)
             return self._submit(state, entry), entry
+        return step
+
+    def _next_trial(self, state: RunState) -> tuple[Job, Entry] | None:
+        """The run's next trial, or None (the batch is full or waiting, or the run stops)."""
+        for entry in state.entries:  # trials lost in a crash first, with their trial numbers
+            if entry.submitted is None:
+                return self._submit(state, entry), entry
         model = get_model(state.spec.model)
         if state.include_default and not state.default_asked:
             state.default_asked = True

@@ -194,3 +194,21 @@ def test_too_few_levels_for_a_crossed_design_is_refused():
     text = holdout_text(seed_design='"crossed"', seeds="1")
     with pytest.raises(Exception, match="seed_design = \"crossed\""):
         parse_experiment(text, where="x.toml")
+
+
+def test_a_run_stopped_before_its_test_refits_scores_them_on_resume_with_the_same_numbers(tmp_path):
+    exp = parse_experiment(holdout_text(budget_evals="5"), where="held")
+    path = tmp_path / "held.sqlite"
+    with Store(path) as store:
+        Scheduler(exp, store).run()
+        before = store.trials()
+        # As if the driver died after the last trials but before the test refits were stored.
+        store.db.execute("DELETE FROM test_scores WHERE run_id IN (1, 4)")
+        store.db.execute("UPDATE runs SET status = 'pending', finished_at = NULL WHERE run_id IN (1, 4)")
+    with Store(path) as store:
+        Scheduler(exp, store).run()
+        after = store.trials()
+        statuses = set(store.runs()["status"])
+    columns = ["run_id", "trial_number", "config", "loss", "test_state", "test_metrics"]
+    assert statuses == {"done"} and before["test_state"].notna().sum() > 8
+    pd.testing.assert_frame_equal(before[columns], after[columns])

@@ -159,3 +159,19 @@ def test_a_bundled_suite_pulls_what_the_server_has_and_names_the_rest(tmp_path, 
     task = load_task("openml:data/3", tmp_path / "store")
     assert not task.splits_official and task.splits is None and task.ids["openml_data_id"] == 3
     assert_same_data(task, FIXTURES / "www/datasets/3/dataset.arff", "class")
+
+
+def test_a_held_out_test_on_an_openml_task_is_an_official_fold(tmp_path, loopback_only):
+    from hpo_bench.splits import make_splits
+
+    store = tmp_path / "store"
+    with OpenMLReplay("www") as server:
+        assert pull(server, store, "--task", "3") == 0
+    task = load_task("openml:task/3", store)
+    for rep in (0, 1):
+        splits = make_splits(task, "openml:task/3", n_folds=3, split_rep=rep, test_fraction=0.2)
+        official_train, official_test = task.splits[rep]
+        outer_train, test = splits.holdout
+        assert np.array_equal(test, official_test) and np.array_equal(outer_train, official_train)
+        inner = np.sort(np.concatenate([fold_test for _, fold_test in splits.folds]))
+        assert np.array_equal(inner, np.sort(official_train)) and len(splits.folds) == 3

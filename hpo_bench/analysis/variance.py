@@ -65,7 +65,7 @@ def variance_decomposition(per_run: pd.DataFrame, value: str = "best_loss") -> p
     factors = list(FACTORS)
     data = per_run.dropna(subset=[value, *factors]).reset_index(drop=True)
     if data.empty:
-        raise NotApplicable(f"no run has a {value}; the variance decomposition {NEEDS}")
+        raise NotApplicable(f"no run has both a {value} and recorded seed factors; the variance decomposition {NEEDS}")
 
     cell = data.groupby(CELL, dropna=False, sort=True).ngroup()
     by_cell = data.groupby(cell)
@@ -82,7 +82,8 @@ def variance_decomposition(per_run: pd.DataFrame, value: str = "best_loss") -> p
     keep = varied & complete
     if not keep.any():
         raise NotApplicable("no cell that varies a seed factor is a complete balanced factorial of split_rep x "
-                            f"model_rep x optimizer_rep after dropping runs without a {value}")
+                            f"model_rep x optimizer_rep after dropping runs without a {value}; the variance "
+                            f"decomposition {NEEDS}")
 
     # Balanced main effects are orthogonal: each effect is its group mean minus the grand mean, and the
     # residual what is left. Summing squares over rows weights each group mean by its size (b*c for A).

@@ -29,7 +29,11 @@ SHOWN = {
                    ["task", "model", "optimizer", "tuned", "metric", "selected_by", "median", "q25", "q75", "iqr",
                     "n_seeds", "test_median", "test_q25", "test_q75", "n_seeds_test", "n_failed"]),
     "optimism": ("Validation optimism of the incumbent (test loss - validation loss) at the final budget", None),
-    "variance_summary": ("Variance of the best-found loss by seed factor (mean over tasks)", None),
+    "variance_summary": ("Variance of the best-found validation loss by seed factor, mean share over tasks "
+                         "(random-effects ANOVA over crossed split, model and optimizer seeds)", None),
+    "variance_decomposition": ("Variance of the best-found validation loss by seed factor, per task",
+                               ["task", "model", "optimizer", "tuned", "component", "variance", "share", "std",
+                                "n_levels", "n_runs"]),
     "tunability": ("Tunability per hyperparameter, measured against the package default",
                    ["model", "optimizer", "tuned", "mean", "median", "std", "ci_low", "ci_high", "relative_mean",
                     "relative_median", "relative_n_datasets", "n_datasets", "n_seeds", "test_mean", "test_median",
