@@ -2,11 +2,14 @@
 
     python benchmarks/headline.py tunability reports/tunability-random-forest
     python benchmarks/headline.py optimizers reports/optimizer-comparison
+    python benchmarks/headline.py seeds reports/seeds-and-test
 
 `tunability`: one row per hyperparameter from tunability_summary.csv: measured d against the package
 default (mean, 95% CI, median, relative) and the surrogates' d against the package and the optimal
 default. `optimizers`: mean rank and median best-found loss per optimizer from tests.csv and
-best_found.csv.
+best_found.csv. `seeds`: validation and test loss of the final incumbent and their difference per
+optimizer (optimism.csv), and the share of the best-found loss's variance per seed factor
+(variance_summary.csv).
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ def _g(x: float) -> str:
 
 def tunability(report: Path) -> str:
     t = pd.read_csv(report / "tunability_summary.csv")
-    measured = t[t["estimate"].str.startswith("measured")].set_index("hyperparameter")
+    measured = t[t["estimate"].str.startswith("measured (")].set_index("hyperparameter")  # validation
     package = t[(t["estimate"] == "surrogate") & (t["against"] == "package default")].set_index("hyperparameter")
     optimal = t[(t["estimate"] == "surrogate") & (t["against"] == "optimal default")].set_index("hyperparameter")
     lines = ["| hyperparameter | d, mean [95% CI] | d, median | relative d | surrogate d vs package default "
@@ -60,9 +63,28 @@ def optimizers(report: Path) -> str:
     return "\n".join(lines)
 
 
+def seeds(report: Path) -> str:
+    optimism = pd.read_csv(report / "optimism.csv")
+    final = optimism[optimism["budget_evals"] == optimism.groupby("optimizer")["budget_evals"].transform("max")]
+    lines = ["| optimizer | validation 1-AUC (mean) | test 1-AUC (mean) | optimism, mean | optimism, median "
+             "[IQR] | runs |", "| --- | ---: | ---: | ---: | ---: | ---: |"]
+    for r in final.sort_values("optimizer").itertuples():
+        lines.append(f"| {r.optimizer} | {r.validation_mean:.4f} | {r.test_mean:.4f} | {r.optimism_mean:+.4f} | "
+                     f"{r.optimism_median:+.4f} [{r.optimism_q25:+.4f}, {r.optimism_q75:+.4f}] | {r.n_runs} |")
+    variance = pd.read_csv(report / "variance_summary.csv")
+    shares = variance.pivot_table(index="optimizer", columns="component", values="mean_share")
+    components = ["split", "model seed", "optimizer seed", "residual"]
+    lines += ["", "| optimizer | " + " | ".join(f"share: {c}" for c in components) + " | tasks |",
+              "| --- | " + " | ".join("---:" for _ in components) + " | ---: |"]
+    n_tasks = variance.groupby("optimizer")["n_tasks"].max()
+    for opt, row in shares.iterrows():
+        lines.append(f"| {opt} | " + " | ".join(f"{row[c]:.2f}" for c in components) + f" | {n_tasks[opt]} |")
+    return "\n".join(lines)
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("kind", choices=["tunability", "optimizers"])
+    parser.add_argument("kind", choices=["tunability", "optimizers", "seeds"])
     parser.add_argument("report", type=Path, help="a report folder, e.g. reports/tunability-random-forest")
     args = parser.parse_args()
-    print(tunability(args.report) if args.kind == "tunability" else optimizers(args.report))
+    print({"tunability": tunability, "optimizers": optimizers, "seeds": seeds}[args.kind](args.report))

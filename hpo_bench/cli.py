@@ -71,6 +71,9 @@ def cmd_status(args: argparse.Namespace) -> int:
     by_status = runs["status"].value_counts().to_dict()
     print(f"{name}: {len(runs)} runs ({', '.join(f'{n} {s}' for s, n in sorted(by_status.items()))}); "
           f"{int(runs['n_trials'].sum())} trials, {int(runs['n_failed'].sum())} failed or timed out")
+    n_tests, n_tests_failed = store.count_test_scores()
+    if n_tests:
+        print(f"held-out test scores: {n_tests} (default and incumbents), {n_tests_failed} failed or timed out")
     if len(runs):
         table = runs.groupby(["model", "optimizer", "status"]).agg(
             runs=("run_id", "size"), trials=("n_trials", "sum"), failed=("n_failed", "sum")).reset_index()

@@ -298,6 +298,11 @@ class Store:
     def count_trials(self) -> int:
         return int(self.db.execute("SELECT COUNT(*) FROM trials").fetchone()[0])
 
+    def count_test_scores(self) -> tuple[int, int]:
+        """(held-out test scores stored, of which not COMPLETE)."""
+        row = self.db.execute("SELECT COUNT(*), COALESCE(SUM(state != 'COMPLETE'), 0) FROM test_scores").fetchone()
+        return int(row[0]), int(row[1])
+
 
 def _where(filters: dict[str, Any]) -> tuple[str, list[Any]]:
     clauses, params = [], []

@@ -94,6 +94,14 @@ class DecisionTreeFamily(ModelFamily):
         # scikit-learn's defaults in rpart's terms: no pruning, no depth limit, split any node of 2 rows.
         return {"cp": 0.0, "maxdepth": None, "minbucket": 1, "minsplit": 2}
 
+    def concrete(self, config: Mapping[str, Any], shape: DataShape) -> dict[str, Any]:
+        config = dict(config)
+        if config.get("maxdepth", 0) is None:
+            # scikit-learn's unlimited depth placed at the deepest tree the space expresses (rpart's
+            # limit, 30), so that the default can be encoded beside the searched configurations.
+            config["maxdepth"] = self.space["maxdepth"].high
+        return config
+
     def make_estimator(self, config: Mapping[str, Any], *, seed: int, fidelity: float, shape: DataShape) -> Any:
         return RelativeCpTree(cp=float(config["cp"]), max_depth=config["maxdepth"],
                               min_samples_split=max(2, int(config["minsplit"])),
