@@ -243,3 +243,28 @@ def test_tuning_space_counts_a_symbolic_default_as_the_number_it_stands_for():
     assert space.loc["max_features", "low"] == pytest.approx(np.quantile([0.25, 0.5, 0.9], 0.05))
     assert space.loc["max_features", "high"] == pytest.approx(np.quantile([0.25, 0.5, 0.9], 0.95))
     assert pd.isna(space.loc["max_features", "most_frequent"])
+
+
+def test_against_probst2019_ranks_agree_when_the_gains_follow_the_paper():
+    """Gains ordered like the paper's ranger AUC Tun.P give rho = 1; reversed, rho = -1."""
+    from hpo_bench.analysis.probst2019 import FAMILIES, probst_tables, published
+
+    family, names = FAMILIES["random_forest"]
+    paper = published("hyperparameters").query("measure == 'auc' and family == @family").set_index("hyperparameter")
+    for sign in (1, -1):
+        rows = []
+        for task, scale in (("A", 1.0), ("B", 2.0), ("C", 3.0)):
+            for tuned in ["all", *names]:
+                gain = 0.05 * scale if tuned == "all" else scale * (0.01 + sign * paper.loc[names[tuned], "tun_p_mean"])
+                rows += run(task, tuned, 0.5, 0.5 - gain)
+        trials = table(rows).assign(model="random_forest")
+        tables = probst_tables(trials, None, "1-auc")
+        agreement = tables["probst2019_agreement"].iloc[0]
+        assert agreement["spearman_rho"] == pytest.approx(sign * 1.0)
+        assert agreement["rho_ci_low"] == pytest.approx(sign * 1.0) and agreement["n_hyperparameters"] == 5
+        assert agreement["paper_all"] == 0.0103 and agreement["ours_all"] == pytest.approx(0.1)
+        per = tables["probst2019_hyperparameters"].set_index("paper_name")
+        assert per.loc["mtry", "hyperparameter"] == "max_features" and per.loc["mtry", "paper_mean"] == 0.0056
+        assert pd.isna(per.loc["respect.unordered.factors", "ours_mean"])  # no counterpart here
+    with pytest.raises(NotApplicable, match="logloss"):
+        probst_tables(trials, None, "logloss")

@@ -21,6 +21,7 @@ from hpo_bench.analysis.best_found import (
 )
 from hpo_bench.analysis.comparisons import rank_traces, statistical_tests
 from hpo_bench.analysis.importance import importance_table
+from hpo_bench.analysis.probst2019 import probst_tables
 from hpo_bench.analysis.robustness import beat_probabilities, robustness_table
 from hpo_bench.analysis.surrogate import surrogate_tunability
 from hpo_bench.analysis.tunability import (
@@ -72,6 +73,12 @@ def analyze(trials: pd.DataFrame, tasks: pd.DataFrame, reference: pd.DataFrame |
     if "tunability" in tables:  # a tunability study (default trials); optimizer comparisons have none
         add("tunability_summary", lambda: tunability_summary(tables["tunability"],
                                                              tables.get("surrogate_tunability"), trials))
+        try:
+            tables.update(probst_tables(trials, tables.get("surrogate_tunability"), str(trials["metric"].iloc[0]),
+                                        seed))
+        except NotApplicable as why:
+            for name in ("probst2019_agreement", "probst2019_hyperparameters"):
+                skipped[name] = str(why)
     add("importance", lambda: importance_table(trials, seed))
     add("robustness", lambda: robustness_table(trials))
     add("beat_probabilities", lambda: beat_probabilities(trials))

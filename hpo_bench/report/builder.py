@@ -24,6 +24,13 @@ from hpo_bench.store import Store
 SHOWN = {
     "tunability_summary": ("Tunability per hyperparameter (Probst et al. 2019): measured by the runs and on "
                            "surrogates, against the package and the optimal default", None),
+    "probst2019_agreement": ("Against Probst, Boulesteix & Bischl 2019: Spearman's rho between our and the paper's "
+                             "per-hyperparameter Tun.P (95% bootstrap CI over our datasets), overall d beside "
+                             "theirs", None),
+    "probst2019_hyperparameters": ("Against Probst et al. 2019, per hyperparameter: our d against the package "
+                                   "default beside the paper's Tun.P (R defaults, 38 datasets, surrogates)",
+                                   ["model", "estimate", "hyperparameter", "paper_name", "ours_mean", "paper_mean",
+                                    "ours_rank", "paper_rank", "ours_median", "paper_median", "n_datasets"]),
     "best_found": ("Best-found loss per task, model and optimizer (over seeds): validation (inner CV, the loss "
                    "the search minimised) and, where the experiment held out a test part, the same incumbents on it",
                    ["task", "model", "optimizer", "tuned", "metric", "selected_by", "median", "q25", "q75", "iqr",
