@@ -43,7 +43,8 @@ from hpo_bench.tasks import check_task_ref, expand_task_refs
 from hpo_bench.tuning import expand_tune
 
 KEYS = {
-    "name": "a name of letters, digits, '-', '_' or '.'; it names results/<name>.sqlite",
+    "name": "a name of at most 100 letters, digits, '-', '_' or '.', not starting with '.'; it names "
+            "results/<name>.sqlite",
     "description": "free text",
     "tasks": "a list of task references: sklearn:NAME, openml:task/ID, openml:data/ID, suite:NAME, or a name or "
              "OpenML id in the task store",
@@ -187,7 +188,10 @@ def parse_experiment(text: str, where: str = "<experiment>") -> Experiment:
             raise ExperimentError(f"{where}: missing key {key!r}: {KEYS[key]}")
 
     name = data["name"]
-    if not isinstance(name, str) or not name or not all(c.isalnum() or c in "-_." for c in name):
+    # A name is a file name in results/ and a folder in reports/: "." and ".." (or any leading dot) would
+    # put those outside their folder or hide them.
+    if (not isinstance(name, str) or not name or name.startswith(".") or len(name) > 100
+            or not all(c.isalnum() or c in "-_." for c in name)):
         raise _fail(where, "name", name, KEYS["name"])
     tasks = _string_list(where, "tasks", data["tasks"])
     for ref in tasks:
@@ -297,4 +301,7 @@ def load_experiment(path: str | Path) -> Experiment:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ExperimentError(f"cannot read experiment file {str(path)!r}: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise ExperimentError(f"experiment file {str(path)!r} is not UTF-8 text (byte {exc.start}): a TOML file "
+                              "is expected") from None
     return parse_experiment(text, where=str(path))

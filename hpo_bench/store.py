@@ -115,18 +115,28 @@ class Store:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
         self.db.row_factory = sqlite3.Row
+        try:
+            self._open(create)
+        except sqlite3.DatabaseError as exc:  # another program's file, garbage, a truncated store
+            self.db.close()
+            raise StoreError(f"{self.path}: not a readable hpo-bench store ({exc})") from None
+        self.session_id: int | None = None
+
+    def _open(self, create: bool) -> None:
         if create:
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=NORMAL")
             self.db.executescript(_SCHEMA)
             self.db.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
-        version = self.db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+        try:
+            version = self.db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+        except sqlite3.OperationalError:  # an SQLite file without our tables
+            version = None
         if version is not None and version[0] == "1":
             self.db.executescript("BEGIN;" + _MIGRATE_1_TO_2 + _SCHEMA + "COMMIT;")
             version = ("2",)
-        if version is None or int(version[0]) != SCHEMA_VERSION:
+        if version is None or version[0] != str(SCHEMA_VERSION):
             raise StoreError(f"{self.path}: not an hpo-bench store of schema version {SCHEMA_VERSION}")
-        self.session_id: int | None = None
 
     def close(self) -> None:
         self.db.close()

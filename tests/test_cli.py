@@ -45,3 +45,24 @@ def test_a_changed_experiment_file_does_not_mix_into_an_old_store(tmp_path):
 def test_status_of_a_missing_store(tmp_path):
     result = hpo("status", str(tmp_path / "none.sqlite"))
     assert result.returncode == 2 and "no result store at" in result.stderr
+
+
+def test_bad_files_and_names_exit_2_with_one_line_and_write_nothing(tmp_path, capsys):
+    from hpo_bench.cli import main
+
+    garbage = tmp_path / "g.sqlite"
+    garbage.write_bytes(bytes(range(256)) * 16)
+    binary = tmp_path / "bin.toml"
+    binary.write_bytes(b"\xff\xfe\x00\x81" * 64)
+    dots = tmp_path / "dd.toml"
+    dots.write_text(experiment_text(name='".."'))
+    results = tmp_path / "nested" / "results"
+    cases = [(["status", str(garbage)], "not a readable hpo-bench store"),
+             (["run", str(binary), "--results-dir", str(results)], "is not UTF-8 text"),
+             (["run", str(dots), "--results-dir", str(results)], "name = '..'")]
+    for args, message in cases:
+        capsys.readouterr()
+        assert main(args) == 2, args
+        lines = capsys.readouterr().err.strip().splitlines()
+        assert len(lines) == 1 and message in lines[0], lines
+    assert not results.parent.exists() and garbage.read_bytes() == bytes(range(256)) * 16
