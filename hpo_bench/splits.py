@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from sklearn.model_selection import StratifiedKFold, StratifiedShuffleSplit
+from sklearn.model_selection import StratifiedShuffleSplit
 
 from hpo_bench.errors import ExperimentError
 from hpo_bench.seeding import derive_seed
@@ -39,11 +39,6 @@ def split_seed(task: str, n_folds: int, split_rep: int = 0, test_fraction: float
     if test_fraction is not None:
         extra += ("holdout", test_fraction)
     return derive_seed("splits", task, n_folds, *extra)
-
-
-def _stratified_folds(y: np.ndarray, rows: np.ndarray, n_folds: int, seed: int) -> list[Split]:
-    folds = StratifiedKFold(n_splits=n_folds, shuffle=True, random_state=seed)
-    return [(rows[train], rows[test]) for train, test in folds.split(np.zeros(len(rows)), y[rows])]
 
 
 def _check_classes(task: Task, ref: str, rows: np.ndarray, need: int, rule: str, where: str) -> None:
@@ -72,7 +67,7 @@ def make_splits(task: Task, ref: str, *, n_folds: int, split_rep: int = 0, test_
             return RunSplits(key, seed, task.splits)
         _check_classes(task, ref, np.arange(task.n_rows), n_folds, f"cv_folds = {n_folds} (stratified folds need "
                        "every class in every test fold)", where)
-        return RunSplits(key, seed, _stratified_folds(task.y, np.arange(task.n_rows), n_folds, seed))
+        return RunSplits(key, seed, task.cv_splits(n_folds, seed))
     if official:
         if split_rep >= len(task.splits):
             raise ExperimentError(f"{where}: task {ref!r} has {len(task.splits)} official folds, split repetition "
@@ -88,4 +83,4 @@ def make_splits(task: Task, ref: str, *, n_folds: int, split_rep: int = 0, test_
         _check_classes(task, ref, test, 1, f"1 in the held-out part (test_fraction = {test_fraction:g})", where)
     _check_classes(task, ref, outer_train, n_folds, f"cv_folds = {n_folds} (stratified folds need every class "
                    "in every test fold)", where)
-    return RunSplits(key, seed, _stratified_folds(task.y, outer_train, n_folds, seed), (outer_train, test))
+    return RunSplits(key, seed, task.cv_splits(n_folds, seed, rows=outer_train), (outer_train, test))

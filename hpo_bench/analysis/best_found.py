@@ -47,6 +47,8 @@ def metric_view(trials: pd.DataFrame, metric: str | None = None) -> pd.DataFrame
     `metric` becomes the trials' metric column and `selected_by` says which metric chose the incumbent.
     Raises HpoBenchError if the metric was not recorded (a store made before every metric was).
     """
+    if "select_loss" in trials and (metric is None or (trials["metric"] == metric).all()):
+        return trials  # already a view under this metric (the report makes one and passes it to analyze)
     optimised = trials["metric"]
     metric = metric or str(optimised.iloc[0])
     out = trials.copy()

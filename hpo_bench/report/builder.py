@@ -127,8 +127,8 @@ def build_report(store_path: str | Path, reports_dir: str | Path = "reports", me
     if metric is not None and metric not in set(trials["metric"]):
         out_dir = out_dir / metric
     report = Report(exp_row["name"], out_dir)
+    trials = metric_view(trials, metric)  # once: analyze takes the view as it is
     tables, report.skipped = analyze(trials, tasks, metric=metric)
-    trials = metric_view(trials, metric)
     report.tables = tables
     write_tables(tables, report.out_dir)
     (report.out_dir / "tables").mkdir(parents=True, exist_ok=True)

@@ -67,12 +67,17 @@ class Task:
                 h.update(b"\x1etest" + np.asarray(test, dtype=np.int64).tobytes())
         return h.hexdigest()[:16]
 
-    def cv_splits(self, n_folds: int, seed: int) -> list[Split]:
-        """The official splits if there are any, else stratified k folds shuffled by `seed`."""
-        if self.splits is not None:
+    def cv_splits(self, n_folds: int, seed: int, rows: np.ndarray | None = None) -> list[Split]:
+        """The official splits if there are any, else stratified k folds shuffled by `seed`.
+
+        With `rows` (an outer training part), stratified folds of those rows only, as row indices of the
+        task; official splits do not apply to a subset.
+        """
+        if rows is None and self.splits is not None:
             return self.splits
+        rows = np.arange(len(self.y)) if rows is None else np.asarray(rows)
         folds = StratifiedKFold(n_splits=n_folds, shuffle=True, random_state=seed)
-        return [(train, test) for train, test in folds.split(np.zeros(len(self.y)), self.y)]
+        return [(rows[train], rows[test]) for train, test in folds.split(np.zeros(len(rows)), self.y[rows])]
 
     def summary(self) -> dict[str, Any]:
         return {"name": self.name, "source": self.source, "n_rows": self.n_rows, "n_features": self.n_features,
