@@ -4,12 +4,14 @@
 name = "quickstart"
 tasks = ["sklearn:breast_cancer", "sklearn:wine"]
 models = ["xgboost", "random_forest"]
-budget_evals = 20          # evaluations per run, counted at full fidelity
+budget_evals = 20          # evaluations per run, counted at full fidelity (the default trial included)
+# budget_evals = { xgboost = 200, random_forest = 50 }   # or one per model, every model named
 seeds = 3                  # a count (0, 1, 2) or a list of seeds
 cv_folds = 5
 metric = "1-auc"           # or "logloss", "error"
 n_workers = 2              # default: the machine's cores
 include_default = true     # the package default is every run's first trial
+defaults = "probst2019"    # the R packages' defaults of Probst et al. 2019 instead (default: "package")
 tune = ["all", "each"]     # runs tuning everything, and one run per hyperparameter alone
 time_limit_s = 60          # an evaluation running longer is stopped and stored TIMEOUT; default: no limit
 executor = "dask"          # "local" (default) or "dask"
@@ -50,12 +52,15 @@ KEYS = {
              "OpenML id in the task store",
     "models": "a list of model families",
     "optimizers": "a table of label = { type = ..., options }",
-    "budget_evals": "a positive integer: evaluations per run at full fidelity",
+    "budget_evals": "a positive integer: evaluations per run at full fidelity (the default trial included), or a "
+                    "table giving one for each model, such as { xgboost = 200, knn = 500 }",
     "seeds": "a positive count or a list of distinct non-negative integers",
     "cv_folds": "an integer from 2 to 50",
     "metric": f"one of {list(METRICS)} (the one optimized; every one is recorded)",
     "n_workers": "a positive integer",
     "include_default": "true or false",
+    "defaults": "which default each model is evaluated at and holds untuned parameters at: 'package' (default: "
+                "the library's own) or 'probst2019' (the R packages' defaults of Probst, Boulesteix & Bischl 2019)",
     "tune": "what each run tunes: 'all' (default), 'each', 'pairs', a parameter name, a list of names, or a list "
             "of these",
     "time_limit_s": "a positive number of seconds per evaluation (all its folds); default: no limit",
@@ -69,6 +74,7 @@ KEYS = {
                    "repetitions, for the variance decomposition)",
 }
 TEST_MODES = ("none", "holdout")
+DEFAULT_KINDS = ("probst2019",)  # named defaults besides the package's (ModelFamily.named_defaults)
 SEED_DESIGNS = ("repeated", "crossed")
 MAX_CROSSED_LEVELS = 10
 DASK_SCHEMES = ("tcp", "tls", "ucx", "ws", "wss")
@@ -113,12 +119,13 @@ class Experiment:
     tasks: list[str]
     models: list[str]
     optimizers: list[OptimizerSpec]
-    budget_evals: int
+    budgets: dict[str, int]  # model -> evaluations per run
     seeds: list[int]
     cv_folds: int = 5
     metric: str = "1-auc"
     n_workers: int = 1
     include_default: bool = False
+    defaults: str = "package"
     tune: dict[str, list[str]] = field(default_factory=dict)  # model -> run labels
     time_limit_s: float | None = None
     executor: str = "local"
@@ -133,6 +140,10 @@ class Experiment:
     @property
     def file_hash(self) -> str:
         return hashlib.sha256(self.text.encode()).hexdigest()
+
+    def budget(self, model: str) -> int:
+        """Evaluations per run of `model`, at full fidelity."""
+        return self.budgets[model]
 
     def optimizer(self, label: str) -> OptimizerSpec:
         return next(o for o in self.optimizers if o.label == label)
@@ -172,6 +183,22 @@ def _positive_int(where: str, key: str, value: Any, high: int | None = None, low
         rule = f"must be an integer from {low} to {high}" if high else f"must be an integer >= {low}"
         raise _fail(where, key, value, rule)
     return value
+
+
+def _budgets(where: str, value: Any, models: list[str]) -> dict[str, int]:
+    """budget_evals as one budget per model: a number for all of them, or a table naming each."""
+    if not isinstance(value, dict):
+        budget = _positive_int(where, "budget_evals", value)
+        return dict.fromkeys(models, budget)
+    unknown = [m for m in value if m not in models]
+    if unknown:
+        raise _fail(where, f"budget_evals.{unknown[0]}", value[unknown[0]],
+                    f"names a model the experiment does not run (models: {', '.join(models)})")
+    missing = [m for m in models if m not in value]
+    if missing:
+        raise _fail(where, "budget_evals", value, f"a table must give a budget for every model; {missing[0]!r} "
+                    "has none")
+    return {m: _positive_int(where, f"budget_evals.{m}", value[m]) for m in models}
 
 
 def parse_experiment(text: str, where: str = "<experiment>") -> Experiment:
@@ -227,7 +254,7 @@ def parse_experiment(text: str, where: str = "<experiment>") -> Experiment:
             raise ExperimentError(f"{where}: optimizers.{label}: {exc}") from None
         optimizers.append(OptimizerSpec(label, kind, options))
 
-    budget = _positive_int(where, "budget_evals", data["budget_evals"])
+    budgets = _budgets(where, data["budget_evals"], models)
     seeds_value = data.get("seeds", 1)
     if isinstance(seeds_value, list):
         if (not seeds_value or len(set(seeds_value)) != len(seeds_value)
@@ -242,7 +269,14 @@ def parse_experiment(text: str, where: str = "<experiment>") -> Experiment:
     include_default = data.get("include_default", False)
     if not isinstance(include_default, bool):
         raise _fail(where, "include_default", include_default, KEYS["include_default"])
-    tune = {model: expand_tune(data.get("tune", "all"), get_model(model), where) for model in models}
+    defaults = data.get("defaults", "package")
+    kinds = ["package", *DEFAULT_KINDS]
+    if defaults not in kinds:
+        raise _fail(where, "defaults", defaults, f"must be one of {kinds}")
+    lacking = [m for m in models if defaults != "package" and defaults not in get_model(m).named_defaults()]
+    if lacking:
+        raise _fail(where, "defaults", defaults, f"model {lacking[0]!r} has no such default (only 'package')")
+    tune = {model: expand_tune(data.get("tune", "all"), get_model(model), where, defaults) for model in models}
     time_limit_s = data.get("time_limit_s")
     if time_limit_s is not None and (isinstance(time_limit_s, bool) or not isinstance(time_limit_s, (int, float))
                                      or not math.isfinite(time_limit_s) or time_limit_s <= 0):
@@ -274,11 +308,11 @@ def parse_experiment(text: str, where: str = "<experiment>") -> Experiment:
         raise _fail(where, "seeds", seeds_value, f"with seed_design = \"crossed\" must be a count of levels from 2 "
                     f"to {MAX_CROSSED_LEVELS} (k levels give k**3 repetitions)")
     return Experiment(
-        name=name, tasks=tasks, models=models, optimizers=optimizers, budget_evals=budget, seeds=seeds,
+        name=name, tasks=tasks, models=models, optimizers=optimizers, budgets=budgets, seeds=seeds,
         cv_folds=_positive_int(where, "cv_folds", data.get("cv_folds", 5), high=50, low=2),
         metric=metric,
         n_workers=_positive_int(where, "n_workers", data.get("n_workers", os.cpu_count() or 1)),
-        include_default=include_default, tune=tune,
+        include_default=include_default, defaults=defaults, tune=tune,
         time_limit_s=None if time_limit_s is None else float(time_limit_s),
         executor=executor, scheduler_address=address, test=test, test_fraction=float(test_fraction),
         seed_design=seed_design, description=description, text=text, path=where,

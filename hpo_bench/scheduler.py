@@ -200,20 +200,22 @@ class Scheduler:
 
     def _make_optimizer(self, spec: RunSpec) -> Optimizer:
         opt = self.exp.optimizer(spec.optimizer)
-        return get_optimizer(opt.type)(tuned_space(get_model(spec.model), spec.tuned), seed=optimizer_seed(spec),
-                                       budget_evals=self.exp.budget_evals, **opt.options)
+        space = tuned_space(get_model(spec.model), spec.tuned, self.exp.defaults)
+        return get_optimizer(opt.type)(space, seed=optimizer_seed(spec),
+                                       budget_evals=self.exp.budget(spec.model), **opt.options)
 
     def _prepare(self, spec: RunSpec, fingerprints: dict[str, str]) -> RunState:
         model = get_model(spec.model)
-        space = tuned_space(model, spec.tuned)
+        space = tuned_space(model, spec.tuned, self.exp.defaults)
         opt = self.exp.optimizer(spec.optimizer)
         splits = self.prepared.splits[(spec.task, spec.split_rep)]
         run_id = self.store.ensure_run(
             spec, optimizer_type=opt.type, optimizer_options=opt.options, optimizer_seed=optimizer_seed(spec),
-            model_seed=model_seed(spec), budget_evals=self.exp.budget_evals, space_json=space.to_json(),
+            model_seed=model_seed(spec), budget_evals=self.exp.budget(spec.model), space_json=space.to_json(),
             space_fingerprint=space.fingerprint(), task_fingerprint=fingerprints[spec.task],
             split_seed=splits.seed, adaptive=get_optimizer(opt.type).adaptive)
-        state = RunState(spec, run_id, None, self.exp.include_default, float(self.exp.budget_evals), splits=splits)
+        state = RunState(spec, run_id, None, self.exp.include_default, float(self.exp.budget(spec.model)),
+                         splits=splits)
         status, note = self.store.run_status(run_id)
         stored = {t.trial_number: t for t in self.store.run_trials(run_id)}
         state.used = state.done = sum(t.fidelity for t in stored.values())
@@ -232,7 +234,7 @@ class Scheduler:
         if state.include_default:
             state.default_asked = True
             if 0 not in stored:  # in flight when the driver died
-                default = model.package_default()
+                default = model.default(self.exp.defaults)
                 state.entries.append(Entry(0, Suggestion(default), "default", default))
                 state.used += 1.0
         state.n_trials = max(stored) + 1
@@ -274,7 +276,8 @@ class Scheduler:
                     continue
                 break
             trial = stored.get(number)
-            entry = Entry(number, suggestion, "optimizer", full_config(model, state.spec.tuned, suggestion.config))
+            config = full_config(model, state.spec.tuned, suggestion.config, self.exp.defaults)
+            entry = Entry(number, suggestion, "optimizer", config)
             if trial is None:  # asked, then lost in flight: evaluate it again
                 state.used += suggestion.fidelity
             else:
@@ -363,7 +366,7 @@ class Scheduler:
         model = get_model(state.spec.model)
         if state.include_default and not state.default_asked:
             state.default_asked = True
-            default = model.package_default()
+            default = model.default(self.exp.defaults)
             entry = Entry(state.n_trials, Suggestion(default), "default", default)
         else:
             if state.stopping is not None or state.batch_closed:
@@ -396,7 +399,7 @@ class Scheduler:
                 self._stop(state, f"budget left ({state.budget - state.used:g}) below the next suggestion's "
                                   f"cost ({suggestion.fidelity:g})")
                 return None
-            config = full_config(model, state.spec.tuned, suggestion.config)
+            config = full_config(model, state.spec.tuned, suggestion.config, self.exp.defaults)
             entry = Entry(state.n_trials, suggestion, "optimizer", config)
         state.n_trials += 1
         state.used += entry.suggestion.fidelity
@@ -450,13 +453,12 @@ class Scheduler:
         tasks = self.prepared.tasks
         fingerprints = {ref: task.fingerprint() for ref, task in tasks.items()}
         states = [self._prepare(spec, fingerprints) for spec in self.exp.runs()]
-        budget = float(self.exp.budget_evals)
-        progress = Progress(total=budget * len(states), out=self.out)
+        progress = Progress(total=sum(s.budget for s in states), out=self.out)
         # A finished run counts its whole budget: what it did not spend will not be spent.
-        progress.done = progress.done_at_start = sum(budget if s.finished else s.done for s in states)
+        progress.done = progress.done_at_start = sum(s.budget if s.finished else s.done for s in states)
         progress.failures = sum(s.failures for s in states)
         open_states = [s for s in states if not s.finished]
-        progress.done_finished = budget * (len(states) - len(open_states))
+        progress.done_finished = sum(s.budget for s in states if s.finished)
         progress.failures_finished = sum(s.failures for s in states if s.finished)
         if open_states:
             where = (f"Dask scheduler {self.scheduler_address}" if self.scheduler_address

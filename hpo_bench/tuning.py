@@ -3,7 +3,8 @@
 Probst, Boulesteix & Bischl (2019) measure the tunability of hyperparameter i as the gain of tuning
 only i, the others held at the default. A run's `tuned` label says what it tunes: "all", one name
 ("learning_rate") or names joined by "+" ("learning_rate+max_depth"). Parameters not tuned are held at
-the package default; a parameter that the resulting configuration makes inactive is dropped.
+the experiment's default (the package's unless `defaults` names another); a parameter that the
+resulting configuration makes inactive is dropped.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ def tuned_names(model: ModelFamily, label: str) -> list[str]:
     return model.space.names if label == ALL else label.split("+")
 
 
-def expand_tune(value: Any, model: ModelFamily, where: str) -> list[str]:
+def expand_tune(value: Any, model: ModelFamily, where: str, defaults: str = "package") -> list[str]:
     """The run labels that the experiment's `tune` value gives for one model, checked against its space."""
     items = value if isinstance(value, list) else [value]
     if not items:
@@ -52,21 +53,22 @@ def expand_tune(value: Any, model: ModelFamily, where: str) -> list[str]:
     labels = list(dict.fromkeys(labels))
     for label in labels:
         try:
-            tuned_space(model, label)
+            tuned_space(model, label, defaults)
         except SpaceError as exc:
             raise ExperimentError(f"{where}: tune: {model.name}: {exc}") from None
     return labels
 
 
-def tuned_space(model: ModelFamily, label: str) -> SearchSpace:
-    """The space an optimizer searches for a run tuning `label`."""
+def tuned_space(model: ModelFamily, label: str, defaults: str = "package") -> SearchSpace:
+    """The space an optimizer searches for a run tuning `label`, the others held at the default."""
     if label == ALL:
         return model.space
-    return model.space.subspace(tuned_names(model, label), fixed=model.package_default())
+    return model.space.subspace(tuned_names(model, label), fixed=model.default(defaults))
 
 
-def full_config(model: ModelFamily, label: str, config: Mapping[str, Any]) -> dict[str, Any]:
-    """The configuration to evaluate: the tuned values over the package default, inactive ones dropped."""
+def full_config(model: ModelFamily, label: str, config: Mapping[str, Any],
+                defaults: str = "package") -> dict[str, Any]:
+    """The configuration to evaluate: the tuned values over the default, inactive ones dropped."""
     if label == ALL:
         return dict(config)
-    return model.space.active_only({**model.package_default(), **config})
+    return model.space.active_only({**model.default(defaults), **config})

@@ -107,7 +107,7 @@ def quality(exp: Experiment, results: Path, reports: Path, n_workers: int | None
     tests.to_csv(reports / "quality_tests.csv", index=False, float_format="%.6g")
     with pd.option_context("display.width", 200, "display.max_columns", 30, "display.float_format", "{:.4f}".format):
         text = (f"runs: {counts}\n\nmedian best-found {exp.metric} per task (over {len(exp.seeds)} seeds, "
-                f"{exp.budget_evals} evaluations, {exp.cv_folds}-fold CV):\n{medians.to_string()}\n\n"
+                f"{max(exp.budgets.values())} evaluations, {exp.cv_folds}-fold CV):\n{medians.to_string()}\n\n"
                 f"paired comparisons over (task, seed), Wilcoxon signed-rank:\n{tests.to_string(index=False)}\n")
     return text
 

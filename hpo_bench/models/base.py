@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from hpo_bench.errors import SpaceError
 from hpo_bench.space import SearchSpace
 
 
@@ -41,6 +42,20 @@ class ModelFamily(ABC):
 
     @abstractmethod
     def package_default(self) -> dict[str, Any]: ...
+
+    def named_defaults(self) -> dict[str, dict[str, Any]]:
+        """Defaults besides the package's, by name: "probst2019" is the R package's default that Probst,
+        Boulesteix & Bischl (2019) measured tunability against, in this family's terms (docs/models.md)."""
+        return {}
+
+    def default(self, kind: str = "package") -> dict[str, Any]:
+        """The default of the given kind: "package" (what this library does) or one of `named_defaults`."""
+        if kind == "package":
+            return self.package_default()
+        named = self.named_defaults()
+        if kind not in named:
+            raise SpaceError(f"{self.name} has no {kind!r} default (it has: {', '.join(['package', *named])})")
+        return dict(named[kind])
 
     @abstractmethod
     def make_estimator(self, config: Mapping[str, Any], *, seed: int, fidelity: float, shape: DataShape) -> Any:

@@ -94,6 +94,9 @@ class DecisionTreeFamily(ModelFamily):
         # scikit-learn's defaults in rpart's terms: no pruning, no depth limit, split any node of 2 rows.
         return {"cp": 0.0, "maxdepth": None, "minbucket": 1, "minsplit": 2}
 
+    def named_defaults(self) -> dict[str, dict[str, Any]]:
+        return {"probst2019": {"cp": 0.01, "maxdepth": 30, "minbucket": 7, "minsplit": 20}}  # rpart.control()
+
     def concrete(self, config: Mapping[str, Any], shape: DataShape) -> dict[str, Any]:
         config = dict(config)
         if config.get("maxdepth", 0) is None:

@@ -36,6 +36,7 @@ scikit-learn's default lbfgs, so the same minimiser up to the tolerance).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from functools import cached_property
 from typing import Any
@@ -73,6 +74,10 @@ class ElasticNetFamily(ModelFamily):
     def package_default(self) -> dict[str, Any]:
         return {"alpha": 0.0, "lambda": DEFAULT_LAMBDA}
 
+    def named_defaults(self) -> dict[str, dict[str, Any]]:
+        # glmnet as Probst et al. ran it: the lasso without penalty (lambda = 0, i.e. C = infinity).
+        return {"probst2019": {"alpha": 1.0, "lambda": 0.0}}
+
     @staticmethod
     def inverse_c(config: Mapping[str, Any], n_samples: int) -> float:
         """scikit-learn's C for glmnet's lambda on n training rows: C = 1 / (n * lambda)."""
@@ -81,6 +86,8 @@ class ElasticNetFamily(ModelFamily):
             return 1.0
         if isinstance(lam, str):
             raise SpaceError(f"elastic_net: lambda = {lam!r}: a number or {DEFAULT_LAMBDA!r}")
+        if float(lam) == 0.0:  # no penalty: scikit-learn's spelling of it (penalty=None is deprecated)
+            return math.inf
         return 1.0 / (n_samples * float(lam))
 
     def make_estimator(self, config: Mapping[str, Any], *, seed: int, fidelity: float, shape: DataShape) -> Any:

@@ -37,6 +37,11 @@ class KNNFamily(ModelFamily):
     def package_default(self) -> dict[str, Any]:
         return {"n_neighbors": 5, "weights": "uniform", "p": 2.0}
 
+    def named_defaults(self) -> dict[str, dict[str, Any]]:
+        # kknn's k = 7 and Minkowski distance 2; its default kernel ("optimal") has no scikit-learn
+        # counterpart, so votes stay equal (kknn's "rectangular").
+        return {"probst2019": {"n_neighbors": 7, "weights": "uniform", "p": 2.0}}
+
     def make_estimator(self, config: Mapping[str, Any], *, seed: int, fidelity: float, shape: DataShape) -> Any:
         from sklearn.neighbors import KNeighborsClassifier
 

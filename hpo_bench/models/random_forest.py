@@ -34,6 +34,10 @@ class RandomForestFamily(ModelFamily):
         return {"n_estimators": 100, "bootstrap": True, "max_samples": 1.0, "max_features": "sqrt",
                 "min_samples_leaf_exp": 0.0}
 
+    def named_defaults(self) -> dict[str, dict[str, Any]]:
+        # ranger(): 500 trees, bootstrap of n rows, mtry = floor(sqrt(p)), min.node.size 1.
+        return {"probst2019": {**self.package_default(), "n_estimators": 500}}
+
     def concrete(self, config: Mapping[str, Any], shape: DataShape) -> dict[str, Any]:
         config = dict(config)
         if config.get("max_features") == "sqrt":  # scikit-learn takes max(1, int(sqrt(p)))

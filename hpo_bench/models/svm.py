@@ -82,6 +82,18 @@ class SVMFamily(ModelFamily):
     def package_default(self) -> dict[str, Any]:
         return {"kernel": "rbf", "C": 1.0, "gamma": "scale"}
 
+    def named_defaults(self) -> dict[str, dict[str, Any]]:
+        # e1071's svm(): radial kernel, cost 1, gamma = 1 / (number of columns), scikit-learn's "auto".
+        return {"probst2019": {"kernel": "rbf", "C": 1.0, "gamma": "auto"}}
+
+    def concrete(self, config: Mapping[str, Any], shape: DataShape) -> dict[str, Any]:
+        config = dict(config)
+        if isinstance(config.get("gamma"), str):
+            # Placed in the space at 1 / p: exact for "auto"; for "scale", 1 / (p * Var(X)), the features are
+            # standardised, so Var(X) is 1 for numeric columns (one-hot columns make it smaller).
+            config["gamma"] = 1.0 / max(1, shape.n_features)
+        return config
+
     def make_estimator(self, config: Mapping[str, Any], *, seed: int, fidelity: float, shape: DataShape) -> Any:
         # Inactive parameters take scikit-learn's defaults, which the kernel then ignores.
         gamma = config.get("gamma", "scale")

@@ -40,6 +40,10 @@ class XGBoostFamily(ModelFamily):
                 "max_depth": 6, "min_child_weight": 1.0, "colsample_bytree": 1.0, "colsample_bylevel": 1.0,
                 "reg_lambda": 1.0, "reg_alpha": 0.0}
 
+    def named_defaults(self) -> dict[str, dict[str, Any]]:
+        # The defaults of Probst et al.'s mlr setup: nrounds 500 and alpha 1, the rest xgboost's own.
+        return {"probst2019": {**self.package_default(), "n_estimators": 500, "reg_alpha": 1.0}}
+
     def make_estimator(self, config: Mapping[str, Any], *, seed: int, fidelity: float, shape: DataShape) -> Any:
         from xgboost import XGBClassifier
 
