@@ -293,6 +293,8 @@ def cmd_models(args: argparse.Namespace) -> int:
     extra = {k: v for k, v in family.package_default().items() if k not in family.space}
     if extra:
         print("the default also sets: " + ", ".join(f"{k} = {_format_value(v)}" for k, v in extra.items()))
+    for kind, config in family.named_defaults().items():
+        print(f"defaults = {kind!r}: " + ", ".join(f"{k} = {_format_value(v)}" for k, v in config.items()))
     return 0
 
 

@@ -20,6 +20,9 @@ test_fraction = 0.2        # the held-out share (default 0.2)
 seed_design = "crossed"    # split, model and optimizer seeds crossed (seeds = k gives k**3 repetitions)
 scheduler_address = "tcp://10.0.0.5:8786"   # Dask only; without it, a LocalCluster of n_workers
 
+[configs]                  # optional: configurations evaluated after the default, before the optimizer
+random_forest = [{ n_estimators = 500, bootstrap = false, max_features = 0.5, min_samples_leaf_exp = 0.0 }]
+
 [optimizers]
 random = {}
 grid = { n_points = 3 }
@@ -59,6 +62,9 @@ KEYS = {
     "metric": f"one of {list(METRICS)} (the one optimized; every one is recorded)",
     "n_workers": "a positive integer",
     "include_default": "true or false",
+    "configs": "a table of model = [ { parameter = value, ... }, ... ]: configurations each run of that model "
+               "evaluates after the default and before its optimizer asks anything (never told to it, charged "
+               "to the budget, scored on the held-out test when there is one)",
     "defaults": "which default each model is evaluated at and holds untuned parameters at: 'package' (default: "
                 "the library's own) or 'probst2019' (the R packages' defaults of Probst, Boulesteix & Bischl 2019)",
     "tune": "what each run tunes: 'all' (default), 'each', 'pairs', a parameter name, a list of names, or a list "
@@ -126,6 +132,7 @@ class Experiment:
     n_workers: int = 1
     include_default: bool = False
     defaults: str = "package"
+    configs: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # model -> listed configurations
     tune: dict[str, list[str]] = field(default_factory=dict)  # model -> run labels
     time_limit_s: float | None = None
     executor: str = "local"
@@ -199,6 +206,25 @@ def _budgets(where: str, value: Any, models: list[str]) -> dict[str, int]:
         raise _fail(where, "budget_evals", value, f"a table must give a budget for every model; {missing[0]!r} "
                     "has none")
     return {m: _positive_int(where, f"budget_evals.{m}", value[m]) for m in models}
+
+
+def _configs(where: str, value: Any, models: list[str]) -> dict[str, list[dict[str, Any]]]:
+    """The listed configurations per model, each checked against the model's space."""
+    if not isinstance(value, dict):
+        raise _fail(where, "configs", value, KEYS["configs"])
+    out = {}
+    for model, configs in value.items():
+        if model not in models:
+            raise _fail(where, f"configs.{model}", configs, f"names a model the experiment does not run "
+                        f"(models: {', '.join(models)})")
+        if not isinstance(configs, list) or not all(isinstance(c, dict) for c in configs):
+            raise _fail(where, f"configs.{model}", configs, "must be a list of tables such as [{ n_neighbors = 7 }]")
+        space = get_model(model).space
+        try:
+            out[model] = [space.validate(c, where=f"configs.{model}[{i}]") for i, c in enumerate(configs)]
+        except HpoBenchError as exc:
+            raise ExperimentError(f"{where}: {exc}") from None
+    return out
 
 
 def parse_experiment(text: str, where: str = "<experiment>") -> Experiment:
@@ -276,6 +302,12 @@ def parse_experiment(text: str, where: str = "<experiment>") -> Experiment:
     lacking = [m for m in models if defaults != "package" and defaults not in get_model(m).named_defaults()]
     if lacking:
         raise _fail(where, "defaults", defaults, f"model {lacking[0]!r} has no such default (only 'package')")
+    configs = _configs(where, data.get("configs", {}), models)
+    for model in models:
+        needed = int(include_default) + len(configs.get(model, []))
+        if budgets[model] < needed:
+            raise _fail(where, "budget_evals", data["budget_evals"], f"{model} needs at least {needed} evaluations "
+                        "per run: its default and listed configurations come first")
     tune = {model: expand_tune(data.get("tune", "all"), get_model(model), where, defaults) for model in models}
     time_limit_s = data.get("time_limit_s")
     if time_limit_s is not None and (isinstance(time_limit_s, bool) or not isinstance(time_limit_s, (int, float))
@@ -312,7 +344,7 @@ def parse_experiment(text: str, where: str = "<experiment>") -> Experiment:
         cv_folds=_positive_int(where, "cv_folds", data.get("cv_folds", 5), high=50, low=2),
         metric=metric,
         n_workers=_positive_int(where, "n_workers", data.get("n_workers", os.cpu_count() or 1)),
-        include_default=include_default, defaults=defaults, tune=tune,
+        include_default=include_default, defaults=defaults, configs=configs, tune=tune,
         time_limit_s=None if time_limit_s is None else float(time_limit_s),
         executor=executor, scheduler_address=address, test=test, test_fraction=float(test_fraction),
         seed_design=seed_design, description=description, text=text, path=where,

@@ -40,6 +40,7 @@ from hpo_bench.tasks import Task, TaskStore, load_task
 from hpo_bench.tuning import ALL, full_config, tuned_space
 
 _EPS = 1e-9
+PRESET_SOURCES = ("default", "listed")
 
 
 def trial_loss(result: TrialResult, metric: str) -> float:
@@ -86,7 +87,7 @@ class Entry:
 
     trial_number: int
     suggestion: Suggestion
-    source: str  # "optimizer" or "default"
+    source: str  # "optimizer", or a preset: "default" or "listed" (the experiment's `configs`)
     config: dict[str, Any]  # what is evaluated: the suggestion plus the defaults of what the run does not tune
     submitted: float | None = None  # None: not submitted yet (a trial lost when the driver died)
     result: TrialResult | None = None
@@ -97,13 +98,13 @@ class RunState:
     spec: RunSpec
     run_id: int
     optimizer: Optimizer | None
-    include_default: bool
+    presets: list[tuple[str, dict[str, Any]]]  # (source, config) asked first, in order, never told
     budget: float
     batch_size: int = 1
     n_trials: int = 0  # the next trial number
     used: float = 0.0  # fidelity asked so far, in flight included
     done: float = 0.0  # fidelity of the trials stored
-    default_asked: bool = False
+    presets_asked: int = 0
     entries: list[Entry] = field(default_factory=list)
     batch_closed: bool = False
     stopping: str | None = None  # set when the run asks no more; it finishes once nothing is in flight
@@ -214,8 +215,9 @@ class Scheduler:
             model_seed=model_seed(spec), budget_evals=self.exp.budget(spec.model), space_json=space.to_json(),
             space_fingerprint=space.fingerprint(), task_fingerprint=fingerprints[spec.task],
             split_seed=splits.seed, adaptive=get_optimizer(opt.type).adaptive)
-        state = RunState(spec, run_id, None, self.exp.include_default, float(self.exp.budget(spec.model)),
-                         splits=splits)
+        presets = [("default", model.default(self.exp.defaults))] if self.exp.include_default else []
+        presets += [("listed", config) for config in self.exp.configs.get(spec.model, [])]
+        state = RunState(spec, run_id, None, presets, float(self.exp.budget(spec.model)), splits=splits)
         status, note = self.store.run_status(run_id)
         stored = {t.trial_number: t for t in self.store.run_trials(run_id)}
         state.used = state.done = sum(t.fidelity for t in stored.values())
@@ -231,13 +233,12 @@ class Scheduler:
         state.batch_size = state.optimizer.batch_size
         if not stored:
             return state
-        if state.include_default:
-            state.default_asked = True
-            if 0 not in stored:  # in flight when the driver died
-                default = model.default(self.exp.defaults)
-                state.entries.append(Entry(0, Suggestion(default), "default", default))
-                state.used += 1.0
         state.n_trials = max(stored) + 1
+        state.presets_asked = min(len(state.presets), state.n_trials)
+        for number, (source, config) in enumerate(state.presets[:state.presets_asked]):
+            if number not in stored:  # in flight when the driver died
+                state.entries.append(Entry(number, Suggestion(config), source, config))
+                state.used += 1.0
         try:
             self._replay(state, stored)
         except StoreError:
@@ -263,7 +264,7 @@ class Scheduler:
                 state.optimizer.tell(e.suggestion, e.result)
             batch.clear()
 
-        for number in range(1 if state.include_default else 0, state.n_trials):
+        for number in range(len(state.presets), state.n_trials):
             while True:
                 if len(batch) >= state.batch_size:
                     tell_batch()
@@ -318,14 +319,16 @@ class Scheduler:
 
         An incumbent is a COMPLETE full-fidelity trial better than every earlier one under the optimised
         metric (the default trial, when there is one, is the first); for a non-adaptive optimizer under
-        any recorded metric, since analysis may then choose the incumbent by another metric.
+        any recorded metric, since analysis may then choose the incumbent by another metric. And every
+        preset trial (the default and the experiment's listed configurations), incumbent or not.
         """
         trials = [t for t in self.store.run_trials(state.run_id)
                   if t.result.state == TrialState.COMPLETE and abs(t.fidelity - 1.0) <= _EPS]
         metrics = [self.exp.metric]
         if not get_optimizer(self.exp.optimizer(state.spec.optimizer).type).adaptive:
             metrics = sorted({m for t in trials for m in t.result.fold_metrics} | {self.exp.metric})
-        numbers: set[int] = set()
+        # Every preset (the default, listed configurations) is scored too: they are what is being checked.
+        numbers = {t.trial_number for t in trials if t.trial_number < len(state.presets)}
         for metric in metrics:
             best = float("inf")
             for t in trials:
@@ -364,10 +367,10 @@ class Scheduler:
             if entry.submitted is None:
                 return self._submit(state, entry), entry
         model = get_model(state.spec.model)
-        if state.include_default and not state.default_asked:
-            state.default_asked = True
-            default = model.default(self.exp.defaults)
-            entry = Entry(state.n_trials, Suggestion(default), "default", default)
+        if state.presets_asked < len(state.presets):  # the default and listed configurations come first
+            source, config = state.presets[state.presets_asked]
+            state.presets_asked += 1
+            entry = Entry(state.n_trials, Suggestion(config), source, config)
         else:
             if state.stopping is not None or state.batch_closed:
                 return None
@@ -422,7 +425,7 @@ class Scheduler:
         if result.state != TrialState.COMPLETE:
             state.failures += 1
         entry.result = result
-        if entry.source == "default":  # never told: every optimizer sees the same information
+        if entry.source in PRESET_SOURCES:  # never told: every optimizer sees the same information
             state.entries.remove(entry)
         if not state.finished:
             self._tell_if_complete(state)

@@ -39,6 +39,12 @@ def test_a_valid_file_expands_into_runs():
     ({"seed_design": '"random"'}, "seed_design = 'random': must be 'repeated' (default"),
     ({"seed_design": '"crossed"', "seeds": "[0, 1]"}, "seeds = [0, 1]: with seed_design = \"crossed\" must be a count"),
     ({"optimizers": "optuna-tpe = { multivariate = 1 }"}, "multivariate = 1 must be bool"),
+    ({"budget_evals": "{ svm = 3 }"}, "budget_evals.svm = 3: names a model the experiment does not run"),
+    ({"models": '["xgboost", "knn"]', "budget_evals": "{ xgboost = 3 }"},
+     "budget_evals = {'xgboost': 3}: a table must give a budget for every model; 'knn' has none"),
+    ({"budget_evals": "{ xgboost = 0 }"}, "budget_evals.xgboost = 0: must be an integer >= 1"),
+    ({"defaults": '"R"'}, "defaults = 'R': must be one of ['package', 'probst2019']"),
+    ({"models": '["mlp"]', "defaults": '"probst2019"'}, "model 'mlp' has no such default (only 'package')"),
 ])
 def test_bad_files_name_the_key_and_what_is_allowed(overrides, message):
     with pytest.raises(ExperimentError) as info:
@@ -59,3 +65,11 @@ def test_the_quickstart_file_is_valid():
 
     exp = load_experiment(Path(__file__).parents[1] / "benchmarks" / "quickstart.toml")
     assert exp.name == "quickstart" and exp.include_default
+
+
+def test_budgets_per_model_and_the_r_defaults():
+    exp = parse_experiment(experiment_text(models='["xgboost", "knn"]', budget_evals="{ knn = 7, xgboost = 3 }",
+                                           defaults='"probst2019"', tune='["all", "each"]'))
+    assert exp.budget("knn") == 7 and exp.budget("xgboost") == 3
+    assert exp.defaults == "probst2019"
+    assert parse_experiment(experiment_text(models='["xgboost", "knn"]')).budgets == {"xgboost": 5, "knn": 5}

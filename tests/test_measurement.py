@@ -22,6 +22,7 @@ from sklearn.pipeline import Pipeline
 
 from hpo_bench.analysis import analyze
 from hpo_bench.cli import main
+from hpo_bench.errors import ExperimentError
 from hpo_bench.evaluation import METRICS, TrialState, evaluate, make_preprocessor
 from hpo_bench.experiment import load_experiment, parse_experiment
 from hpo_bench.models import DataShape, get_model
@@ -212,3 +213,94 @@ def test_a_run_stopped_before_its_test_refits_scores_them_on_resume_with_the_sam
     columns = ["run_id", "trial_number", "config", "loss", "test_state", "test_metrics"]
     assert statuses == {"done"} and before["test_state"].notna().sum() > 8
     pd.testing.assert_frame_equal(before[columns], after[columns])
+
+
+def test_the_r_defaults_are_the_default_trial_and_hold_what_a_run_does_not_tune(tmp_path):
+    """defaults = "probst2019": rpart's cp 0.01, maxdepth 30, minbucket 7, minsplit 20, not scikit-learn's."""
+    exp = parse_experiment(holdout_text(budget_evals="{ decision_tree = 3 }", seeds="1", test="None",
+                                        test_fraction="None", defaults='"probst2019"', tune='["all", "cp"]'),
+                           where="r")
+    with Store(tmp_path / "r.sqlite") as store:
+        Scheduler(exp, store).run()
+        trials = store.trials()
+    r_default = {"cp": 0.01, "maxdepth": 30, "minbucket": 7, "minsplit": 20}
+    defaults = trials[trials["source"] == "default"]
+    assert len(defaults) == 4 and all(json.loads(c) == r_default for c in defaults["config"])
+    cp_only = trials[(trials["tuned"] == "cp") & (trials["source"] == "optimizer")]
+    assert len(cp_only) == 4  # 3 evaluations per run, the default one of them, for each of two optimizers
+    for config in map(json.loads, cp_only["config"]):
+        assert {k: v for k, v in config.items() if k != "cp"} == {"maxdepth": 30, "minbucket": 7, "minsplit": 20}
+    assert (trials["state"] == "COMPLETE").all()
+
+
+@pytest.mark.parametrize("family", ["elastic_net", "decision_tree", "knn", "svm", "random_forest", "xgboost"])
+def test_every_r_default_of_the_paper_fits_and_is_placed_in_the_space(family, breast_cancer):
+    model = get_model(family)
+    config = model.default("probst2019")
+    splits = breast_cancer.cv_splits(3, 0)
+    result = evaluate(breast_cancer, model, config, fidelity=1.0, seed=0, splits=splits)
+    assert result.state == TrialState.COMPLETE and result.loss < 0.1, result.error
+    shape = DataShape(len(breast_cancer.y), breast_cancer.n_features, 2)
+    point = model.space.encode(model.concrete(config, shape))
+    assert np.all((np.nan_to_num(point, nan=0.5) >= 0) & (np.nan_to_num(point, nan=0.5) <= 1))
+    if family == "elastic_net":  # lambda = 0: no penalty at all
+        assert model.inverse_c(config, 100) == math.inf
+
+
+LISTED = ("[{ cp = 0.02, maxdepth = 5, minbucket = 3, minsplit = 10 }, "
+          "{ cp = 0.0, maxdepth = 2, minbucket = 1, minsplit = 2 }]")
+
+
+def test_listed_configurations_come_first_are_never_told_and_are_each_scored_on_test(tmp_path):
+    listed = parse_experiment(holdout_text(budget_evals="6", seeds="1") + f"\n[configs]\ndecision_tree = {LISTED}\n",
+                              where="listed")
+    assert "[configs]" not in holdout_text()
+    plain = parse_experiment(holdout_text(budget_evals="4", seeds="1", name='"plain"'), where="plain")
+    with Store(tmp_path / "listed.sqlite") as store:
+        Scheduler(listed, store).run()
+        with_listed = store.trials()
+    with Store(tmp_path / "plain.sqlite") as store:
+        Scheduler(plain, store).run()
+        without = store.trials()
+    for optimizer in ("random", "tpe"):
+        a = with_listed[with_listed["optimizer"] == optimizer]
+        b = without[without["optimizer"] == optimizer]
+        assert list(a["source"]) == ["default", "listed", "listed", "optimizer", "optimizer", "optimizer"]
+        assert [json.loads(c)["maxdepth"] for c in a[a["source"] == "listed"]["config"]] == [5, 2]
+        # never told: the optimizer asks exactly what it asks without them (TPE adapts to what it is told)
+        assert list(a[a["source"] == "optimizer"]["config"]) == list(b[b["source"] == "optimizer"]["config"])
+        assert (a[a["source"] != "optimizer"]["test_state"] == "COMPLETE").all()
+
+
+@pytest.mark.parametrize("extra, message", [
+    ("[configs]\nsvm = [{ C = 1.0 }]\n", "configs.svm = [{'C': 1.0}]: names a model the experiment does not run"),
+    ("[configs]\ndecision_tree = [{ cp = 2.0, maxdepth = 5, minbucket = 3, minsplit = 10 }]\n",
+     "configs.decision_tree[0]: 'cp'"),
+    ("[configs]\ndecision_tree = { cp = 0.1 }\n", "must be a list of tables"),
+    (f"[configs]\ndecision_tree = {LISTED}\n", "decision_tree needs at least 3 evaluations per run"),
+])
+def test_bad_listed_configurations_name_the_model_and_the_rule(extra, message):
+    with pytest.raises(ExperimentError) as info:
+        parse_experiment(holdout_text(budget_evals="2") + "\n" + extra, where="x.toml")
+    assert message in str(info.value)
+
+
+@pytest.mark.parametrize("lost", [(1, 5), (2, 3, 4, 5), (0,), (0, 1, 2)])
+def test_listed_configurations_lost_in_flight_are_evaluated_again_on_resume(tmp_path, lost):
+    import shutil
+    import sqlite3
+
+    exp = parse_experiment(holdout_text(budget_evals="6", seeds="1", test="None", test_fraction="None")
+                           + f"\n[configs]\ndecision_tree = {LISTED}\n", where="listed")
+    with Store(tmp_path / "a.sqlite") as store:
+        Scheduler(exp, store).run()
+        complete = store.trials()
+    shutil.copy(tmp_path / "a.sqlite", tmp_path / "b.sqlite")
+    with sqlite3.connect(tmp_path / "b.sqlite") as db:  # as if the driver died with these in flight
+        db.executemany("DELETE FROM trials WHERE trial_number = ?", [(n,) for n in lost])
+        db.execute("UPDATE runs SET status = 'pending', note = NULL")
+    with Store(tmp_path / "b.sqlite") as store:
+        Scheduler(exp, store).run()
+        resumed = store.trials()
+    columns = ["optimizer", "trial_number", "source", "config", "loss", "fold_metrics"]
+    pd.testing.assert_frame_equal(resumed[columns], complete[columns])

@@ -33,6 +33,9 @@ from hpo_bench.analysis.tunability import (
 )
 from hpo_bench.analysis.variance import variance_decomposition, variance_summary
 
+SURROGATE_TABLES = ("surrogate_quality", "optimal_defaults", "surrogate_per_dataset", "surrogate_tunability",
+                    "surrogate_tuning_space")
+
 
 def analyze(trials: pd.DataFrame, tasks: pd.DataFrame, reference: pd.DataFrame | None = None,
             seed: int = 0, metric: str | None = None) -> tuple[dict[str, pd.DataFrame], dict[str, str]]:
@@ -65,19 +68,19 @@ def analyze(trials: pd.DataFrame, tasks: pd.DataFrame, reference: pd.DataFrame |
     add("tunability", lambda: tunability_table(trials, seed))
     add("tunability_pairs", lambda: pair_table(trials))
     add("tuning_space", lambda: tuning_space(trials, tasks))
-    try:
-        tables.update({k: v for k, v in surrogate_tunability(trials, tasks, seed).items() if not v.empty})
-    except NotApplicable as why:
-        for name in ("surrogate_quality", "optimal_defaults", "surrogate_tunability"):
-            skipped[name] = str(why)
     if "tunability" in tables:  # a tunability study (default trials); optimizer comparisons have none
+        try:
+            tables.update({k: v for k, v in surrogate_tunability(trials, tasks, seed).items() if not v.empty})
+        except NotApplicable as why:
+            for name in SURROGATE_TABLES:
+                skipped[name] = str(why)
         add("tunability_summary", lambda: tunability_summary(tables["tunability"],
                                                              tables.get("surrogate_tunability"), trials))
         try:
-            tables.update(probst_tables(trials, tables.get("surrogate_tunability"), str(trials["metric"].iloc[0]),
-                                        seed))
+            tables.update(probst_tables(trials, tables.get("surrogate_per_dataset"), str(trials["metric"].iloc[0]),
+                                        seed, tables.get("surrogate_tuning_space")))
         except NotApplicable as why:
-            for name in ("probst2019_agreement", "probst2019_hyperparameters"):
+            for name in ("probst2019_agreement", "probst2019_hyperparameters", "probst2019_tuning_space"):
                 skipped[name] = str(why)
     add("importance", lambda: importance_table(trials, seed))
     add("robustness", lambda: robustness_table(trials))

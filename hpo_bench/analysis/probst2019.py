@@ -2,15 +2,20 @@
 
 The paper's results ship with hpo-bench (hpo_bench/reference/probst2019, with their source). For each of
 its six families that a store tuned, and the metrics it reports (AUC, accuracy, Brier score: our 1-auc,
-error and brier), two tables:
-- `probst2019_hyperparameters`: per hyperparameter (and "all", the overall tunability), our d against the
-  package default beside the paper's Tun.P, with both ranks;
+error and brier), three tables:
+- `probst2019_hyperparameters`: per estimate and hyperparameter (and "all", the overall tunability), our
+  mean d beside the paper's: Tun.P for estimates against a package default (measured by the runs, or on
+  the surrogates against the Python package's default or against the R default the paper used), Tun.O
+  for the surrogates' optimal default; with both ranks;
 - `probst2019_agreement`: per family and estimate, Spearman's rho between our and the paper's
-  per-hyperparameter Tun.P, a percentile bootstrap CI over our datasets (measured estimates; the
-  surrogate table keeps no per-dataset values), and our overall d against the paper's.
-The paper's defaults are the R packages' and its numbers come from surrogates on 38 datasets with
-10-fold CV; a store's come from its own defaults, datasets and budget. The tables put the numbers side by
-side; they do not say which of those differences is responsible.
+  per-hyperparameter means, a percentile bootstrap CI of rho over our datasets, and our overall d beside
+  the paper's (for the cross-validated optimal default, Tun.O-CV: the paper's performance at the optimum
+  minus that at the default learned on the other datasets);
+- `probst2019_tuning_space`: the 5% and 95% quantiles of the per-dataset optima, ours (on the surrogates)
+  beside the paper's.
+The paper's numbers come from surrogates on 38 datasets with 10-fold CV; a store's come from its own
+datasets, CV and budget. The tables put the numbers side by side; which difference is responsible is for
+a measurement to say (the surrogate estimate against the R defaults separates the defaults).
 """
 
 from __future__ import annotations
@@ -57,9 +62,44 @@ def _rho(ours: np.ndarray, paper: np.ndarray) -> float:
     return float(spearmanr(ours[keep], paper[keep]).statistic)
 
 
-def probst_tables(trials: pd.DataFrame, surrogate: pd.DataFrame | None, metric: str,
-                  seed: int = 0) -> dict[str, pd.DataFrame]:
-    """The two comparison tables for the families of the paper in `trials` (see the module docstring)."""
+# estimate -> (the reference default of our d, the paper's column it is compared with)
+SURROGATE_ESTIMATES = {"package": ("package default", "tun_p"), "probst2019": ("R default (probst2019)", "tun_p"),
+                       "optimal": ("optimal default", "tun_o"), "optimal_cv": ("optimal default, cross-validated",
+                                                                              "tun_o_cv")}
+
+
+def _estimates(trials: pd.DataFrame, surrogate: pd.DataFrame | None, model: str) -> list[tuple[str, str, str,
+                                                                                               pd.DataFrame]]:
+    """(estimate, against, paper column, task x tuned table of d) for one model."""
+    out = []
+    gains = per_dataset_gains(trials[trials["model"] == model])
+    per_dataset = gains.groupby(["optimizer", "tuned", "task"], as_index=False).agg(gain=("gain", "mean"))
+    for optimizer, group in per_dataset.groupby("optimizer"):
+        out.append((f"measured ({optimizer})", "package default", "tun_p",
+                    group.pivot_table(index="task", columns="tuned", values="gain")))
+    if surrogate is not None:
+        for reference, (against, column) in SURROGATE_ESTIMATES.items():
+            part = surrogate[(surrogate["model"] == model) & (surrogate["reference"] == reference)]
+            if not part.empty:
+                out.append((f"surrogate ({reference})", against, column,
+                            part.pivot_table(index="task", columns="tuned", values="d")))
+    return out
+
+
+def _paper_overall(row: pd.Series, column: str) -> tuple[float, float]:
+    """The paper's overall mean and median for a column; Tun.O-CV only as a mean (from performances)."""
+    if column == "tun_o_cv":
+        return float(row["perf_at_optimum"] - row["perf_at_cv_optimal_default"]), float("nan")
+    return float(row[f"{column}_mean"]), float(row[f"{column}_median"])
+
+
+def probst_tables(trials: pd.DataFrame, surrogate: pd.DataFrame | None, metric: str, seed: int = 0,
+                  surrogate_space: pd.DataFrame | None = None) -> dict[str, pd.DataFrame]:
+    """The comparison tables for the families of the paper in `trials` (see the module docstring).
+
+    `surrogate`: the per-dataset surrogate tunability (`surrogate_per_dataset`), `surrogate_space` the
+    surrogates' tuning space (`surrogate_tuning_space`); either may be None.
+    """
     measure = MEASURES.get(metric)
     if measure is None:
         raise NotApplicable(f"Probst et al. report AUC, accuracy and Brier score; metric {metric!r} has no "
@@ -67,9 +107,6 @@ def probst_tables(trials: pd.DataFrame, surrogate: pd.DataFrame | None, metric: 
     models = [m for m in sorted(trials["model"].unique()) if m in FAMILIES]
     if not models:
         raise NotApplicable(f"no model of the paper's six families ({', '.join(FAMILIES)})")
-    gains = per_dataset_gains(trials)
-    per_dataset = gains.groupby(["model", "optimizer", "tuned", "task"], as_index=False).agg(gain=("gain", "mean"))
-    per_dataset["estimate"] = "measured (" + per_dataset["optimizer"] + ")"
     hyper, overall = published("hyperparameters"), published("overall")
     rng = np.random.default_rng(seed)
     rows, agreement = [], []
@@ -79,43 +116,36 @@ def probst_tables(trials: pd.DataFrame, surrogate: pd.DataFrame | None, metric: 
         paper_all = overall[(overall["measure"] == measure) & (overall["family"] == family)]
         if paper.empty or paper_all.empty:
             continue  # the source lacks it (xgboost's Brier score)
-        estimates = {}
-        for estimate, group in per_dataset[per_dataset["model"] == model].groupby("estimate"):
-            table = group.pivot_table(index="task", columns="tuned", values="gain")
-            estimates[estimate] = (table, len(table))
-        if surrogate is not None:
-            sur = surrogate[(surrogate["model"] == model) & (surrogate["reference"] == "package")]
-            if not sur.empty:  # one row of dataset means: no per-dataset values to resample
-                estimates["surrogate"] = (sur.set_index("tuned")["mean"].to_frame().T, int(sur["n_datasets"].max()))
+        paper_row = paper_all.iloc[0]
         ours_names = list(names)
         paper_only = [p for p in paper.index if p not in names.values()]
-        for estimate, (table, n_datasets) in estimates.items():
+        for estimate, against, column, table in _estimates(trials, surrogate, model):
+            base = {"model": model, "family": family, "measure": measure, "estimate": estimate, "against": against,
+                    "n_datasets": len(table)}
+            per_parameter = column != "tun_o_cv"  # the paper gives Tun.O-CV overall only
+            theirs = np.array([paper.loc[names[n], f"{column}_mean"] if per_parameter and names[n] in paper.index
+                               else np.nan for n in ours_names])
             ours = np.array([table[n].mean() if n in table else np.nan for n in ours_names])
-            theirs = np.array([paper.loc[names[n], "tun_p_mean"] if names[n] in paper.index else np.nan
-                               for n in ours_names])
-            ours_rank = pd.Series(ours).rank(ascending=False).to_numpy()
-            paper_rank = pd.Series(theirs).rank(ascending=False).to_numpy()
-            for i, name in enumerate(ours_names):
-                rows.append({"model": model, "family": family, "measure": measure, "estimate": estimate,
-                             "hyperparameter": name, "paper_name": names[name], "ours_mean": ours[i],
-                             "ours_median": table[name].median() if name in table else np.nan,
-                             "paper_mean": theirs[i], "paper_median": paper.loc[names[name], "tun_p_median"]
-                             if names[name] in paper.index else np.nan,
-                             "ours_rank": ours_rank[i], "paper_rank": paper_rank[i], "n_datasets": n_datasets})
-            for p in paper_only:
-                rows.append({"model": model, "family": family, "measure": measure, "estimate": estimate,
-                             "hyperparameter": None, "paper_name": p, "paper_mean": paper.loc[p, "tun_p_mean"],
-                             "paper_median": paper.loc[p, "tun_p_median"], "paper_rank": np.nan,
-                             "n_datasets": n_datasets})
+            if per_parameter:
+                ours_rank = pd.Series(ours).rank(ascending=False).to_numpy()
+                paper_rank = pd.Series(theirs).rank(ascending=False).to_numpy()
+                for i, name in enumerate(ours_names):
+                    rows.append({**base, "hyperparameter": name, "paper_name": names[name], "ours_mean": ours[i],
+                                 "ours_median": table[name].median() if name in table else np.nan,
+                                 "paper_mean": theirs[i], "paper_median": paper.loc[names[name], f"{column}_median"]
+                                 if names[name] in paper.index else np.nan,
+                                 "ours_rank": ours_rank[i], "paper_rank": paper_rank[i]})
+                for p in paper_only:
+                    rows.append({**base, "hyperparameter": None, "paper_name": p,
+                                 "paper_mean": paper.loc[p, f"{column}_mean"],
+                                 "paper_median": paper.loc[p, f"{column}_median"], "paper_rank": np.nan})
+            paper_mean_all, paper_median_all = _paper_overall(paper_row, column)
             ours_all = table["all"].mean() if "all" in table else np.nan
-            paper_mean_all = float(paper_all["tun_p_mean"].iloc[0])
-            rows.append({"model": model, "family": family, "measure": measure, "estimate": estimate,
-                         "hyperparameter": "all", "paper_name": "all", "ours_mean": ours_all,
+            rows.append({**base, "hyperparameter": "all", "paper_name": "all", "ours_mean": ours_all,
                          "ours_median": table["all"].median() if "all" in table else np.nan,
-                         "paper_mean": paper_mean_all, "paper_median": float(paper_all["tun_p_median"].iloc[0]),
-                         "n_datasets": n_datasets})
+                         "paper_mean": paper_mean_all, "paper_median": paper_median_all})
             low = high = np.nan
-            if estimate != "surrogate" and len(table) >= 2:
+            if per_parameter and len(table) >= 2:
                 values = table.reindex(columns=ours_names).to_numpy(dtype=float)
                 draws = rng.integers(len(table), size=(N_BOOTSTRAP, len(table)))
                 with warnings.catch_warnings():
@@ -123,12 +153,43 @@ def probst_tables(trials: pd.DataFrame, surrogate: pd.DataFrame | None, metric: 
                     rhos = np.array([_rho(np.nanmean(values[d], axis=0), theirs) for d in draws])
                 if np.isfinite(rhos).sum() >= N_BOOTSTRAP // 2:
                     low, high = np.nanquantile(rhos, [0.025, 0.975])
-            agreement.append({"model": model, "family": family, "measure": measure, "estimate": estimate,
-                              "spearman_rho": _rho(ours, theirs), "rho_ci_low": low, "rho_ci_high": high,
+            agreement.append({**base, "paper_measure": {"tun_p": "Tun.P", "tun_o": "Tun.O",
+                                                        "tun_o_cv": "Tun.O-CV"}[column],
+                              "spearman_rho": _rho(ours, theirs) if per_parameter else np.nan,
+                              "rho_ci_low": low, "rho_ci_high": high,
                               "n_hyperparameters": int((~np.isnan(ours) & ~np.isnan(theirs)).sum()),
-                              "n_datasets": n_datasets, "ours_all": ours_all, "paper_all": paper_mean_all,
-                              "ratio_all": ours_all / paper_mean_all, "paper_n_datasets": int(
-                                  paper_all["n_datasets"].iloc[0])})
+                              "ours_all": ours_all, "paper_all": paper_mean_all,
+                              "ratio_all": ours_all / paper_mean_all if paper_mean_all else np.nan,
+                              "paper_n_datasets": int(paper_row["n_datasets"])})
     if not agreement:
         raise NotApplicable(f"the paper's tables have no {measure} numbers for {', '.join(models)}")
-    return {"probst2019_hyperparameters": pd.DataFrame(rows), "probst2019_agreement": pd.DataFrame(agreement)}
+    out = {"probst2019_hyperparameters": pd.DataFrame(rows), "probst2019_agreement": pd.DataFrame(agreement)}
+    if surrogate_space is not None:
+        space = _tuning_space_table(surrogate_space, measure)
+        if not space.empty:
+            out["probst2019_tuning_space"] = space
+    return out
+
+
+def _tuning_space_table(ours: pd.DataFrame, measure: str) -> pd.DataFrame:
+    """Our surrogate tuning space beside the paper's, hyperparameter by hyperparameter."""
+    paper = published("tuning_space")
+    paper = paper[paper["measure"] == measure]
+    rows = []
+    for r in ours.itertuples():
+        if r.model not in FAMILIES:
+            continue
+        family, names = FAMILIES[r.model]
+        name = names.get(r.parameter)
+        match = paper[(paper["family"] == family) & (paper["hyperparameter"] == name)]
+        p = match.iloc[0] if len(match) else None
+        rows.append({"model": r.model, "family": family, "measure": measure, "hyperparameter": r.parameter,
+                     "paper_name": name, "ours_low": r.low, "ours_high": r.high,
+                     "paper_q05": pd.to_numeric(p["q05"], errors="coerce") if p is not None else np.nan,
+                     "paper_q95": pd.to_numeric(p["q95"], errors="coerce") if p is not None else np.nan,
+                     "ours_most_frequent": r.most_frequent, "ours_share": r.share,
+                     "paper_levels": (p["levels"] if p is not None and isinstance(p["levels"], str)
+                                      else (f"{p['q05']} .. {p['q95']}" if p is not None and
+                                            pd.isna(pd.to_numeric(p["q05"], errors="coerce")) else None)),
+                     "n_datasets": r.n_datasets})
+    return pd.DataFrame(rows)

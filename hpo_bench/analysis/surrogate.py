@@ -1,13 +1,30 @@
-"""Surrogate-based tunability, Probst, Boulesteix & Bischl's own method, and data-driven defaults.
+"""Surrogate-based tunability: Probst, Boulesteix & Bischl's (2019) protocol, and data-driven defaults.
 
-Per model family and dataset, a random forest regressor learns loss from configuration on the fully
-tuned random-search trials (the unit-cube encoding, -1 for inactive parameters). On the surrogates:
-- the optimal default is the candidate configuration with the lowest mean predicted loss across
-  datasets; its cross-validated version is learned on 4/5 of the datasets and scored on the other 1/5;
-- d_j = f_j(default) - min_c f_j(c) and d_ij the same with candidates that vary only i from the default,
-  both against the package default and against the optimal default.
-Candidates are every configuration evaluated in those runs plus random draws from the space. Each
-surrogate's R^2 and Kendall tau on held-out trials say how far to trust it.
+The design. Per model family and dataset, the configurations that a non-adaptive optimizer (random
+search, Sobol, grid) drew in the fully tuned runs, without the default trial: a design that does not
+depend on the losses. The default is left out because a surrogate fitted on it predicts the default
+well and everything else worse, which put the "optimal default" exactly on it.
+
+The surrogate. Two regressors of loss on the configuration (the unit-cube encoding, -1 for inactive
+parameters) are cross-validated on the design (5 folds): a random forest (the paper's, ranger) and
+gradient-boosted trees; the one with the higher out-of-fold R^2 is refitted on the whole design. Its
+out-of-fold R^2 and Kendall tau are reported per dataset. A dataset is left out of a family's tables,
+with the reason, when
+- its design has fewer than MIN_TRIALS complete configurations;
+- the package default already scores 1-AUC below MIN_DEFAULT_AUC_LOSS (nothing left to tune), or
+- the surrogate's out-of-fold R^2 is below MIN_R2 (it explains less than half the loss's variance).
+These thresholds are fixed here, before any study was analysed, and apply to every store alike.
+
+On the kept surrogates f_j, with N_CANDIDATES random configurations c from the space (the paper: 100,000):
+- the optimal default: argmin_c of the mean of f_j(c) over datasets; optimal_cv: the same learned on 4/5
+  of the datasets and scored on the other 1/5 (5 folds over datasets);
+- d_j(ref) = f_j(ref) - min(f_j(ref), min_c f_j(c)): overall tunability against a reference default:
+  the package's (Tun.P in the paper's terms for its R defaults, reference "probst2019" here),
+  the optimal default (Tun.O) and the cross-validated one (Tun.O-CV);
+- d_ij(ref): the same with only hyperparameter i moved over N_VALUES_PER_PARAMETER values from ref;
+- the tuning space: quantiles over datasets of each dataset's optimum argmin_c f_j(c).
+Summaries over datasets carry percentile bootstrap CIs; every per-dataset value is in
+`surrogate_per_dataset` so that other tables can resample datasets.
 """
 
 from __future__ import annotations
@@ -17,112 +34,240 @@ import json
 import numpy as np
 import pandas as pd
 from scipy.stats import kendalltau
-from sklearn.ensemble import RandomForestRegressor
+from sklearn.ensemble import HistGradientBoostingRegressor, RandomForestRegressor
 from sklearn.metrics import r2_score
-from sklearn.model_selection import KFold, train_test_split
+from sklearn.model_selection import KFold, cross_val_predict
 
+from hpo_bench.analysis.best_found import _metric_values
 from hpo_bench.analysis.tunability import NotApplicable, bootstrap_ci
 from hpo_bench.models import DataShape, ModelFamily, get_model
 from hpo_bench.seeding import derive_rng
-from hpo_bench.space import SearchSpace, config_key
+from hpo_bench.space import SearchSpace
 
-N_RANDOM_CANDIDATES = 2000
+N_CANDIDATES = 100_000
 N_VALUES_PER_PARAMETER = 64
 MIN_TRIALS = 20
+MIN_R2 = 0.5
+MIN_DEFAULT_AUC_LOSS = 0.001
+_NON_ADAPTIVE_TYPES = ("grid", "random", "sobol")
+LEARNERS = {
+    "random_forest": lambda seed: RandomForestRegressor(n_estimators=200, random_state=seed, n_jobs=1),
+    "gradient_boosting": lambda seed: HistGradientBoostingRegressor(max_iter=200, learning_rate=0.05,
+                                                                    random_state=seed),
+}
 
 
 def _encode(space: SearchSpace, configs: list[dict]) -> np.ndarray:
     return np.nan_to_num(np.array([space.encode(c) for c in configs]), nan=-1.0)
 
 
-def _one_at_a_time(model: ModelFamily, base: dict, name: str) -> list[dict]:
-    """`base` with parameter `name` moved over its range (the others held), inactive ones dropped."""
-    param = model.space[name]
-    values = param.grid(N_VALUES_PER_PARAMETER)
-    return [model.space.active_only({**model.space.default(), **base, name: v}) for v in values]
+def design_trials(trials: pd.DataFrame) -> pd.DataFrame:
+    """The random design: complete full-fidelity trials of non-adaptive optimizers in fully tuned runs,
+    the default trials left out."""
+    if "adaptive" in trials and trials["adaptive"].notna().all():
+        adaptive = trials["adaptive"].astype(bool)
+    else:
+        adaptive = ~trials["optimizer_type"].isin(_NON_ADAPTIVE_TYPES)
+    keep = ((trials["tuned"] == "all") & (trials["source"] == "optimizer") & (trials["state"] == "COMPLETE")
+            & np.isclose(trials["fidelity"], 1) & ~adaptive)
+    return trials[keep]
+
+
+def _default_auc_losses(trials: pd.DataFrame) -> dict[tuple[str, str], float]:
+    """(model, task) -> the package default's validation 1-AUC (median over its default trials)."""
+    d = trials[(trials["source"] == "default") & (trials["state"] == "COMPLETE")]
+    if d.empty:
+        return {}
+    if "fold_metrics" in d and d["fold_metrics"].notna().all():
+        auc = _metric_values(d["fold_metrics"], "1-auc", np.mean)
+    elif (d["metric"] == "1-auc").all():
+        auc = d["loss"].astype(float)
+    else:
+        return {}
+    return d.assign(_auc=auc).groupby(["model", "task"])["_auc"].median().to_dict()
+
+
+def _shapes(tasks: pd.DataFrame) -> dict[str, DataShape]:
+    # The shape a symbolic default is placed with: rows and columns of the whole dataset (a fold has fewer
+    # rows; elastic net's lambda = 1/n then moves by a factor below 2 on a 2^20-wide log range).
+    rows = tasks["n_rows"].fillna(0) if "n_rows" in tasks else pd.Series(0, index=tasks.index)
+    columns = tasks["n_features"].fillna(1) if "n_features" in tasks else pd.Series(1, index=tasks.index)
+    return {t: DataShape(int(r), int(f), 0) for t, r, f in zip(tasks["task"], rows, columns, strict=True)}
 
 
 def fit_surrogates(trials: pd.DataFrame, tasks: pd.DataFrame, seed: int = 0) -> dict:
-    """Fit one surrogate per model x task on fully tuned random-search trials (any optimizer if none)."""
-    full = trials[(trials["tuned"] == "all") & (trials["state"] == "COMPLETE") & np.isclose(trials["fidelity"], 1)]
-    if (full["optimizer_type"] == "random").any():
-        full = full[full["optimizer_type"] == "random"]
+    """One surrogate per model x task on its random design; quality and the reason for every task left out."""
+    design = design_trials(trials)
+    if design.empty:
+        raise NotApplicable("no fully tuned run of a non-adaptive optimizer (random, Sobol, grid) to fit "
+                            "surrogates on")
+    default_auc = _default_auc_losses(trials)
+    shapes = _shapes(tasks)
     fitted: dict = {}
     quality = []
-    for (model_name, task), group in full.groupby(["model", "task"], sort=True):
-        if len(group) < MIN_TRIALS:
-            continue
+    for (model_name, task), group in design.groupby(["model", "task"], sort=True):
         model = get_model(model_name)
-        n_features = int(tasks.set_index("task").loc[task, "n_features"]) if task in set(tasks["task"]) else 1
-        shape = DataShape(n_samples=0, n_features=n_features, n_classes=0)
+        shape = shapes.get(task, DataShape(0, 1, 0))
+        row = {"model": model_name, "task": task, "n_design": len(group),
+               "default_auc_loss": default_auc.get((model_name, task), np.nan)}
+        if len(group) < MIN_TRIALS:
+            quality.append({**row, "kept": False, "reason": f"{len(group)} design trials < {MIN_TRIALS}"})
+            continue
         configs = [model.concrete(json.loads(c), shape) for c in group["config"]]
         X, y = _encode(model.space, configs), group["loss"].to_numpy(dtype=float)
-        X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.2, random_state=seed)
-        check = RandomForestRegressor(n_estimators=200, random_state=seed, n_jobs=1).fit(X_train, y_train)
-        predicted = check.predict(X_test)
-        quality.append({"model": model_name, "task": task, "n_trials": len(y), "r2": r2_score(y_test, predicted),
-                        "kendall_tau": kendalltau(y_test, predicted).statistic})
-        surrogate = RandomForestRegressor(n_estimators=200, random_state=seed, n_jobs=1).fit(X, y)
-        fitted.setdefault(model_name, {})[task] = (surrogate, shape, configs)
+        folds = KFold(5, shuffle=True, random_state=seed)
+        scores = {}
+        for name, make in LEARNERS.items():
+            predicted = cross_val_predict(make(seed), X, y, cv=folds)
+            scores[name] = (r2_score(y, predicted), kendalltau(y, predicted).statistic)
+        learner = max(scores, key=lambda n: scores[n][0])
+        row.update(learner=learner, r2=scores[learner][0], kendall_tau=scores[learner][1],
+                   **{f"r2_{n}": s[0] for n, s in scores.items()})
+        reason = None
+        if row["default_auc_loss"] < MIN_DEFAULT_AUC_LOSS:
+            reason = f"package default 1-AUC {row['default_auc_loss']:.2g} < {MIN_DEFAULT_AUC_LOSS}: nothing to tune"
+        elif not row["r2"] >= MIN_R2:
+            reason = f"out-of-fold R^2 {row['r2']:.2f} < {MIN_R2}"
+        quality.append({**row, "kept": reason is None, "reason": reason or ""})
+        if reason is None:
+            fitted.setdefault(model_name, {})[task] = (LEARNERS[learner](seed).fit(X, y), shape)
+    quality_table = pd.DataFrame(quality)
     if not fitted:
-        raise NotApplicable(f"no model x task has {MIN_TRIALS} complete fully tuned trials to fit a surrogate on")
-    return {"surrogates": fitted, "quality": pd.DataFrame(quality)}
+        reasons = "; ".join(f"{r['model']} on {r['task']}: {r['reason']}" for r in quality[:3])
+        raise NotApplicable(f"no surrogate passed the quality rules ({reasons})")
+    return {"surrogates": fitted, "quality": quality_table}
 
 
-def surrogate_tunability(trials: pd.DataFrame, tasks: pd.DataFrame, seed: int = 0) -> dict[str, pd.DataFrame]:
-    """Tables: surrogate quality, optimal defaults, and tunability against package and optimal defaults."""
+def surrogate_tunability(trials: pd.DataFrame, tasks: pd.DataFrame, seed: int = 0,
+                         n_candidates: int = N_CANDIDATES) -> dict[str, pd.DataFrame]:
+    """Tables: surrogate quality, optimal defaults, per-dataset and summarised tunability, tuning space."""
     fitted = fit_surrogates(trials, tasks, seed)
-    rows, defaults = [], []
-    rng = np.random.default_rng(seed)
+    per_dataset, defaults, spaces = [], [], []
     for model_name, per_task in fitted["surrogates"].items():
-        model_rows, default_rows = _model_tunability(get_model(model_name), per_task, seed, rng)
-        rows += model_rows
-        defaults += default_rows
-    return {"surrogate_quality": fitted["quality"], "optimal_defaults": pd.DataFrame(defaults),
-            "surrogate_tunability": pd.DataFrame(rows)}
+        model = get_model(model_name)
+        d, default, space = _model_tunability(model, per_task, seed, n_candidates)
+        per_dataset.append(d)
+        defaults.append(default)
+        spaces.append(space)
+    per_dataset_table = pd.concat(per_dataset, ignore_index=True)
+    return {"surrogate_quality": fitted["quality"], "optimal_defaults": pd.concat(defaults, ignore_index=True),
+            "surrogate_per_dataset": per_dataset_table,
+            "surrogate_tunability": summarise(per_dataset_table, seed),
+            "surrogate_tuning_space": pd.concat(spaces, ignore_index=True)}
+
+
+def _candidates(model: ModelFamily, seed: int, n: int) -> list[dict]:
+    draws = derive_rng("surrogate-candidates", model.name, seed)
+    return [model.space.sample(draws) for _ in range(n)]
+
+
+def _one_at_a_time(model: ModelFamily, base: dict, name: str) -> list[dict]:
+    """`base` with parameter `name` moved over its range (the others held), inactive ones dropped."""
+    values = model.space[name].grid(N_VALUES_PER_PARAMETER)
+    return [model.space.active_only({**model.space.default(), **base, name: v}) for v in values]
+
+
+def _references(model: ModelFamily, tasks: list[str], predicted: np.ndarray,
+                candidates: list[dict], seed: int) -> dict[str, dict[str, dict]]:
+    """Reference default per kind and task: package, the named ones, optimal, optimal_cv."""
+    refs = {"package": dict.fromkeys(tasks, model.package_default())}
+    for kind, config in model.named_defaults().items():
+        refs[kind] = dict.fromkeys(tasks, config)
+    refs["optimal"] = dict.fromkeys(tasks, candidates[int(np.argmin(predicted.mean(axis=0)))])
+    if len(tasks) >= 5:
+        refs["optimal_cv"] = {}
+        for train, test in KFold(5, shuffle=True, random_state=seed).split(tasks):
+            learned = candidates[int(np.argmin(predicted[train].mean(axis=0)))]
+            refs["optimal_cv"].update({tasks[i]: learned for i in test})
+    return refs
 
 
 def _model_tunability(model: ModelFamily, per_task: dict, seed: int,
-                      rng: np.random.Generator) -> tuple[list[dict], list[dict]]:
-    task_names = sorted(per_task)
-    pool = {config_key(c): c for _, _, configs in per_task.values() for c in configs}
-    draws = derive_rng("surrogate-candidates", model.name, seed)
-    pool.update({config_key(c): c for c in (model.space.sample(draws) for _ in range(N_RANDOM_CANDIDATES))})
-    candidates = list(pool.values())
-    predicted = np.array([per_task[t][0].predict(_encode(model.space, candidates)) for t in task_names])
+                      n_candidates: int) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    tasks = sorted(per_task)
+    candidates = _candidates(model, seed, n_candidates)
+    encoded = _encode(model.space, candidates)
+    predicted = np.array([per_task[t][0].predict(encoded) for t in tasks])
+    best = predicted.min(axis=1)
 
     def predict(task: str, configs: list[dict]) -> np.ndarray:
-        surrogate, shape, _ = per_task[task]
+        surrogate, shape = per_task[task]
         return surrogate.predict(_encode(model.space, [model.concrete(c, shape) for c in configs]))
 
-    optimal = candidates[int(np.argmin(predicted.mean(axis=0)))]
-    defaults = [{"model": model.name, "kind": "optimal", "config": json.dumps(optimal, sort_keys=True),
-                 "n_datasets": len(task_names)}]
-    references = {"package": {t: model.package_default() for t in task_names},
-                  "optimal": {t: optimal for t in task_names}}
-    if len(task_names) >= 5:
-        references["optimal_cv"] = {}
-        for train, test in KFold(5, shuffle=True, random_state=seed).split(task_names):
-            learned = candidates[int(np.argmin(predicted[train].mean(axis=0)))]
-            references["optimal_cv"].update({task_names[i]: learned for i in test})
+    refs = _references(model, tasks, predicted, candidates, seed)
     rows = []
-    for ref_name, base_of in references.items():
-        per_dataset = []
-        for j, task in enumerate(task_names):
+    for ref_name, base_of in refs.items():
+        for j, task in enumerate(tasks):
             base = base_of[task]
-            f_base = predict(task, [base])[0]
-            row = {"task": task, "all": f_base - min(predicted[j].min(), f_base)}
+            f_base = float(predict(task, [base])[0])
+            rows.append({"model": model.name, "task": task, "reference": ref_name, "tuned": "all",
+                         "d": f_base - min(best[j], f_base), "f_reference": f_base, "f_optimum": best[j]})
             for name in model.space.names:
-                row[name] = f_base - min(predict(task, _one_at_a_time(model, base, name)).min(), f_base)
-            per_dataset.append(row)
-        frame = pd.DataFrame(per_dataset)
-        for tuned in ["all", *model.space.names]:
-            values = frame[tuned].to_numpy(dtype=float)
-            relative = values / np.where(frame["all"] > 0, frame["all"], np.nan)
+                f_i = float(predict(task, _one_at_a_time(model, base, name)).min())
+                rows.append({"model": model.name, "task": task, "reference": ref_name, "tuned": name,
+                             "d": f_base - min(f_i, f_base), "f_reference": f_base, "f_optimum": min(f_i, f_base)})
+    optima = [candidates[int(i)] for i in predicted.argmin(axis=1)]
+    return pd.DataFrame(rows), _defaults_table(model, tasks, refs, optima, predicted, n_candidates), \
+        _space_quantiles(model, optima)
+
+
+def _defaults_table(model: ModelFamily, tasks: list[str], refs: dict, optima: list[dict], predicted: np.ndarray,
+                    n_candidates: int) -> pd.DataFrame:
+    """The configurations the surrogates chose: the optimal default, the cross-validated defaults (per
+    task they are scored on) and each dataset's optimum, with the surrogate's predicted loss."""
+    rows = [{"model": model.name, "kind": "optimal", "task": None,
+             "config": json.dumps(refs["optimal"][tasks[0]], sort_keys=True),
+             "predicted_loss": float(predicted.mean(axis=0).min()), "n_datasets": len(tasks),
+             "n_candidates": n_candidates}]
+    for j, task in enumerate(tasks):
+        if "optimal_cv" in refs:
+            rows.append({"model": model.name, "kind": "optimal_cv", "task": task,
+                         "config": json.dumps(refs["optimal_cv"][task], sort_keys=True), "predicted_loss": np.nan,
+                         "n_datasets": np.nan, "n_candidates": n_candidates})  # learned on 4/5 of them
+        rows.append({"model": model.name, "kind": "optimum", "task": task,
+                     "config": json.dumps(optima[j], sort_keys=True), "predicted_loss": float(predicted[j].min()),
+                     "n_datasets": 1, "n_candidates": n_candidates})
+    return pd.DataFrame(rows)
+
+
+def _space_quantiles(model: ModelFamily, optima: list[dict], low: float = 0.05, high: float = 0.95) -> pd.DataFrame:
+    """Probst's tuning space on the surrogates: quantiles over datasets of each dataset's optimum."""
+    rows = []
+    frame = pd.DataFrame(optima)
+    for name in model.space.names:
+        values = frame[name].dropna() if name in frame else pd.Series(dtype=object)
+        if values.empty:
+            continue
+        if values.map(lambda v: isinstance(v, (bool, str))).any():
+            counts = values.astype(str).value_counts()
+            rows.append({"model": model.name, "parameter": name, "low": np.nan, "high": np.nan,
+                         "most_frequent": counts.index[0], "share": counts.iloc[0] / len(values),
+                         "n_datasets": len(values)})
+        else:
+            numeric = values.astype(float)
+            rows.append({"model": model.name, "parameter": name, "low": numeric.quantile(low),
+                         "high": numeric.quantile(high), "most_frequent": None, "share": np.nan,
+                         "n_datasets": len(values)})
+    return pd.DataFrame(rows)
+
+
+def summarise(per_dataset: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
+    """Per model x reference x tuned: mean, median, std and bootstrap CI of d over datasets, relative d."""
+    rng = np.random.default_rng(seed)
+    overall = per_dataset[per_dataset["tuned"] == "all"].set_index(["model", "reference", "task"])["d"]
+    rows = []
+    for (model, ref), group in per_dataset.groupby(["model", "reference"], sort=False):
+        for tuned, part in group.groupby("tuned", sort=False):
+            values = part["d"].to_numpy(dtype=float)
+            d_all = overall.loc[[(model, ref, t) for t in part["task"]]].to_numpy(dtype=float)
+            relative = values / np.where(d_all > 0, d_all, np.nan)
             low, high = bootstrap_ci(values, rng)
-            rows.append({"model": model.name, "reference": ref_name, "tuned": tuned, "mean": np.mean(values),
+            rows.append({"model": model, "reference": ref, "tuned": tuned, "mean": np.mean(values),
                          "median": np.median(values), "std": np.std(values, ddof=1) if len(values) > 1 else np.nan,
                          "ci_low": low, "ci_high": high,
                          "relative_mean": np.nanmean(relative) if np.isfinite(relative).any() else np.nan,
-                         "relative_n_datasets": int(np.isfinite(relative).sum()), "n_datasets": len(task_names)})
-    return rows, defaults
+                         "relative_n_datasets": int(np.isfinite(relative).sum()), "n_datasets": len(values)})
+    return pd.DataFrame(rows)
+
+
+__all__ = ["design_trials", "fit_surrogates", "summarise", "surrogate_tunability"]

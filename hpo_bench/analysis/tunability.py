@@ -114,16 +114,21 @@ def tunability_table(trials: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+# The surrogate references of the summary, in its order, with their labels.
+AGAINST = {"package": "package default", "probst2019": "R default (probst2019)", "optimal": "optimal default"}
+
+
 def tunability_summary(measured: pd.DataFrame | None, surrogate: pd.DataFrame | None,
                        trials: pd.DataFrame) -> pd.DataFrame:
     """The headline table: each hyperparameter's tunability by every estimate the store supports.
 
-    Rows per model and hyperparameter ("all" first, then by name): measured by the runs
-    against the package default (one row per optimizer), and on the surrogates against the package
-    default and against the surrogates' optimal default. Columns: mean and median of d over datasets,
-    the bootstrap CI of the mean, mean relative tunability and how many datasets it rests on (those where
-    tuning everything gained), n_datasets and n_seeds. Every value is copied from the `tunability` and
-    `surrogate_tunability` tables; the out-of-sample optimal default (`optimal_cv`) stays in the latter.
+    Rows per model and hyperparameter ("all" first, then by name): measured by the runs against the
+    package default (one row per optimizer), and on the surrogates against the package default, the R
+    default of Probst et al. where the family has one, and the surrogates' optimal default. Columns: mean
+    and median of d over datasets, the bootstrap CI of the mean, mean relative tunability and how many
+    datasets it rests on (those where tuning everything gained), n_datasets and n_seeds. Every value is
+    copied from the `tunability` and `surrogate_tunability` tables; the out-of-sample optimal default
+    (`optimal_cv`) stays in the latter.
     """
     columns = ["mean", "median", "ci_low", "ci_high", "relative_mean", "relative_n_datasets", "n_datasets"]
     parts = []
@@ -138,18 +143,18 @@ def tunability_summary(measured: pd.DataFrame | None, surrogate: pd.DataFrame | 
                 "test_n_datasets": "n_datasets"})
             parts.append(t[["model", "tuned", "against", "estimate", *columns, "n_seeds"]])
     if surrogate is not None:
-        s = surrogate[surrogate["reference"].isin(["package", "optimal"])]
+        s = surrogate[surrogate["reference"].isin(list(AGAINST))]
         seeds = trials.groupby("model")["seed"].nunique().rename("n_seeds")
-        s = s.assign(against=s["reference"] + " default", estimate="surrogate").join(seeds, on="model")
+        s = s.assign(against=s["reference"].map(AGAINST), estimate="surrogate").join(seeds, on="model")
         parts.append(s[["model", "tuned", "against", "estimate", *columns, "n_seeds"]])
     if not parts:
         raise NotApplicable("neither measured nor surrogate tunability applies to this store")
     table = pd.concat(parts, ignore_index=True).rename(columns={"tuned": "hyperparameter"})
     table["_rest"] = table["hyperparameter"] != "all"  # "all" first, then by name
-    # Blocks: the package default (measured, then surrogate), then the optimal default.
-    table = table.sort_values(["model", "against", "estimate", "_rest", "hyperparameter"],
-                              ascending=[True, False, True, True, True], kind="stable")
-    return table.drop(columns="_rest").reset_index(drop=True)
+    # Blocks: the package default (measured, then surrogate), the R default, then the optimal default.
+    table["_against"] = table["against"].map({a: i for i, a in enumerate(AGAINST.values())})
+    table = table.sort_values(["model", "_against", "estimate", "_rest", "hyperparameter"], kind="stable")
+    return table.drop(columns=["_rest", "_against"]).reset_index(drop=True)
 
 
 def pair_table(trials: pd.DataFrame) -> pd.DataFrame:

@@ -78,6 +78,12 @@ class ElasticNetFamily(ModelFamily):
         # glmnet as Probst et al. ran it: the lasso without penalty (lambda = 0, i.e. C = infinity).
         return {"probst2019": {"alpha": 1.0, "lambda": 0.0}}
 
+    def concrete(self, config: Mapping[str, Any], shape: DataShape) -> dict[str, Any]:
+        config = dict(config)
+        if config.get("lambda") == DEFAULT_LAMBDA:
+            config["lambda"] = 1.0 / max(1, shape.n_samples)
+        return config
+
     @staticmethod
     def inverse_c(config: Mapping[str, Any], n_samples: int) -> float:
         """scikit-learn's C for glmnet's lambda on n training rows: C = 1 / (n * lambda)."""

@@ -320,3 +320,40 @@ def robustness_spread(robustness: pd.DataFrame, palette: Palette) -> Figure:
     fig.suptitle("Robustness across optimizer seeds: one point per task x model, bar = median", fontsize=10)
     fig.tight_layout()
     return fig
+
+
+def probst2019_scatter(hyper: pd.DataFrame, agreement: pd.DataFrame) -> Figure:
+    """Per family: our mean d per hyperparameter against the paper's (Tun.P, or Tun.O for the optimal
+    default), one marker per estimate, with rho and its CI in the legend. The line is y = x."""
+    rows = hyper[hyper["hyperparameter"].notna() & (hyper["hyperparameter"] != "all")]
+    rows = rows[rows["ours_mean"].notna() & rows["paper_mean"].notna()]
+    if rows.empty:
+        raise NotApplicable("no hyperparameter has both our and the paper's tunability")
+    models = sorted(rows["model"].unique())
+    fig, axes = _grid(len(models), width=4.2, height=3.6, cols=3)
+    markers = dict(zip(sorted(rows["estimate"].unique()), "osD^vP", strict=False))
+    colors = plt.get_cmap("Set1").colors
+    rho = agreement.set_index(["model", "estimate"])
+    for ax, model in zip(axes, models, strict=True):
+        mine = rows[rows["model"] == model]
+        top = max(mine["ours_mean"].max(), mine["paper_mean"].max()) * 1.1 or 1.0
+        ax.plot([0, top], [0, top], color="grey", lw=0.8)
+        for i, (estimate, g) in enumerate(mine.groupby("estimate")):
+            r = rho.loc[(model, estimate)]
+            label = (f"{estimate}: rho {r['spearman_rho']:.2f} [{r['rho_ci_low']:.2f}, {r['rho_ci_high']:.2f}]"
+                     if np.isfinite(r["spearman_rho"]) else f"{estimate}: rho undefined")
+            ax.scatter(g["paper_mean"], g["ours_mean"], marker=markers.get(estimate, "o"), s=22,
+                       color=colors[i % len(colors)], label=label)
+            if estimate == "surrogate (probst2019)":
+                for p in g.itertuples():
+                    ax.annotate(p.paper_name, (p.paper_mean, p.ours_mean), fontsize=6, alpha=0.8,
+                                xytext=(2, 2), textcoords="offset points")
+        ax.set_xlim(0, top)
+        ax.set_ylim(0, top)
+        ax.set_xlabel("Probst et al. 2019, mean over 38 datasets")
+        ax.set_ylabel("ours, mean over datasets")
+        ax.set_title(f"{model} ({mine['family'].iloc[0]}), {mine['measure'].iloc[0]}", fontsize=9)
+        ax.legend(fontsize=6, frameon=False, loc="upper left")
+    fig.suptitle("Tunability per hyperparameter, ours against the paper's (the line is equality)", fontsize=10)
+    fig.tight_layout()
+    return fig
