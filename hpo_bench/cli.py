@@ -42,6 +42,13 @@ def cmd_run(args: argparse.Namespace) -> int:
         check_scheduler_address(args.scheduler, "--scheduler")
         if executor != "dask":
             raise HpoBenchError(f"--scheduler {args.scheduler}: needs --executor dask (the executor is {executor!r})")
+    models = None
+    if args.models is not None:
+        models = [m.strip() for m in args.models.split(",") if m.strip()]
+        unknown = [m for m in models if m not in exp.models]
+        if not models or unknown:
+            raise HpoBenchError(f"--models {args.models}: name models of the experiment, comma-separated "
+                                f"({', '.join(exp.models)})")
     task_store = TaskStore(args.task_store)
     check_tasks_available(exp.tasks, task_store)  # before the result store exists or any run starts
     prepared = prepare_tasks(exp, task_store)  # splits made and checked (enough rows per class) likewise
@@ -49,7 +56,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     store = Store(path)
     try:
         counts = Scheduler(exp, store, n_workers=args.n_workers, task_store=task_store, executor=executor,
-                           scheduler_address=args.scheduler, prepared=prepared).run()
+                           scheduler_address=args.scheduler, prepared=prepared, models=models).run()
     except KeyboardInterrupt:
         done = store.count_trials()
         print(f"\ninterrupted: {done} trials are stored in {path}; run the same command again to continue",
@@ -351,6 +358,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("experiment", help="experiment file (.toml)")
     run.add_argument("--results-dir", default="results", help="where stores go (default: results)")
     run.add_argument("--n-workers", type=int, default=None, help="worker processes (default: the file's)")
+    run.add_argument("--models", default=None, metavar="A,B",
+                     help="work on these models' runs only this time (default: all); the others stay as they are")
     run.add_argument("--executor", choices=["local", "dask"], default=None,
                      help="where evaluations run (default: the file's executor, else local)")
     run.add_argument("--scheduler", default=None, metavar="ADDRESS",

@@ -173,8 +173,12 @@ def _error_text(exc: BaseException) -> str:
 class Scheduler:
     def __init__(self, experiment: Experiment, store: Store, *, n_workers: int | None = None,
                  out: TextIO | None = None, task_store: TaskStore | None = None, executor: str | None = None,
-                 scheduler_address: str | None = None, prepared: PreparedTasks | None = None) -> None:
+                 scheduler_address: str | None = None, prepared: PreparedTasks | None = None,
+                 models: list[str] | None = None) -> None:
         self.exp = experiment
+        # A sitting may work on some models' runs only (the cheap ones first); the others stay as they
+        # are, and each run's trials are the same whichever sitting evaluates them.
+        self.models = models
         self.prepared = prepared
         self.task_store = task_store or TaskStore()  # read only: runs never download
         self.store = store
@@ -455,7 +459,8 @@ class Scheduler:
         splits = self._record_tasks(self.prepared)
         tasks = self.prepared.tasks
         fingerprints = {ref: task.fingerprint() for ref, task in tasks.items()}
-        states = [self._prepare(spec, fingerprints) for spec in self.exp.runs()]
+        specs = [spec for spec in self.exp.runs() if self.models is None or spec.model in self.models]
+        states = [self._prepare(spec, fingerprints) for spec in specs]
         progress = Progress(total=sum(s.budget for s in states), out=self.out)
         # A finished run counts its whole budget: what it did not spend will not be spent.
         progress.done = progress.done_at_start = sum(s.budget if s.finished else s.done for s in states)

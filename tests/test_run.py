@@ -139,3 +139,19 @@ def test_sigkill_then_resume_loses_and_duplicates_nothing(write_experiment, tmp_
     result = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     pd.testing.assert_frame_equal(trials_of(db), trials_of(reference / "tiny.sqlite"))
+
+
+def test_sittings_by_model_give_the_trials_of_one_whole_run(write_experiment, tmp_path, capsys):
+    exp = write_experiment(models='["decision_tree", "knn"]', budget_evals="{ decision_tree = 4, knn = 3 }",
+                           tasks='["sklearn:breast_cancer"]', seeds=1)
+    assert main(["run", str(exp), "--results-dir", str(tmp_path / "whole")]) == 0
+    assert main(["run", str(exp), "--results-dir", str(tmp_path / "parts"), "--models", "knn"]) == 0
+    knn_only = trials_of(tmp_path / "parts" / "tiny.sqlite")
+    assert set(knn_only["model"]) == {"knn"} and len(knn_only) == 3
+    assert main(["run", str(exp), "--results-dir", str(tmp_path / "parts"), "--models", "decision_tree,knn"]) == 0
+    pd.testing.assert_frame_equal(trials_of(tmp_path / "parts" / "tiny.sqlite"),
+                                  trials_of(tmp_path / "whole" / "tiny.sqlite"))
+    capsys.readouterr()
+    assert main(["run", str(exp), "--results-dir", str(tmp_path / "parts"), "--models", "svm"]) == 2
+    err = capsys.readouterr().err
+    assert "--models svm: name models of the experiment, comma-separated (decision_tree, knn)" in err
