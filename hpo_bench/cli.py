@@ -14,6 +14,8 @@ EXIT_USAGE = 2
 METRIC_HELP = ("a recorded metric to report (default: the optimised one; another goes to <reports-dir>/<name>/"
                "<metric>/). Grid, random and Sobol runs' incumbents are their best trials under it; other "
                "optimizers' are the optimised metric's incumbents, scored in it")
+MODELS_HELP = ("only these models' trials (default: all), e.g. the families of a study whose other runs are still "
+               "going; the report says which")
 
 
 def _store_path(target: str, results_dir: str) -> Path:
@@ -121,6 +123,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
         if missing:
             raise HpoBenchError(f"--reference {args.reference}: missing column(s) {sorted(missing)} (a "
                                 "reference.csv written by an earlier analyze has them)")
+    trials = _only_models(trials, args.models)
     tables, skipped = analyze(trials, tasks, reference, metric=args.metric)
     out_dir = Path(args.reports_dir) / name
     if args.metric is not None and args.metric not in set(trials["metric"]):
@@ -135,13 +138,25 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     return 0
 
 
+def _model_list(value: str | None) -> list[str] | None:
+    return None if value is None else [m.strip() for m in value.split(",") if m.strip()]
+
+
+def _only_models(trials: Any, value: str | None) -> Any:
+    """The trials of the models `--models` names (all without it); a name the store lacks exits 2."""
+    from hpo_bench.analysis import select_models
+
+    return trials if value is None else select_models(trials, _model_list(value))[0]
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     from hpo_bench.analysis.tunability import NotApplicable
     from hpo_bench.report import build_report
 
     _check_metric(args.metric)
     try:
-        report = build_report(_store_path(args.target, args.results_dir), args.reports_dir, metric=args.metric)
+        report = build_report(_store_path(args.target, args.results_dir), args.reports_dir, metric=args.metric,
+                              models=_model_list(args.models))
     except NotApplicable as why:
         raise StoreError(f"{args.target}: {why}; run the experiment first") from None
     print(f"wrote {report.out_dir / 'index.html'} and index.md: {len(report.figures)} figures, "
@@ -378,6 +393,7 @@ def build_parser() -> argparse.ArgumentParser:
     analyze.add_argument("--reports-dir", default="reports", help="where tables go (default: reports)")
     analyze.add_argument("--reference", help="a frozen reference.csv (task, model, best_loss, worst_loss) for regret")
     analyze.add_argument("--metric", default=None, help=METRIC_HELP)
+    analyze.add_argument("--models", default=None, metavar="A,B", help=MODELS_HELP)
     analyze.set_defaults(func=cmd_analyze)
 
     report = sub.add_parser("report", parents=[common], help="write reports/<name>/index.html and index.md")
@@ -385,6 +401,7 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--results-dir", default="results")
     report.add_argument("--reports-dir", default="reports", help="where reports go (default: reports)")
     report.add_argument("--metric", default=None, help=METRIC_HELP)
+    report.add_argument("--models", default=None, metavar="A,B", help=MODELS_HELP)
     report.set_defaults(func=cmd_report)
     tasks = sub.add_parser("tasks", parents=[common], help="the local task store: pull, import, list")
     tasks_sub = tasks.add_subparsers(dest="tasks_command", required=True)

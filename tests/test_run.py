@@ -155,3 +155,9 @@ def test_sittings_by_model_give_the_trials_of_one_whole_run(write_experiment, tm
     assert main(["run", str(exp), "--results-dir", str(tmp_path / "parts"), "--models", "svm"]) == 2
     err = capsys.readouterr().err
     assert "--models svm: name models of the experiment, comma-separated (decision_tree, knn)" in err
+    store, reports = str(tmp_path / "parts" / "tiny.sqlite"), tmp_path / "reports"
+    assert main(["report", store, "--reports-dir", str(reports), "--models", "knn"]) == 0
+    assert set(pd.read_csv(reports / "tiny" / "best_found.csv")["model"]) == {"knn"}
+    assert "**models reported**: knn; not reported here: decision_tree" in (reports / "tiny" / "index.md").read_text()
+    assert main(["analyze", store, "--reports-dir", str(reports), "--models", "knn,svm"]) == 2
+    assert "--models knn,svm: name models of the store, comma-separated (decision_tree, knn)" in capsys.readouterr().err

@@ -104,3 +104,47 @@ def test_the_comparison_with_the_paper_has_every_estimate_with_a_ci(tables):
     assert agreement.loc["surrogate (optimal_cv)", "paper_all"] == pytest.approx(0.8887 - 0.8828)
     space = out["probst2019_tuning_space"].set_index("hyperparameter")
     assert space.loc["n_neighbors", "paper_name"] == "k" and space.loc["n_neighbors", "paper_q05"] == 9.95
+
+
+def test_what_the_surrogates_chose_is_evaluated_for_real_and_set_beside_them(tmp_path):
+    """A small study, its check experiment made from the surrogates' choices, run and compared."""
+    import importlib.util
+
+    from hpo_bench.analysis import metric_view, write_tables
+    from hpo_bench.experiment import load_experiment
+    from hpo_bench.scheduler import Scheduler
+    from hpo_bench.store import Store
+
+    spec = importlib.util.spec_from_file_location("probst_check", "benchmarks/probst_check.py")
+    probst_check = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(probst_check)
+    study_file = tmp_path / "study.toml"
+    study_file.write_text('name = "study"\ntasks = ["sklearn:breast_cancer", "sklearn:wine"]\n'
+                          'models = ["decision_tree"]\nbudget_evals = 41\ncv_folds = 3\ninclude_default = true\n'
+                          'test = "holdout"\nn_workers = 2\n\n[optimizers]\nrandom = {}\n')
+    with Store(tmp_path / "study.sqlite") as store:
+        Scheduler(load_experiment(study_file), store).run()
+        trials, tasks = metric_view(store.trials()), store.tasks()
+    report = tmp_path / "report"
+    tables = surrogate_tunability(trials, tasks, n_candidates=2000)
+    assert tables["surrogate_quality"]["kept"].all()
+    write_tables(tables, report)
+    check_file = probst_check.make(report, study_file)
+    check = load_experiment(check_file)
+    assert check.defaults == "probst2019" and check.budget("decision_tree") == 1 + 1 + 2  # optimal + 2 optima
+    with Store(tmp_path / "check.sqlite") as store:
+        Scheduler(check, store).run()
+        checked = store.trials()
+    assert list(checked["source"]) == ["default", "listed", "listed", "listed"] * 2
+    assert (checked["test_state"] == "COMPLETE").all()  # every one of them also scored on the held-out test
+    probst_check.compare(report, tmp_path / "study.sqlite", tmp_path / "check.sqlite")
+    real = pd.read_csv(report / "surrogate_vs_real.csv")
+    assert set(real["kind"]) == {"optimal", "optimum", "probst2019"} and len(real) == 2 + 2 + 2
+    assert real["measured"].notna().all() and real["measured_test"].notna().all()
+    assert real["predicted"].between(0, 1).all()  # how close they come is what a study measures
+    listed = checked[checked["source"] == "listed"]
+    key = ("sklearn:wine", "optimal")
+    assert real.set_index(["task", "kind"]).loc[key, "measured"] == pytest.approx(
+        listed[listed["task"] == "sklearn:wine"]["loss"].iloc[0])  # the optimal default is listed first
+    d = pd.read_csv(report / "surrogate_vs_real_tunability.csv").set_index("reference")
+    assert set(d.index) == {"optimal", "probst2019"} and (d["n_datasets"] == 2).all()

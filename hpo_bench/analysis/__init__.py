@@ -32,6 +32,7 @@ from hpo_bench.analysis.tunability import (
     tuning_space,
 )
 from hpo_bench.analysis.variance import variance_decomposition, variance_summary
+from hpo_bench.errors import HpoBenchError
 
 SURROGATE_TABLES = ("surrogate_quality", "optimal_defaults", "surrogate_per_dataset", "surrogate_tunability",
                     "surrogate_tuning_space")
@@ -93,6 +94,16 @@ def analyze(trials: pd.DataFrame, tasks: pd.DataFrame, reference: pd.DataFrame |
     return tables, skipped
 
 
+def select_models(trials: pd.DataFrame, models: list[str]) -> tuple[pd.DataFrame, list[str]]:
+    """The trials of `models` and the store's other models; a name the store lacks raises HpoBenchError."""
+    present = sorted(trials["model"].unique())
+    unknown = [m for m in models if m not in present]
+    if not models or unknown:
+        raise HpoBenchError(f"--models {','.join(models)}: name models of the store, comma-separated "
+                            f"({', '.join(present)})")
+    return trials[trials["model"].isin(models)], sorted(set(present) - set(models))
+
+
 def write_tables(tables: dict[str, pd.DataFrame], out_dir: Path) -> list[Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = []
@@ -104,4 +115,4 @@ def write_tables(tables: dict[str, pd.DataFrame], out_dir: Path) -> list[Path]:
 
 
 __all__ = ["NotApplicable", "analyze", "best_found_table", "incumbent_traces", "metric_view", "run_best",
-           "write_tables"]
+           "select_models", "write_tables"]

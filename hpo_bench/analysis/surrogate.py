@@ -271,3 +271,63 @@ def summarise(per_dataset: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
 
 
 __all__ = ["design_trials", "fit_surrogates", "summarise", "surrogate_tunability"]
+
+
+CHECK_KINDS = {"optimal": "optimal", "optimal_cv": "optimal_cv", "optimum": None}  # kind -> reference in
+# surrogate_per_dataset (None: the dataset's optimum, f_optimum of its "all" row)
+
+
+def surrogate_vs_real(study: pd.DataFrame, check: pd.DataFrame, optimal_defaults: pd.DataFrame,
+                      per_dataset: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """Every surrogate claim beside its measurement: the configurations the surrogates chose, evaluated for real.
+
+    `study`: the study's trials; `check`: the trials of its check experiment (the R default as the default
+    trial, then the listed optimal default, cross-validated defaults and per-dataset optima; see
+    benchmarks/probst_check.py); `optimal_defaults` and `per_dataset` the study's surrogate tables. Rows of
+    `surrogate_vs_real`: per model, task and configuration kind, the surrogate's predicted validation loss, the
+    measured validation loss (the same inner CV as the design) and the held-out test loss. Rows of
+    `surrogate_vs_real_tunability`: per model and reference default, d predicted on the surrogates against d
+    measured, with the design's best trial (or the measured optimum, if lower) as the tuned side.
+    """
+    from hpo_bench.space import config_key
+
+    design = design_trials(study)
+    best = design.groupby(["model", "task"])["loss"].min()
+    done = check[check["state"] == "COMPLETE"]
+    measured = {(r.model, r.task, config_key(json.loads(r.config))): (r.loss, r.test_loss)
+                for r in done.itertuples()}
+    r_default = done[done["source"] == "default"].set_index(["model", "task"])
+    all_rows = per_dataset[per_dataset["tuned"] == "all"].set_index(["model", "task", "reference"])
+    rows = []
+    for d in optimal_defaults.itertuples():
+        kind, config = d.kind, json.loads(d.config)
+        tasks = sorted(check.loc[check["model"] == d.model, "task"].unique()) if kind == "optimal" else [d.task]
+        for task in tasks:
+            key = (d.model, task, CHECK_KINDS[kind] or "package")
+            if key not in all_rows.index:
+                continue  # a dataset the surrogates left out
+            predicted = all_rows.loc[key, "f_reference" if CHECK_KINDS[kind] else "f_optimum"]
+            loss, test = measured.get((d.model, task, config_key(config)), (np.nan, np.nan))
+            rows.append({"model": d.model, "task": task, "kind": kind, "predicted": predicted, "measured": loss,
+                         "measured_test": test})
+    for (model, task), r in r_default.iterrows():
+        key = (model, task, "probst2019")
+        if key in all_rows.index:
+            rows.append({"model": model, "task": task, "kind": "probst2019",
+                         "predicted": all_rows.loc[key, "f_reference"], "measured": r["loss"],
+                         "measured_test": r["test_loss"]})
+    table = pd.DataFrame(rows)
+    if table.empty:
+        raise NotApplicable("the check store holds none of the configurations the surrogates chose")
+    optimum = table[table["kind"] == "optimum"].set_index(["model", "task"])["measured"]
+    tuned = pd.concat([best, optimum], axis=1).min(axis=1)
+    d_rows = []
+    for (model, kind), g in table[table["kind"] != "optimum"].groupby(["model", "kind"]):
+        per_task = per_dataset[(per_dataset["model"] == model) & (per_dataset["reference"] == kind)
+                               & (per_dataset["tuned"] == "all")].set_index("task")["d"]
+        real = (g.set_index("task")["measured"] - tuned.loc[model].reindex(g["task"]).to_numpy()).clip(lower=0)
+        d_rows.append({"model": model, "reference": kind, "d_predicted": per_task.reindex(g["task"]).mean(),
+                       "d_measured": real.mean(), "mean_predicted_loss": g["predicted"].mean(),
+                       "mean_measured_loss": g["measured"].mean(), "mean_measured_test_loss": g["measured_test"].mean(),
+                       "n_datasets": int(real.notna().sum())})
+    return {"surrogate_vs_real": table, "surrogate_vs_real_tunability": pd.DataFrame(d_rows)}

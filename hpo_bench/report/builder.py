@@ -14,7 +14,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from hpo_bench.analysis import analyze, metric_view, run_best, write_tables
+from hpo_bench.analysis import analyze, metric_view, run_best, select_models, write_tables
 from hpo_bench.analysis.tunability import NotApplicable
 from hpo_bench.report import figures as fg
 from hpo_bench.report.tables import to_latex, to_markdown
@@ -121,14 +121,24 @@ def _recorded_metrics(trials: pd.DataFrame) -> set[str]:
     return set(json.loads(first.iloc[0])) if len(first) else set(trials["metric"])
 
 
-def build_report(store_path: str | Path, reports_dir: str | Path = "reports", metric: str | None = None) -> Report:
-    """The report of a store; with `metric` other than the optimised one, in <reports_dir>/<name>/<metric>/."""
+def build_report(store_path: str | Path, reports_dir: str | Path = "reports", metric: str | None = None,
+                 models: list[str] | None = None) -> Report:
+    """The report of a store; with `metric` other than the optimised one, in <reports_dir>/<name>/<metric>/.
+
+    `models`: report these models' trials only (a study whose other runs are still going); the report's
+    "What was run" says so.
+    """
     start = time.perf_counter()
     store = Store(store_path, create=False)
     try:
         exp_row = store.experiment_row()
         trials, tasks = store.trials(), store.tasks()
+        if models is not None:
+            trials, left = select_models(trials, models)
         provenance = _provenance(store, trials) if len(trials) else []
+        if models is not None:
+            provenance.insert(1, ("models reported", f"{', '.join(models)}; not reported here: "
+                                                     f"{', '.join(left) or 'none'}"))
         file_text = exp_row.get("file_text", "")
     finally:
         store.close()
