@@ -148,3 +148,12 @@ def test_what_the_surrogates_chose_is_evaluated_for_real_and_set_beside_them(tmp
         listed[listed["task"] == "sklearn:wine"]["loss"].iloc[0])  # the optimal default is listed first
     d = pd.read_csv(report / "surrogate_vs_real_tunability.csv").set_index("reference")
     assert set(d.index) == {"optimal", "probst2019"} and (d["n_datasets"] == 2).all()
+
+
+def test_pairs_gain_nothing_beyond_the_hyperparameter_that_matters(tables):
+    pairs = tables["surrogate_pairs"].set_index(["reference", "first", "second"])
+    with_k = pairs.loc[("package", "n_neighbors", "weights")]
+    assert with_k["d_pair"] == pytest.approx(((5 - 20) / 30) ** 2, abs=0.02)
+    assert abs(with_k["joint_gain"]) < 0.005 and abs(with_k["interaction"]) < 0.01
+    assert pairs.loc[("package", "weights", "p"), "d_pair"] < 0.005
+    assert set(pairs.index.get_level_values("reference")) == {"package", "optimal"}

@@ -46,6 +46,8 @@ from hpo_bench.space import SearchSpace
 
 N_CANDIDATES = 100_000
 N_VALUES_PER_PARAMETER = 64
+N_VALUES_PER_PAIR = 16  # per parameter of a pair: a 16 x 16 grid
+PAIR_REFERENCES = ("package", "optimal")
 MIN_TRIALS = 20
 MIN_R2 = 0.5
 MIN_DEFAULT_AUC_LOSS = 0.001
@@ -142,18 +144,20 @@ def surrogate_tunability(trials: pd.DataFrame, tasks: pd.DataFrame, seed: int = 
                          n_candidates: int = N_CANDIDATES) -> dict[str, pd.DataFrame]:
     """Tables: surrogate quality, optimal defaults, per-dataset and summarised tunability, tuning space."""
     fitted = fit_surrogates(trials, tasks, seed)
-    per_dataset, defaults, spaces = [], [], []
+    per_dataset, defaults, spaces, pairs = [], [], [], []
     for model_name, per_task in fitted["surrogates"].items():
         model = get_model(model_name)
         d, default, space = _model_tunability(model, per_task, seed, n_candidates)
         per_dataset.append(d)
         defaults.append(default)
         spaces.append(space)
+        pairs.append(_pairs(model, per_task, d, default))
     per_dataset_table = pd.concat(per_dataset, ignore_index=True)
     return {"surrogate_quality": fitted["quality"], "optimal_defaults": pd.concat(defaults, ignore_index=True),
             "surrogate_per_dataset": per_dataset_table,
             "surrogate_tunability": summarise(per_dataset_table, seed),
-            "surrogate_tuning_space": pd.concat(spaces, ignore_index=True)}
+            "surrogate_tuning_space": pd.concat(spaces, ignore_index=True),
+            "surrogate_pairs": pd.concat(pairs, ignore_index=True)}
 
 
 def _candidates(model: ModelFamily, seed: int, n: int) -> list[dict]:
@@ -165,6 +169,34 @@ def _one_at_a_time(model: ModelFamily, base: dict, name: str) -> list[dict]:
     """`base` with parameter `name` moved over its range (the others held), inactive ones dropped."""
     values = model.space[name].grid(N_VALUES_PER_PARAMETER)
     return [model.space.active_only({**model.space.default(), **base, name: v}) for v in values]
+
+
+def _pairs(model: ModelFamily, per_task: dict, per_dataset: pd.DataFrame, defaults: pd.DataFrame) -> pd.DataFrame:
+    """d of tuning each pair (i, i') jointly on the surrogates (a grid, the others at the reference), its
+    joint gain d_ii' - max(d_i, d_i') and interaction d_ii' - (d_i + d_i'), averaged over datasets."""
+    import itertools
+
+    optimal = json.loads(defaults.loc[defaults["kind"] == "optimal", "config"].iloc[0])
+    single = per_dataset.set_index(["reference", "task", "tuned"])["d"]
+    rows = []
+    for ref in PAIR_REFERENCES:
+        for first, second in itertools.combinations(model.space.names, 2):
+            gains = []
+            for task, (surrogate, shape) in per_task.items():
+                base = model.package_default() if ref == "package" else optimal
+                grid = [model.space.active_only({**model.space.default(), **base, first: a, second: b})
+                        for a in model.space[first].grid(N_VALUES_PER_PAIR)
+                        for b in model.space[second].grid(N_VALUES_PER_PAIR)]
+                f = surrogate.predict(_encode(model.space, [model.concrete(c, shape) for c in [base, *grid]]))
+                d_pair = f[0] - min(f.min(), f[0])
+                d1, d2 = single[(ref, task, first)], single[(ref, task, second)]
+                gains.append((d_pair, d1, d2))
+            g = np.array(gains)
+            rows.append({"model": model.name, "reference": ref, "first": first, "second": second,
+                         "d_pair": g[:, 0].mean(), "d_first": g[:, 1].mean(), "d_second": g[:, 2].mean(),
+                         "joint_gain": (g[:, 0] - g[:, 1:].max(axis=1)).mean(),
+                         "interaction": (g[:, 0] - g[:, 1:].sum(axis=1)).mean(), "n_datasets": len(g)})
+    return pd.DataFrame(rows)
 
 
 def _references(model: ModelFamily, tasks: list[str], predicted: np.ndarray,

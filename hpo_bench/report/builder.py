@@ -59,6 +59,9 @@ SHOWN = {
                              ["model", "reference", "tuned", "mean", "median", "ci_low", "ci_high", "relative_mean",
                               "relative_n_datasets", "n_datasets"]),
     "tunability_pairs": ("Pairs of hyperparameters: joint gain and interaction", None),
+    "surrogate_pairs": ("Pairs of hyperparameters on the surrogates (a 16 x 16 grid, the others at the package or "
+                        "the optimal default): d of the pair, joint gain over the better one alone, interaction",
+                        None),
     "tuning_space": ("Tuning space: 5% and 95% quantiles of the best values", None),
     "optimal_defaults": ("Data-driven optimal defaults (on the surrogates)", None),
     "surrogate_tuning_space": ("Tuning space on the surrogates: 5% and 95% quantiles of the per-dataset optima",
