@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from conftest import experiment_text
 
@@ -73,3 +75,10 @@ def test_budgets_per_model_and_the_r_defaults():
     assert exp.budget("knn") == 7 and exp.budget("xgboost") == 3
     assert exp.defaults == "probst2019"
     assert parse_experiment(experiment_text(models='["xgboost", "knn"]')).budgets == {"xgboost": 5, "knn": 5}
+
+
+@pytest.mark.parametrize("path", sorted((Path(__file__).parents[1] / "benchmarks").rglob("*.toml")),
+                         ids=lambda p: p.name)
+def test_every_committed_experiment_file_is_valid(path):
+    exp = load_experiment(path)
+    assert exp.runs() and exp.name
