@@ -3,13 +3,17 @@
     python benchmarks/headline.py tunability reports/tunability-random-forest
     python benchmarks/headline.py optimizers reports/optimizer-comparison
     python benchmarks/headline.py seeds reports/seeds-and-test
+    python benchmarks/headline.py probst reports/tunability-probst2019
 
 `tunability`: one row per hyperparameter from tunability_summary.csv: measured d against the package
 default (mean, 95% CI, median, relative) and the surrogates' d against the package and the optimal
 default. `optimizers`: mean rank and median best-found loss per optimizer from tests.csv and
 best_found.csv. `seeds`: validation and test loss of the final incumbent and their difference per
 optimizer (optimism.csv), and the share of the best-found loss's variance per seed factor
-(variance_summary.csv).
+(variance_summary.csv). `probst`: per family, our overall Tun.P / Tun.O / Tun.O-CV on the surrogates
+beside the paper's, Spearman's rho of the per-hyperparameter values with its CI (probst2019_agreement.csv),
+and the datasets kept (surrogate_quality.csv); then per hyperparameter, ours against the R default beside
+the paper's Tun.P (probst2019_hyperparameters.csv).
 """
 
 from __future__ import annotations
@@ -82,9 +86,34 @@ def seeds(report: Path) -> str:
     return "\n".join(lines)
 
 
+def probst(report: Path) -> str:
+    agreement = pd.read_csv(report / "probst2019_agreement.csv")
+    quality = pd.read_csv(report / "surrogate_quality.csv")
+    kept = quality.groupby("model")["kept"].agg(["sum", "count"])
+    lines = ["| family (paper's) | estimate | ours, overall d | paper | ours / paper | Spearman rho [95% CI] | "
+             "datasets (kept of run) |", "| --- | --- | ---: | ---: | ---: | --- | ---: |"]
+    for r in agreement.itertuples():
+        rho = (f"{r.spearman_rho:.2f} [{r.rho_ci_low:.2f}, {r.rho_ci_high:.2f}]" if pd.notna(r.spearman_rho)
+               else "")
+        used = (f"{int(kept.loc[r.model, 'sum'])} of {int(kept.loc[r.model, 'count'])}"
+                if r.estimate.startswith("surrogate") and r.model in kept.index else f"{r.n_datasets}")
+        lines.append(f"| {r.model} ({r.family}) | {r.estimate}: {r.paper_measure} | {_g(r.ours_all)} | "
+                     f"{_g(r.paper_all)} | {r.ratio_all:.2f} | {rho} | {used} |")
+    hyper = pd.read_csv(report / "probst2019_hyperparameters.csv")
+    hyper = hyper[(hyper["estimate"] == "surrogate (probst2019)") & hyper["hyperparameter"].notna()
+                  & (hyper["hyperparameter"] != "all")]
+    lines += ["", "| family | hyperparameter (paper's name) | ours vs R default: mean d (rank) | paper Tun.P "
+              "(rank) |", "| --- | --- | ---: | ---: |"]
+    for r in hyper.sort_values(["model", "paper_rank"]).itertuples():
+        lines.append(f"| {r.model} | {r.hyperparameter} ({r.paper_name}) | {_g(r.ours_mean)} ({r.ours_rank:g}) | "
+                     f"{_g(r.paper_mean)} ({r.paper_rank:g}) |")
+    return "\n".join(lines)
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("kind", choices=["tunability", "optimizers", "seeds"])
+    parser.add_argument("kind", choices=["tunability", "optimizers", "seeds", "probst"])
     parser.add_argument("report", type=Path, help="a report folder, e.g. reports/tunability-random-forest")
     args = parser.parse_args()
-    print({"tunability": tunability, "optimizers": optimizers, "seeds": seeds}[args.kind](args.report))
+    print({"tunability": tunability, "optimizers": optimizers, "seeds": seeds, "probst": probst}[args.kind](
+        args.report))
