@@ -157,3 +157,14 @@ def test_pairs_gain_nothing_beyond_the_hyperparameter_that_matters(tables):
     assert abs(with_k["joint_gain"]) < 0.005 and abs(with_k["interaction"]) < 0.01
     assert pairs.loc[("package", "weights", "p"), "d_pair"] < 0.005
     assert set(pairs.index.get_level_values("reference")) == {"package", "optimal"}
+
+
+def test_the_surrogates_are_set_beside_the_real_default_and_the_real_design(tables):
+    real = tables["surrogate_vs_design"].set_index("task")
+    assert len(real) == 6
+    # The true surface: default (k = 5) at 0.1 + offset + 0.25; the design's best near k = 20 at 0.1 + offset.
+    for task, offset in TASKS.items():
+        assert real.loc[task, "measured_default"] == pytest.approx(0.35 + offset)
+        assert real.loc[task, "measured_best"] == pytest.approx(0.1 + offset, abs=0.002)
+        assert real.loc[task, "predicted_default"] == pytest.approx(0.35 + offset, abs=0.02)
+    assert (real["d_measured"] - real["d_surrogate"]).abs().max() < 0.02

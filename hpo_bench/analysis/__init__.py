@@ -35,7 +35,7 @@ from hpo_bench.analysis.variance import variance_decomposition, variance_summary
 from hpo_bench.errors import HpoBenchError
 
 SURROGATE_TABLES = ("surrogate_quality", "optimal_defaults", "surrogate_per_dataset", "surrogate_tunability",
-                    "surrogate_tuning_space", "surrogate_pairs")
+                    "surrogate_tuning_space", "surrogate_pairs", "surrogate_vs_design")
 
 
 def analyze(trials: pd.DataFrame, tasks: pd.DataFrame, reference: pd.DataFrame | None = None,

@@ -159,7 +159,24 @@ def surrogate_tunability(trials: pd.DataFrame, tasks: pd.DataFrame, seed: int = 
             "surrogate_per_dataset": per_dataset_table,
             "surrogate_tunability": summarise(per_dataset_table, seed),
             "surrogate_tuning_space": pd.concat(spaces, ignore_index=True),
-            "surrogate_pairs": pd.concat(pairs, ignore_index=True)}
+            "surrogate_pairs": pd.concat(pairs, ignore_index=True),
+            "surrogate_vs_design": _against_design(trials, per_dataset_table)}
+
+
+def _against_design(trials: pd.DataFrame, per_dataset: pd.DataFrame) -> pd.DataFrame:
+    """What the study measured beside what the surrogates say, per dataset: the package default's loss
+    (its real trial, which the surrogates never saw) and the best loss of the design against the
+    surrogate's prediction at the default and its optimum; d both ways."""
+    full = per_dataset[(per_dataset["reference"] == "package") & (per_dataset["tuned"] == "all")]
+    defaults = trials[(trials["source"] == "default") & (trials["state"] == "COMPLETE") & (trials["tuned"] == "all")]
+    default = defaults.groupby(["model", "task"])["loss"].median().rename("measured_default")
+    best = design_trials(trials).groupby(["model", "task"])["loss"].min().rename("measured_best")
+    out = full.set_index(["model", "task"])[["f_reference", "f_optimum", "d"]].rename(columns={
+        "f_reference": "predicted_default", "f_optimum": "predicted_optimum", "d": "d_surrogate"})
+    out = out.join(default).join(best)
+    out["d_measured"] = (out["measured_default"] - out["measured_best"]).clip(lower=0)
+    return out.reset_index()[["model", "task", "predicted_default", "measured_default", "predicted_optimum",
+                              "measured_best", "d_surrogate", "d_measured"]]
 
 
 def _candidates(model: ModelFamily, seed: int, n: int) -> list[dict]:

@@ -38,6 +38,10 @@ SHOWN = {
                                     "ours_rank", "paper_rank", "ours_median", "paper_median", "n_datasets"]),
     "probst2019_tuning_space": ("Against Probst et al. 2019: tuning space, 5% and 95% quantiles of the per-dataset "
                                 "optima on the surrogates, ours beside the paper's", None),
+    "surrogate_vs_design": ("The surrogates against what the study measured, per dataset: the package default's "
+                            "real validation loss (the surrogates never saw it) and the design's best real loss, "
+                            "beside the surrogate's prediction at the default and at its optimum; d both ways",
+                            None),
     "surrogate_quality": ("Surrogates per dataset: the design they were fitted on, out-of-fold R^2 and Kendall tau "
                           "of the chosen learner, and why a dataset was left out", None),
     "best_found": ("Best-found loss per task, model and optimizer (over seeds): validation (inner CV, the loss "
