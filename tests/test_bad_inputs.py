@@ -306,9 +306,30 @@ def test_a_finished_store_in_a_read_only_folder_can_be_read(place, capsys):
     try:
         assert main(["status", "e.toml"]) == 0
         assert main(["analyze", "e.toml", "--reports-dir", str(place / "r")]) == 0
-        assert Store(folder / "tiny.sqlite", create=False).uri.endswith("immutable=1")
+        store = Store(folder / "tiny.sqlite", create=False)
+        assert store.uri.endswith("immutable=1")
+        store.close()
     finally:
         folder.chmod(0o755)
+
+
+def test_a_store_in_a_folder_it_cannot_write_is_opened_immutable(place, monkeypatch, capsys):
+    """What root cannot test with chmod: the choice made when the folder is not writable (os.access says
+    so), here with a -wal file present, where a writable folder would share it."""
+    db = place / "results" / "tiny.sqlite"
+    writer = Store(db)  # leaves a -wal beside the store while open
+    try:
+        real_access = os.access
+        monkeypatch.setattr(os, "access", lambda path, mode: False if Path(path) == db.parent else
+                            real_access(path, mode))
+        store = Store(db, create=False)
+        assert store.uri.endswith("?mode=ro&immutable=1")
+        assert len(store.runs()) == 1
+        store.close()
+        assert main(["status", str(db)]) == 0
+        assert "tiny: 1 runs (1 done); 3 trials" in capsys.readouterr().out
+    finally:
+        writer.close()
 
 
 # -- processes: the run lock, signals, workers of a killed driver ----------------------------------------------
