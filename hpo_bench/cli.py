@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import math
+import signal
+import sqlite3
 import sys
 from pathlib import Path
 from typing import Any
@@ -11,6 +13,10 @@ from typing import Any
 from hpo_bench.errors import HpoBenchError, StoreError
 
 EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as a shell reports a Ctrl-C
+# The failures a bad input or a bad environment (a full disk, read-only media, a damaged store) can
+# cause: `main` turns each into one line and exit 2. Anything else is a bug and keeps its traceback.
+EXPECTED_ERRORS = (HpoBenchError, sqlite3.Error, OSError, UnicodeDecodeError, MemoryError)
 METRIC_HELP = ("a recorded metric to report (default: the optimised one; another goes to <reports-dir>/<name>/"
                "<metric>/). Grid, random and Sobol runs' incumbents are their best trials under it; other "
                "optimizers' are the optimised metric's incumbents, scored in it")
@@ -20,25 +26,88 @@ MODELS_HELP = ("only these models' trials (default: all), e.g. the families of a
 
 def _store_path(target: str, results_dir: str) -> Path:
     """A store path from an experiment file (results_dir/<name>.sqlite) or a store path itself."""
+    return _target(target, results_dir)[0]
+
+
+def _target(target: str, results_dir: str) -> tuple[Path, Any]:
+    """(store path, the Experiment of an experiment file or None) for a command's TARGET argument."""
     path = Path(target)
     if path.suffix == ".toml":
         from hpo_bench.experiment import load_experiment
 
-        return Path(results_dir) / f"{load_experiment(path).name}.sqlite"
+        exp = load_experiment(path)
+        return Path(results_dir) / f"{exp.name}.sqlite", exp
     if not path.exists():
         raise StoreError(f"no result store at {target!r} (give an experiment .toml file or a .sqlite store)")
-    return path
+    return path, None
+
+
+def _open_store(target: str, results_dir: str) -> Any:
+    """The store TARGET names, opened read-only. Given an experiment file, the store records the file it
+    was made with: when this one differs, one line says so (the results are of the recorded file)."""
+    from hpo_bench.store import Store
+
+    path, exp = _target(target, results_dir)
+    store = Store(path, create=False)
+    if exp is not None:
+        note = store.check_file(exp)
+        if note:
+            print(f"hpo-bench: note: {note}", file=sys.stderr)
+    return store
+
+
+def _check_dir(option: str, value: str | None) -> None:
+    """An output folder option that names an existing file is refused before anything is done."""
+    if value is not None and Path(value).exists() and not Path(value).is_dir():
+        raise HpoBenchError(f"{option} {value}: is a file, not a folder")
+
+
+def _stop_on_signals() -> dict[int, Any]:
+    """SIGTERM (kill, a batch system's stop) ends a run as Ctrl-C does: what is stored stays, and one line
+    says how to continue. The first signal interrupts; later ones are ignored while the run winds down
+    (its workers are killed at once), so quick repeated Ctrl-C cannot turn a clean stop into a traceback.
+    Returns the handlers to put back."""
+    def interrupt(signum: int, frame: object) -> None:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        raise KeyboardInterrupt
+
+    try:
+        return {sig: signal.signal(sig, interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
+    except ValueError:  # not the main thread (main() called from a thread): signals stay as they are
+        return {}
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from hpo_bench.experiment import check_scheduler_address, load_experiment
+    previous = _stop_on_signals()
+    code = EXIT_INTERRUPTED
+    try:
+        code = _run(args)
+        return code
+    except KeyboardInterrupt:  # before any store was opened
+        print("\ninterrupted before any trial was run", file=sys.stderr)
+        return code
+    except BaseException:
+        code = EXIT_USAGE
+        raise
+    finally:
+        # The handlers go back unless the run was interrupted: that process is ending, and a Ctrl-C that
+        # comes late (the third of three quick ones) must not kill it on its way out.
+        if code != EXIT_INTERRUPTED:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from hpo_bench.experiment import MAX_WORKERS, check_scheduler_address, load_experiment
     from hpo_bench.scheduler import Scheduler, prepare_tasks
     from hpo_bench.store import Store
     from hpo_bench.tasks import TaskStore, check_tasks_available
 
+    _check_dir("--results-dir", args.results_dir)
     exp = load_experiment(args.experiment)
-    if args.n_workers is not None and args.n_workers < 1:
-        raise HpoBenchError(f"--n-workers {args.n_workers}: must be a positive integer")
+    if args.n_workers is not None and not 1 <= args.n_workers <= MAX_WORKERS:
+        raise HpoBenchError(f"--n-workers {args.n_workers}: must be a positive integer (at most {MAX_WORKERS:,})")
     executor = args.executor or exp.executor
     if args.scheduler is not None:
         check_scheduler_address(args.scheduler, "--scheduler")
@@ -63,7 +132,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         done = store.count_trials()
         print(f"\ninterrupted: {done} trials are stored in {path}; run the same command again to continue",
               file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
     finally:
         store.close()
     summary = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
@@ -72,9 +141,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from hpo_bench.store import Store
-
-    store = Store(_store_path(args.target, args.results_dir), create=False)
+    store = _open_store(args.target, args.results_dir)
     runs = store.runs()
     name = store.experiment_row().get("name", "?")
     by_status = runs["status"].value_counts().to_dict()
@@ -104,13 +171,15 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     import pandas as pd
 
     from hpo_bench.analysis import analyze, write_tables
-    from hpo_bench.store import Store
 
     _check_metric(args.metric)
-    store = Store(_store_path(args.target, args.results_dir), create=False)
-    name = store.experiment_row().get("name")
-    trials, tasks = store.trials(), store.tasks()
-    store.close()
+    _check_dir("--reports-dir", args.reports_dir)
+    store = _open_store(args.target, args.results_dir)
+    try:
+        name = store.experiment_name()
+        trials, tasks = store.trials(), store.tasks()
+    finally:
+        store.close()
     if trials.empty:
         raise StoreError(f"{args.target}: the store has no trials yet; run the experiment first")
     reference = None
@@ -119,6 +188,9 @@ def cmd_analyze(args: argparse.Namespace) -> int:
             reference = pd.read_csv(args.reference)
         except OSError as exc:
             raise HpoBenchError(f"--reference {args.reference}: cannot read it: {exc.strerror}") from None
+        except (ValueError, UnicodeDecodeError) as exc:  # pandas' ParserError and EmptyDataError are ValueErrors
+            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise HpoBenchError(f"--reference {args.reference}: not a CSV file ({reason})") from None
         missing = {"task", "model", "best_loss", "worst_loss"} - set(reference.columns)
         if missing:
             raise HpoBenchError(f"--reference {args.reference}: missing column(s) {sorted(missing)} (a "
@@ -154,6 +226,8 @@ def cmd_report(args: argparse.Namespace) -> int:
     from hpo_bench.report import build_report
 
     _check_metric(args.metric)
+    _check_dir("--reports-dir", args.reports_dir)
+    _open_store(args.target, args.results_dir).close()  # one line if the experiment file has changed
     try:
         report = build_report(_store_path(args.target, args.results_dir), args.reports_dir, metric=args.metric,
                               models=_model_list(args.models))
@@ -342,12 +416,15 @@ def cmd_optimizers(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from hpo_bench.store import Store
-
-    store = Store(_store_path(args.target, args.results_dir), create=False)
+    store = _open_store(args.target, args.results_dir)
     try:
-        name = store.experiment_row().get("name") or store.path.stem
+        name = store.experiment_name() if store.experiment_row() else store.path.stem
         out = Path(args.output) if args.output else Path(args.reports_dir) / name / f"trials.{args.format}"
+        if out.is_dir():
+            raise HpoBenchError(f"--output {out}: is a folder; give the file to write, e.g. {out}/trials.{args.format}")
+        existing = next((a for a in out.parents if a.exists()), None)
+        if existing is not None and not existing.is_dir():
+            raise HpoBenchError(f"--output {out}: {existing} is a file, not a folder")
         n = store.export_trials(out, args.format)
     finally:
         store.close()
@@ -355,14 +432,49 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with the project's rule for bad input: one line naming the problem, exit 2 (argparse's
+    own prints the whole usage first). Subcommands' parsers are of this class too."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(EXIT_USAGE, f"hpo-bench: error: {message} (see '{self.prog} --help')\n")
+
+
+_OUTPUTS = (("output", "--output"), ("reports_dir", "--reports-dir"), ("results_dir", "--results-dir"),
+            ("task_store", "--task-store"))
+
+
+def _one_line(exc: BaseException, args: argparse.Namespace) -> str:
+    """The message of an expected failure, on one line, naming what it concerns where the error does not."""
+    if isinstance(exc, HpoBenchError):
+        text = str(exc)
+    elif isinstance(exc, sqlite3.Error):
+        target = getattr(args, "target", None) or getattr(args, "experiment", None)
+        text = (f"the result store of {target}: SQLite: {exc} (a damaged or truncated store, or a full or "
+                "read-only disk?)")
+    elif isinstance(exc, UnicodeDecodeError):
+        text = f"a file that should be text is not UTF-8 ({exc.reason} at byte {exc.start})"
+    elif isinstance(exc, OSError):
+        names = " -> ".join(str(n) for n in (exc.filename, exc.filename2) if n is not None)
+        if not names:  # a write that failed (a full disk) without naming its file: name where output went
+            names = next((f"{option} {getattr(args, attr)}" for attr, option in _OUTPUTS if getattr(args, attr, None)),
+                         "")
+        text = f"{names}: {exc.strerror or exc}" if names else str(exc) or type(exc).__name__
+    elif isinstance(exc, MemoryError):
+        text = "out of memory (is a size in the input, such as seeds or budget_evals, far too large?)"
+    else:
+        text = f"{type(exc).__name__}: {exc}"
+    return " ".join(text.split())  # one line, whatever a library put in its message
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="hpo-bench", description=__doc__)
+    parser = _Parser(prog="hpo-bench", description=__doc__)
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
     # --debug is accepted after the command too; SUPPRESS keeps a top-level --debug from being reset.
-    common = argparse.ArgumentParser(add_help=False)
+    common = _Parser(add_help=False)
     common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks")
     # Where tasks are kept; runs read only there. Default: $HPO_BENCH_TASK_STORE, else the user's cache.
-    task_store = argparse.ArgumentParser(add_help=False)
+    task_store = _Parser(add_help=False)
     task_store.add_argument("--task-store", default=None, metavar="DIR",
                             help="the local task store (default: $HPO_BENCH_TASK_STORE, else "
                                  "$XDG_CACHE_HOME/hpo-bench/tasks, else ~/.cache/hpo-bench/tasks)")
@@ -450,10 +562,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return args.func(args)
-    except HpoBenchError as exc:
+    except KeyboardInterrupt:  # `run` says what is stored; another command has nothing to keep
+        print("\ninterrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except EXPECTED_ERRORS as exc:
         if args.debug:
             raise
-        print(f"hpo-bench: error: {exc}", file=sys.stderr)
+        print(f"hpo-bench: error: {_one_line(exc, args)}", file=sys.stderr)
         return EXIT_USAGE
 
 

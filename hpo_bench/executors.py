@@ -81,9 +81,25 @@ def _warm_up(models: tuple[str, ...]) -> None:
             pass
 
 
-def _worker_main(conn: Connection) -> None:
+_WATCHDOG_S = 0.5
+
+
+def _watch_parent(parent_pid: int) -> None:
+    """Exit as soon as the driver is gone. A worker busy with a long fit reads its pipe only when the fit
+    ends; without this, a killed driver (SIGKILL, the OOM killer) would leave it computing for nobody.
+    Polling os.getppid() works everywhere; `_die_with_parent` adds the kernel's signal on Linux, which
+    also reaches a worker stuck in C code that holds the GIL."""
+    while os.getppid() == parent_pid:
+        time.sleep(_WATCHDOG_S)
+    os._exit(1)
+
+
+def _worker_main(conn: Connection, parent_pid: int | None = None) -> None:
     # Ctrl-C goes to the whole process group; the driver decides what to do, the workers carry on.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    parent_pid = os.getppid() if parent_pid is None else parent_pid
+    _die_with_parent(parent_pid)
+    threading.Thread(target=_watch_parent, args=(parent_pid,), daemon=True, name="watchdog").start()
     from threadpoolctl import threadpool_limits
 
     # One BLAS/OpenMP thread per worker: parallelism comes from running n_workers evaluations at once.
@@ -109,7 +125,7 @@ class _Worker:
 
     def __init__(self, ctx: Any, context: WorkerContext) -> None:
         self.conn, child = ctx.Pipe()
-        self.process = ctx.Process(target=_worker_main, args=(child,), daemon=True)
+        self.process = ctx.Process(target=_worker_main, args=(child, os.getpid()), daemon=True)
         self.process.start()
         child.close()
         # Sent from a thread: a large context fills the pipe until the new process has started and reads
@@ -312,8 +328,7 @@ def _die_with_parent(parent_pid: int) -> None:
 
 def _sandbox_main(fd: int, parent_pid: int) -> None:
     """Entry point of a sandbox child: the same loop as a local worker, over a socket from its Dask worker."""
-    _die_with_parent(parent_pid)
-    _worker_main(Connection(fd))
+    _worker_main(Connection(fd), parent_pid)
 
 
 class _Sandbox:

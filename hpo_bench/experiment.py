@@ -32,9 +32,11 @@ coarse-grid = { type = "grid", n_points = 2 }   # a label of your own, with `typ
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import math
 import os
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,6 +49,13 @@ from hpo_bench.optimizers import get_optimizer
 from hpo_bench.tasks import check_task_ref, expand_task_refs
 from hpo_bench.tuning import expand_tune
 
+# Sizes are bounded where they are read: `seeds = 10**12` would otherwise build a list of a trillion
+# seeds (MemoryError) before anything could say what is wrong with the file.
+MAX_SEEDS = 100_000
+MAX_BUDGET_EVALS = 10**9
+MAX_WORKERS = 10_000
+MAX_NAME_LENGTH = 100
+
 KEYS = {
     "name": "a name of at most 100 letters, digits, '-', '_' or '.', not starting with '.'; it names "
             "results/<name>.sqlite",
@@ -57,10 +66,10 @@ KEYS = {
     "optimizers": "a table of label = { type = ..., options }",
     "budget_evals": "a positive integer: evaluations per run at full fidelity (the default trial included), or a "
                     "table giving one for each model, such as { xgboost = 200, knn = 500 }",
-    "seeds": "a positive count or a list of distinct non-negative integers",
+    "seeds": f"a positive count or a list of distinct non-negative integers (at most {MAX_SEEDS:,})",
     "cv_folds": "an integer from 2 to 50",
     "metric": f"one of {list(METRICS)} (the one optimized; every one is recorded)",
-    "n_workers": "a positive integer",
+    "n_workers": f"a positive integer (at most {MAX_WORKERS:,})",
     "include_default": "true or false",
     "configs": "a table of model = [ { parameter = value, ... }, ... ]: configurations each run of that model "
                "evaluates after the default and before its optimizer asks anything (never told to it, charged "
@@ -84,6 +93,7 @@ DEFAULT_KINDS = ("probst2019",)  # named defaults besides the package's (ModelFa
 SEED_DESIGNS = ("repeated", "crossed")
 MAX_CROSSED_LEVELS = 10
 DASK_SCHEMES = ("tcp", "tls", "ucx", "ws", "wss")
+_HOST = re.compile(r"\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_])?")
 
 
 @dataclass(frozen=True)
@@ -173,6 +183,25 @@ class Experiment:
                 for opt in self.optimizers]
 
 
+def check_name(name: object, where: str) -> str:
+    """`name` if it is a valid experiment name; it names results/<name>.sqlite and reports/<name>/.
+
+    Checked when a file is read and again when a name is read back from a store (which may have been
+    made elsewhere, or edited): "." and ".." (or any leading dot), a slash or an absolute path would put
+    what is written outside its folder, or hide it.
+    """
+    if (not isinstance(name, str) or not name or name.startswith(".") or len(name) > MAX_NAME_LENGTH
+            or not all(c.isalnum() or c in "-_." for c in name)):
+        raise _fail(where, "name", name, KEYS["name"])
+    return name
+
+
+def _close(word: str, allowed: list[str]) -> str:
+    """"; did you mean 'x'?" for a misspelt key or name, else ""."""
+    match = difflib.get_close_matches(word, allowed, n=1)
+    return f"; did you mean {match[0]!r}?" if match else ""
+
+
 def _fail(where: str, key: str, value: Any, rule: str) -> ExperimentError:
     return ExperimentError(f"{where}: {key} = {value!r}: {rule}")
 
@@ -185,17 +214,21 @@ def _string_list(where: str, key: str, value: Any) -> list[str]:
     return value
 
 
-def _positive_int(where: str, key: str, value: Any, high: int | None = None, low: int = 1) -> int:
+def _positive_int(where: str, key: str, value: Any, high: int | None = None, low: int = 1,
+                  limit: int | None = None) -> int:
+    """`value` if an integer in [low, high]; `limit` is a sanity bound on a size (see MAX_SEEDS)."""
     if isinstance(value, bool) or not isinstance(value, int) or value < low or (high and value > high):
         rule = f"must be an integer from {low} to {high}" if high else f"must be an integer >= {low}"
         raise _fail(where, key, value, rule)
+    if limit is not None and value > limit:
+        raise _fail(where, key, value, f"must be at most {limit:,}")
     return value
 
 
 def _budgets(where: str, value: Any, models: list[str]) -> dict[str, int]:
     """budget_evals as one budget per model: a number for all of them, or a table naming each."""
     if not isinstance(value, dict):
-        budget = _positive_int(where, "budget_evals", value)
+        budget = _positive_int(where, "budget_evals", value, limit=MAX_BUDGET_EVALS)
         return dict.fromkeys(models, budget)
     unknown = [m for m in value if m not in models]
     if unknown:
@@ -205,7 +238,7 @@ def _budgets(where: str, value: Any, models: list[str]) -> dict[str, int]:
     if missing:
         raise _fail(where, "budget_evals", value, f"a table must give a budget for every model; {missing[0]!r} "
                     "has none")
-    return {m: _positive_int(where, f"budget_evals.{m}", value[m]) for m in models}
+    return {m: _positive_int(where, f"budget_evals.{m}", value[m], limit=MAX_BUDGET_EVALS) for m in models}
 
 
 def _configs(where: str, value: Any, models: list[str]) -> dict[str, list[dict[str, Any]]]:
@@ -235,17 +268,13 @@ def parse_experiment(text: str, where: str = "<experiment>") -> Experiment:
         raise ExperimentError(f"{where}: not valid TOML: {exc}") from None
     unknown = [k for k in data if k not in KEYS]
     if unknown:
-        raise ExperimentError(f"{where}: unknown key {unknown[0]!r} (allowed: {', '.join(KEYS)})")
+        raise ExperimentError(f"{where}: unknown key {unknown[0]!r} (allowed: {', '.join(KEYS)})"
+                              f"{_close(unknown[0], list(KEYS))}")
     for key in ("name", "tasks", "models", "optimizers", "budget_evals"):
         if key not in data:
             raise ExperimentError(f"{where}: missing key {key!r}: {KEYS[key]}")
 
-    name = data["name"]
-    # A name is a file name in results/ and a folder in reports/: "." and ".." (or any leading dot) would
-    # put those outside their folder or hide them.
-    if (not isinstance(name, str) or not name or name.startswith(".") or len(name) > 100
-            or not all(c.isalnum() or c in "-_." for c in name)):
-        raise _fail(where, "name", name, KEYS["name"])
+    name = check_name(data["name"], where)
     tasks = _string_list(where, "tasks", data["tasks"])
     for ref in tasks:
         try:
@@ -269,12 +298,15 @@ def parse_experiment(text: str, where: str = "<experiment>") -> Experiment:
             raise _fail(where, f"optimizers.{label}", options, "must be a table of options, e.g. {}")
         options = dict(options)
         kind = options.pop("type", label)
+        if not isinstance(kind, str):
+            raise _fail(where, f"optimizers.{label}.type", kind, "must be an optimizer type (a string)")
         try:
             cls = get_optimizer(kind)
             for key, value in options.items():
                 if key not in cls.options:
                     raise ExperimentError(f"optimizer {label!r}: unknown option {key!r} "
-                                          f"(allowed: {', '.join(['type', *cls.options])})")
+                                          f"(allowed: {', '.join(['type', *cls.options])})"
+                                          f"{_close(key, ['type', *cls.options])}")
                 cls.options[key].check(label, key, value)
         except HpoBenchError as exc:
             raise ExperimentError(f"{where}: optimizers.{label}: {exc}") from None
@@ -283,12 +315,12 @@ def parse_experiment(text: str, where: str = "<experiment>") -> Experiment:
     budgets = _budgets(where, data["budget_evals"], models)
     seeds_value = data.get("seeds", 1)
     if isinstance(seeds_value, list):
-        if (not seeds_value or len(set(seeds_value)) != len(seeds_value)
+        if (not seeds_value or len(seeds_value) > MAX_SEEDS or len(set(seeds_value)) != len(seeds_value)
                 or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in seeds_value)):
             raise _fail(where, "seeds", seeds_value, KEYS["seeds"])
         seeds = list(seeds_value)
     else:
-        seeds = list(range(_positive_int(where, "seeds", seeds_value)))
+        seeds = list(range(_positive_int(where, "seeds", seeds_value, limit=MAX_SEEDS)))
     metric = data.get("metric", "1-auc")
     if metric not in METRICS:
         raise _fail(where, "metric", metric, KEYS["metric"])
@@ -343,7 +375,7 @@ def parse_experiment(text: str, where: str = "<experiment>") -> Experiment:
         name=name, tasks=tasks, models=models, optimizers=optimizers, budgets=budgets, seeds=seeds,
         cv_folds=_positive_int(where, "cv_folds", data.get("cv_folds", 5), high=50, low=2),
         metric=metric,
-        n_workers=_positive_int(where, "n_workers", data.get("n_workers", os.cpu_count() or 1)),
+        n_workers=_positive_int(where, "n_workers", data.get("n_workers", os.cpu_count() or 1), limit=MAX_WORKERS),
         include_default=include_default, defaults=defaults, configs=configs, tune=tune,
         time_limit_s=None if time_limit_s is None else float(time_limit_s),
         executor=executor, scheduler_address=address, test=test, test_fraction=float(test_fraction),
@@ -355,7 +387,10 @@ def check_scheduler_address(address: object, where: str) -> str:
     """`address` if it is a Dask scheduler address SCHEME://HOST:PORT; checked before any run starts."""
     scheme, sep, rest = address.partition("://") if isinstance(address, str) else ("", "", "")
     host, colon, port = rest.rpartition(":")
-    if not sep or scheme not in DASK_SCHEMES or not host or not colon or not port.isdigit():
+    # ASCII digits only ("８７８６".isdigit() is true), a port that exists, and a host name or a bracketed
+    # IPv6 address: anything else fails later, inside Dask, with a less clear message.
+    port_ok = port.isascii() and port.isdigit() and 0 < int(port) <= 65535
+    if not sep or scheme not in DASK_SCHEMES or not _HOST.fullmatch(host) or not colon or not port_ok:
         raise ExperimentError(f"{where} = {address!r}: must be a Dask scheduler address SCHEME://HOST:PORT with "
                               f"SCHEME one of {list(DASK_SCHEMES)}, e.g. 'tcp://10.0.0.5:8786'")
     return address

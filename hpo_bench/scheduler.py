@@ -18,6 +18,7 @@ they are all stored, so a resumed run scores what is missing.
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 import traceback
@@ -454,6 +455,9 @@ class Scheduler:
         """Run or continue every run of the experiment; return counts of runs by status."""
         if self.prepared is None:
             self.prepared = prepare_tasks(self.exp, self.task_store)
+        lock = self.store.lock_run()  # before anything is written: a second run on this store exits 2 here
+        if lock.took_over:
+            self.out.write(f"took over the run lock of a run that is gone ({lock.took_over})\n")
         self.store.bind_experiment(self.exp)
         self.store.start_session(" ".join(sys.argv))
         splits = self._record_tasks(self.prepared)
@@ -469,12 +473,13 @@ class Scheduler:
         progress.done_finished = sum(s.budget for s in states if s.finished)
         progress.failures_finished = sum(s.failures for s in states if s.finished)
         if open_states:
+            n_workers = self._n_workers(open_states)
             where = (f"Dask scheduler {self.scheduler_address}" if self.scheduler_address
-                     else f"{self.n_workers} {'Dask ' if self.executor == 'dask' else ''}workers")
+                     else f"{n_workers} {'Dask ' if self.executor == 'dask' else ''}workers")
             self.out.write(f"{self.exp.name}: {len(states)} runs, {len(open_states)} to do, {where}\n")
             context = WorkerContext(tasks={ref: tasks[ref] for ref in {s.spec.task for s in open_states}},
                                     splits=splits, metric=self.exp.metric, models=tuple(self.exp.models))
-            with make_executor(self.executor, self.n_workers, context, time_limit_s=self.exp.time_limit_s,
+            with make_executor(self.executor, n_workers, context, time_limit_s=self.exp.time_limit_s,
                                scheduler_address=self.scheduler_address) as executor:
                 self._loop(open_states, executor, progress)
             progress.close()
@@ -483,6 +488,17 @@ class Scheduler:
         for s in states:
             counts[s.status] = counts.get(s.status, 0) + 1
         return counts
+
+    def _n_workers(self, open_states: list[RunState]) -> int:
+        """Workers to start: no more than the runs can keep busy at once (each run has at most its batch
+        in flight), so `n_workers = 10000` does not start 10000 processes; a note when they outnumber the
+        cores here, where evaluations then share cores and each takes longer (time limits are wall time)."""
+        n = max(1, min(self.n_workers, sum(max(1, s.batch_size) for s in open_states)))
+        cores = os.cpu_count() or 1
+        if self.scheduler_address is None and n > cores:
+            self.out.write(f"note: {n} workers on {cores} cores: evaluations share the cores, so each takes "
+                           "longer than alone\n")
+        return n
 
     def _loop(self, states: list[RunState], executor: LocalExecutor | DaskExecutor, progress: Progress) -> None:
         by_job: dict[int, tuple[RunState, Entry]] = {}

@@ -1,12 +1,18 @@
 """The result store: one SQLite file per experiment, append-only, every finished trial committed at once.
 
-WAL mode lets `status` and `analyze` read while a run writes. The driver is the only writer.
+WAL mode lets `status` and `analyze` read while a run writes. The driver is the only writer, and a run
+lock (`RunLock`, <store>.lock) keeps a second `hpo-bench run` off a store that one is writing.
+Readers open the store read-only (SQLite's mode=ro; immutable=1 when its folder is not writable, where
+WAL mode could not create its -shm file, or when no run has it open), so a finished store on read-only
+media can be read, and reading leaves no file behind.
 Configurations and per-fold losses are JSON text, so any SQLite client can read a store.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
 import platform
 import socket
 import sqlite3
@@ -21,7 +27,7 @@ import pandas as pd
 
 from hpo_bench.errors import StoreError
 from hpo_bench.evaluation import TrialResult, TrialState
-from hpo_bench.experiment import Experiment, RunSpec
+from hpo_bench.experiment import Experiment, RunSpec, check_name
 from hpo_bench.space import config_key
 
 SCHEMA_VERSION = 2
@@ -107,20 +113,123 @@ class TrialRecord:
     finished_at: float
 
 
+class RunLock:
+    """At most one run writes a store: an exclusive flock on <store>.lock, held for the run's life.
+
+    Two runs on one store would evaluate the same trials, and the second would die on the first's rows.
+    The kernel releases a flock when its holder dies however it dies (SIGKILL included), so a lock left
+    by a dead run is taken over by the next one. The file names its holder (pid and host) for the
+    message a second run gives. A lock file naming another host that is not flocked here cannot be told
+    apart from a live run on a file system whose locks do not reach across hosts: it is refused, and
+    the message says which file to remove.
+    """
+
+    def __init__(self, store_path: str | Path) -> None:
+        self.path = Path(f"{store_path}.lock")
+        self.store_path = Path(store_path)
+        self._fd: int | None = None
+        self.took_over: str | None = None  # the holder of a stale lock taken over, for the run's log
+
+    def acquire(self) -> RunLock:
+        if self._fd is not None:
+            return self
+        host = socket.gethostname()
+        while True:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = _read_fd(fd) or "a process that is starting"
+                os.close(fd)
+                raise StoreError(f"{self.store_path}: another run is writing this store ({holder}; lock "
+                                 f"{self.path}); wait for it to finish or stop it, then run again") from None
+            # The holder before us may have removed the file between our open and our flock: then we hold
+            # the lock of a file nobody else will see. Open again until the locked file is the one there.
+            try:
+                same = os.fstat(fd).st_ino == os.stat(self.path).st_ino
+            except FileNotFoundError:
+                same = False
+            if same:
+                break
+            os.close(fd)
+        # A lock file that names a holder but is not flocked was left by a run that died without
+        # releasing it (SIGKILL, a crash): on this host the kernel has dropped its flock, so it is dead
+        # (a live process of that pid is another one: the pid was reused) and the lock is taken over.
+        previous = _read_fd(fd)
+        if previous:
+            fields = previous.split()  # "pid N on HOST since ..."
+            if len(fields) > 3 and fields[3] != host:
+                os.close(fd)
+                raise StoreError(f"{self.store_path}: the lock {self.path} names a run on another host "
+                                 f"({previous}); if no run is going there, remove the lock file and run again")
+            self.took_over = previous
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"pid {os.getpid()} on {host} since {time.strftime('%Y-%m-%d %H:%M:%S')}".encode(), 0)
+        self._fd = fd
+        return self
+
+    def release(self) -> None:
+        if self._fd is None:
+            return
+        # Removed while still locked, so a run that opens it after this finds a new file (see acquire).
+        try:
+            self.path.unlink()
+        except FileNotFoundError:
+            pass
+        os.close(self._fd)
+        self._fd = None
+
+    def __enter__(self) -> RunLock:
+        return self.acquire()
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+def _read_fd(fd: int) -> str:
+    return os.pread(fd, 512, 0).decode("utf-8", errors="replace").strip()
+
+
 class Store:
-    def __init__(self, path: str | Path, *, create: bool = True) -> None:
+    def __init__(self, path: str | Path, *, create: bool = True, read_only: bool | None = None) -> None:
+        """Open (create=True: or make) the store at `path`; read-only (the default without create) when
+        nothing is written: status, analyze, report and export."""
         self.path = Path(path)
+        self.read_only = (not create) if read_only is None else read_only
+        self.session_id: int | None = None
+        self._lock: RunLock | None = None
+        if self.path.is_dir():
+            raise StoreError(f"{self.path}: is a folder, not a result store (a .sqlite file)")
         if not create and not self.path.exists():
             raise StoreError(f"no result store at {str(self.path)!r}")
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
+        if self.read_only:
+            # mode=ro still needs WAL mode's -shm file (it creates one, and a -wal, and leaves both behind).
+            # immutable=1 needs neither: where the folder is not writable (read-only media), and where no
+            # -wal file exists, i.e. no run has the store open, so there is no writer to share memory with.
+            # (Immutable skips a -wal file's contents: on read-only media, trials a killed run left in its
+            # -wal are not seen until the store is opened where it can be written.)
+            uri = self.path.absolute().as_uri() + "?mode=ro"
+            wal = Path(f"{self.path}-wal")
+            if not os.access(self.path.absolute().parent, os.W_OK) or not wal.exists():
+                uri += "&immutable=1"
+            self.uri = uri
+            self.db = sqlite3.connect(uri, uri=True, timeout=30.0, isolation_level=None)
+        else:
+            self.uri = None
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
         self.db.row_factory = sqlite3.Row
         try:
-            self._open(create)
+            self._open(create and not self.read_only)
         except sqlite3.DatabaseError as exc:  # another program's file, garbage, a truncated store
             self.db.close()
             raise StoreError(f"{self.path}: not a readable hpo-bench store ({exc})") from None
-        self.session_id: int | None = None
+
+    def lock_run(self) -> RunLock:
+        """Take the run lock of this store (once; released by close): a second writer exits 2 at once."""
+        if self._lock is None:
+            self._lock = RunLock(self.path).acquire()
+        return self._lock
 
     def _open(self, create: bool) -> None:
         if create:
@@ -133,13 +242,29 @@ class Store:
         except sqlite3.OperationalError:  # an SQLite file without our tables
             version = None
         if version is not None and version[0] == "1":
-            self.db.executescript("BEGIN;" + _MIGRATE_1_TO_2 + _SCHEMA + "COMMIT;")
+            self._migrate()
             version = ("2",)
         if version is None or version[0] != str(SCHEMA_VERSION):
             raise StoreError(f"{self.path}: not an hpo-bench store of schema version {SCHEMA_VERSION}")
 
+    def _migrate(self) -> None:
+        """Schema 1 -> 2, also when the store was opened to be read: through a writable connection then."""
+        if not self.read_only:
+            self.db.executescript("BEGIN;" + _MIGRATE_1_TO_2 + _SCHEMA + "COMMIT;")
+            return
+        try:
+            with sqlite3.connect(self.path, timeout=30.0, isolation_level=None) as db:
+                db.executescript("BEGIN;" + _MIGRATE_1_TO_2 + _SCHEMA + "COMMIT;")
+            db.close()
+        except sqlite3.OperationalError as exc:
+            raise StoreError(f"{self.path}: a store of schema version 1 that cannot be upgraded to "
+                             f"{SCHEMA_VERSION} here ({exc}); copy it to a writable folder") from None
+
     def close(self) -> None:
         self.db.close()
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
 
     def __enter__(self) -> Store:
         return self
@@ -171,6 +296,22 @@ class Store:
     def experiment_row(self) -> dict[str, Any]:
         row = self.db.execute("SELECT * FROM experiment").fetchone()
         return dict(row) if row else {}
+
+    def experiment_name(self) -> str:
+        """The recorded experiment's name, checked as an experiment file's is: it names output folders,
+        and a store may come from elsewhere (a name such as "/etc" or ".." would write outside them)."""
+        row = self.experiment_row()
+        if not row:
+            raise StoreError(f"{self.path}: the store has no experiment yet; run the experiment first")
+        return check_name(row.get("name"), f"{self.path} (the experiment name stored in it)")
+
+    def check_file(self, exp: Experiment) -> str | None:
+        """A one-line note when `exp`'s file is not the one the store was made with, else None."""
+        row = self.experiment_row()
+        if row and row.get("file_hash") != exp.file_hash:
+            return (f"{exp.path} has changed since {self.path} was made (sha256 {str(row.get('file_hash'))[:12]} "
+                    f"in the store, {exp.file_hash[:12]} now): what follows is of the file the store recorded")
+        return None
 
     def start_session(self, command: str) -> int:
         cur = self.db.execute(

@@ -26,3 +26,17 @@ class FailingLogReg(ModelFamily):
 
 
 FAILING_LOGREG = FailingLogReg()
+
+
+class AlwaysFailingLogReg(FailingLogReg):
+    """C drawn from [-2, -1] and a default of -1: every trial fails in scikit-learn (a store with no
+    COMPLETE trial, for the report and analysis of such a store)."""
+
+    name = "always_failing_logreg"
+    space = SearchSpace([Float("C", -2.0, -1.0, default=-1.0)])
+
+    def package_default(self):
+        return {"C": -1.0}
+
+
+ALWAYS_FAILING_LOGREG = AlwaysFailingLogReg()

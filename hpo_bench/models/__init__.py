@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import importlib
 
 from hpo_bench.errors import ExperimentError
@@ -23,8 +24,13 @@ def get_model(name: str) -> ModelFamily:
     """The family registered as `name`, or the ModelFamily instance at "module:attribute"."""
     if name in MODELS:
         return MODELS[name]
-    if ":" in name:
+    if isinstance(name, str) and ":" in name:
         module_name, _, attr = name.partition(":")
+        # A relative or empty module name (":x", "..:x") has no package to be relative to: importlib
+        # raises TypeError or ValueError for those, not ImportError.
+        if not module_name or module_name.startswith(".") or not attr:
+            raise ExperimentError(f"model {name!r}: write module:ATTRIBUTE with an absolute module name, "
+                                  "e.g. 'mypackage.models:FAMILY'")
         try:
             family = getattr(importlib.import_module(module_name), attr)
         except (ImportError, AttributeError) as exc:
@@ -32,7 +38,9 @@ def get_model(name: str) -> ModelFamily:
         if not isinstance(family, ModelFamily):
             raise ExperimentError(f"model {name!r} is a {type(family).__name__}, not a ModelFamily instance")
         return family
-    raise ExperimentError(f"unknown model {name!r} (allowed: {', '.join(MODELS)}, or module:ATTRIBUTE)")
+    close = difflib.get_close_matches(name, list(MODELS), n=1) if isinstance(name, str) else []
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    raise ExperimentError(f"unknown model {name!r} (allowed: {', '.join(MODELS)}, or module:ATTRIBUTE){hint}")
 
 
 __all__ = ["MODELS", "DataShape", "ModelFamily", "get_model"]

@@ -14,6 +14,7 @@ halving rung); the scheduler then closes the batch early.
 
 from __future__ import annotations
 
+import difflib
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -112,5 +113,7 @@ def register(cls: type[Optimizer]) -> type[Optimizer]:
 
 def get_optimizer(name: str) -> type[Optimizer]:
     if name not in OPTIMIZERS:
-        raise ExperimentError(f"unknown optimizer type {name!r} (allowed: {', '.join(sorted(OPTIMIZERS))})")
+        close = difflib.get_close_matches(name, list(OPTIMIZERS), n=1)
+        raise ExperimentError(f"unknown optimizer type {name!r} (allowed: {', '.join(sorted(OPTIMIZERS))})"
+                              + (f"; did you mean {close[0]!r}?" if close else ""))
     return OPTIMIZERS[name]

@@ -139,6 +139,7 @@ def build_report(store_path: str | Path, reports_dir: str | Path = "reports", me
     store = Store(store_path, create=False)
     try:
         exp_row = store.experiment_row()
+        name = store.experiment_name() if exp_row else ""  # checked: it names the output folder
         trials, tasks = store.trials(), store.tasks()
         if models is not None:
             trials, left = select_models(trials, models)
@@ -151,10 +152,10 @@ def build_report(store_path: str | Path, reports_dir: str | Path = "reports", me
         store.close()
     if trials.empty:
         raise NotApplicable("the store has no trials yet")
-    out_dir = Path(reports_dir) / exp_row["name"]
+    out_dir = Path(reports_dir) / name
     if metric is not None and metric not in set(trials["metric"]):
         out_dir = out_dir / metric
-    report = Report(exp_row["name"], out_dir)
+    report = Report(name, out_dir)
     trials = metric_view(trials, metric)  # once: analyze takes the view as it is
     tables, report.skipped = analyze(trials, tasks, metric=metric)
     report.tables = tables

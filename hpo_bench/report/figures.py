@@ -38,6 +38,8 @@ class Palette:
 
 
 def _grid(n: int, width: float = 4.0, height: float = 3.0, cols: int = 3) -> tuple[Figure, list]:
+    if n == 0:  # e.g. a store whose every trial failed: the report goes on without this figure
+        raise NotApplicable("nothing to plot (no panel has a complete trial)")
     cols = min(cols, n)
     rows = math.ceil(n / cols)
     fig, axes = plt.subplots(rows, cols, figsize=(width * cols + 1.5, height * rows + 0.6), squeeze=False)

@@ -39,9 +39,12 @@ def parse_ref(ref: str) -> TaskRef:
     if not sep:
         if ref.isdigit():
             return TaskRef(ref, "id", int(ref))
-        if all(c.isalnum() or c in "-_." for c in ref):
+        # A name is a folder of the task store: "." and ".." (any leading dot) would read task.json and
+        # data from the store's own folder or its parent.
+        if all(c.isalnum() or c in "-_." for c in ref) and not ref.startswith("."):
             return TaskRef(ref, "name", ref)
-        raise TaskError(f"task {ref!r}: not a name (letters, digits, '-', '_', '.'); allowed forms: {', '.join(FORMS)}")
+        raise TaskError(f"task {ref!r}: not a name (letters, digits, '-', '_', '.', not starting with '.'); "
+                        f"allowed forms: {', '.join(FORMS)}")
     if source == "sklearn":
         if rest not in BUNDLED:
             raise TaskError(f"unknown task {ref!r} (bundled: {', '.join('sklearn:' + n for n in BUNDLED)})")

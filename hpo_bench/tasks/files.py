@@ -134,7 +134,7 @@ def is_manifest(path: str | Path) -> bool:
     path = Path(path)
     if not path.name.lower().endswith(".csv") or not path.is_file():
         return False
-    with path.open(encoding="utf-8") as f:
+    with path.open(encoding="utf-8", errors="replace") as f:  # a binary file is no manifest, and no error here
         header = [c.strip() for c in f.readline().strip().split(",")]
     return all(c in header for c in MANIFEST_COLUMNS)
 

@@ -74,9 +74,18 @@ class StoredTask:
         return bool(self.meta["splits"]["official"])
 
 
+# What reading a task needs from its task.json; a file lacking one is refused when it is read, not with
+# a KeyError half-way through loading.
+_META_KEYS = ("format_version", "name", "target", "classes", "categorical", "n_rows", "n_features", "n_classes", "ids",
+              "source", "splits", "checksum")
+
+
 class TaskStore:
     def __init__(self, root: str | Path | None = None) -> None:
         self.root = Path(root).expanduser() if root is not None else default_store_dir()
+        if self.root.exists() and not self.root.is_dir():
+            where = "--task-store" if root is not None else f"the default task store (${STORE_ENV} or the cache)"
+            raise TaskError(f"task store {str(self.root)!r} ({where}): is a file, not a folder")
 
     # -- reading ----------------------------------------------------------------------------------
     def entries(self) -> list[StoredTask]:
@@ -89,6 +98,8 @@ class TaskStore:
         return out
 
     def get(self, key: str) -> StoredTask | None:
+        if not key or key.startswith(".") or "/" in key or "\\" in key:  # a folder of the store, never beside it
+            return None
         folder = self.root / key
         return self._entry(folder) if (folder / META).is_file() else None
 
@@ -98,9 +109,19 @@ class TaskStore:
         except (OSError, ValueError) as exc:
             raise TaskError(f"task store {self.root}: {folder.name}/{META} cannot be read ({exc}); "
                             f"remove {folder} and pull or import the task again") from None
+        if not isinstance(meta, dict):
+            raise TaskError(f"task store {self.root}: {folder.name}/{META} is not a JSON object; remove {folder} "
+                            "and pull or import the task again")
         if meta.get("format_version") != FORMAT_VERSION:
             raise TaskError(f"task store {self.root}: {folder.name} has format version {meta.get('format_version')}"
                             f", this hpo-bench reads {FORMAT_VERSION}; pull or import it again")
+        missing = [k for k in _META_KEYS if k not in meta]
+        nested = [f"{k}.{sub}" for k, sub in (("source", "kind"), ("source", "description"), ("splits", "official"),
+                                              ("checksum", "files"), ("checksum", "fingerprint"))
+                  if not isinstance(meta.get(k), dict) or sub not in meta[k]]
+        if missing or nested:
+            raise TaskError(f"task store {self.root}: {folder.name}/{META} lacks {', '.join(missing + nested)}; "
+                            f"remove {folder} and pull or import the task again")
         return StoredTask(folder.name, folder, meta)
 
     def load(self, entry: StoredTask, name: str | None = None) -> Task:
