@@ -27,6 +27,13 @@ FACTOR_COLUMNS = ["split_rep", "model_rep", "optimizer_rep"]
 _NON_ADAPTIVE_TYPES = ("grid", "random", "sobol")
 
 
+def is_adaptive(trials: pd.DataFrame) -> pd.Series:
+    """Per trial: did its run's optimizer adapt to the losses (as stored per run, else by its type)?"""
+    if "adaptive" in trials and trials["adaptive"].notna().all():
+        return trials["adaptive"].astype(bool)
+    return ~trials["optimizer_type"].isin(_NON_ADAPTIVE_TYPES)
+
+
 def _full(trials: pd.DataFrame) -> pd.Series:
     return (trials["state"] == "COMPLETE") & np.isclose(trials["fidelity"], 1.0)
 
@@ -63,11 +70,7 @@ def metric_view(trials: pd.DataFrame, metric: str | None = None) -> pd.DataFrame
                                 f"store (optimised: {sorted(optimised.unique())}); stores made before hpo-bench "
                                 "recorded every metric per fold hold the optimised one only")
         loss = loss.where(same, recorded)
-    if "adaptive" in out and out["adaptive"].notna().all():
-        adaptive = out["adaptive"].astype(bool)
-    else:
-        adaptive = ~out["optimizer_type"].isin(_NON_ADAPTIVE_TYPES)
-    chosen_by_optimised = adaptive.to_numpy() & ~same
+    chosen_by_optimised = is_adaptive(out).to_numpy() & ~same
     out["select_loss"] = np.where(chosen_by_optimised, out["loss"].astype(float), loss)
     out["selected_by"] = np.where(chosen_by_optimised, optimised, metric)
     out["loss"] = loss

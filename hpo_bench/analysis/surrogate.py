@@ -38,8 +38,8 @@ from sklearn.ensemble import GradientBoostingRegressor, RandomForestRegressor
 from sklearn.metrics import r2_score
 from sklearn.model_selection import KFold, cross_val_predict
 
-from hpo_bench.analysis.best_found import _metric_values
-from hpo_bench.analysis.tunability import NotApplicable, bootstrap_ci
+from hpo_bench.analysis.best_found import _metric_values, is_adaptive
+from hpo_bench.analysis.tunability import NotApplicable, bootstrap_ci, default_losses
 from hpo_bench.models import DataShape, ModelFamily, get_model
 from hpo_bench.seeding import derive_rng
 from hpo_bench.space import SearchSpace
@@ -51,7 +51,6 @@ PAIR_REFERENCES = ("package", "optimal")
 MIN_TRIALS = 20
 MIN_R2 = 0.5
 MIN_DEFAULT_AUC_LOSS = 0.001
-_NON_ADAPTIVE_TYPES = ("grid", "random", "sobol")
 LEARNERS = {
     "random_forest": lambda seed: RandomForestRegressor(n_estimators=200, random_state=seed, n_jobs=1),
     # The exact (not histogram) booster: single-threaded, so it neither oversubscribes a machine whose cores
@@ -68,12 +67,8 @@ def _encode(space: SearchSpace, configs: list[dict]) -> np.ndarray:
 def design_trials(trials: pd.DataFrame) -> pd.DataFrame:
     """The random design: complete full-fidelity trials of non-adaptive optimizers in fully tuned runs,
     the default trials left out."""
-    if "adaptive" in trials and trials["adaptive"].notna().all():
-        adaptive = trials["adaptive"].astype(bool)
-    else:
-        adaptive = ~trials["optimizer_type"].isin(_NON_ADAPTIVE_TYPES)
     keep = ((trials["tuned"] == "all") & (trials["source"] == "optimizer") & (trials["state"] == "COMPLETE")
-            & np.isclose(trials["fidelity"], 1) & ~adaptive)
+            & np.isclose(trials["fidelity"], 1) & ~is_adaptive(trials))
     return trials[keep]
 
 
@@ -168,8 +163,7 @@ def _against_design(trials: pd.DataFrame, per_dataset: pd.DataFrame) -> pd.DataF
     (its real trial, which the surrogates never saw) and the best loss of the design against the
     surrogate's prediction at the default and its optimum; d both ways."""
     full = per_dataset[(per_dataset["reference"] == "package") & (per_dataset["tuned"] == "all")]
-    defaults = trials[(trials["source"] == "default") & (trials["state"] == "COMPLETE") & (trials["tuned"] == "all")]
-    default = defaults.groupby(["model", "task"])["loss"].median().rename("measured_default")
+    default = default_losses(trials).groupby(["model", "task"])["default_loss"].median().rename("measured_default")
     best = design_trials(trials).groupby(["model", "task"])["loss"].min().rename("measured_best")
     out = full.set_index(["model", "task"])[["f_reference", "f_optimum", "d"]].rename(columns={
         "f_reference": "predicted_default", "f_optimum": "predicted_optimum", "d": "d_surrogate"})
@@ -199,13 +193,13 @@ def _pairs(model: ModelFamily, per_task: dict, per_dataset: pd.DataFrame, defaul
     single = per_dataset.set_index(["reference", "task", "tuned"])["d"]
     rows = []
     for ref in PAIR_REFERENCES:
+        base = model.package_default() if ref == "package" else optimal
         for first, second in itertools.combinations(model.space.names, 2):
+            grid = [model.space.active_only({**model.space.default(), **base, first: a, second: b})
+                    for a in model.space[first].grid(N_VALUES_PER_PAIR)
+                    for b in model.space[second].grid(N_VALUES_PER_PAIR)]
             gains = []
             for task, (surrogate, shape) in per_task.items():
-                base = model.package_default() if ref == "package" else optimal
-                grid = [model.space.active_only({**model.space.default(), **base, first: a, second: b})
-                        for a in model.space[first].grid(N_VALUES_PER_PAIR)
-                        for b in model.space[second].grid(N_VALUES_PER_PAIR)]
                 f = surrogate.predict(_encode(model.space, [model.concrete(c, shape) for c in [base, *grid]]))
                 d_pair = f[0] - min(f.min(), f[0])
                 d1, d2 = single[(ref, task, first)], single[(ref, task, second)]
@@ -321,9 +315,6 @@ def summarise(per_dataset: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-__all__ = ["design_trials", "fit_surrogates", "summarise", "surrogate_tunability"]
-
-
 CHECK_KINDS = {"optimal": "optimal", "optimal_cv": "optimal_cv", "optimum": None}  # kind -> reference in
 # surrogate_per_dataset (None: the dataset's optimum, f_optimum of its "all" row)
 
@@ -382,3 +373,6 @@ def surrogate_vs_real(study: pd.DataFrame, check: pd.DataFrame, optimal_defaults
                        "mean_measured_loss": g["measured"].mean(), "mean_measured_test_loss": g["measured_test"].mean(),
                        "n_datasets": int(real.notna().sum())})
     return {"surrogate_vs_real": table, "surrogate_vs_real_tunability": pd.DataFrame(d_rows)}
+
+
+__all__ = ["design_trials", "fit_surrogates", "summarise", "surrogate_tunability", "surrogate_vs_real"]
