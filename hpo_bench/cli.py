@@ -99,45 +99,30 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from hpo_bench.experiment import MAX_WORKERS, check_scheduler_address, load_experiment
-    from hpo_bench.scheduler import Scheduler, prepare_tasks
-    from hpo_bench.store import Store
-    from hpo_bench.tasks import TaskStore, check_tasks_available
+    from hpo_bench.api import open_store, run
+    from hpo_bench.experiment import load_experiment
 
     _check_dir("--results-dir", args.results_dir)
     exp = load_experiment(args.experiment)
-    if args.n_workers is not None and not 1 <= args.n_workers <= MAX_WORKERS:
-        raise HpoBenchError(f"--n-workers {args.n_workers}: must be a positive integer (at most {MAX_WORKERS:,})")
-    executor = args.executor or exp.executor
-    if args.scheduler is not None:
-        check_scheduler_address(args.scheduler, "--scheduler")
-        if executor != "dask":
-            raise HpoBenchError(f"--scheduler {args.scheduler}: needs --executor dask (the executor is {executor!r})")
-    models = None
-    if args.models is not None:
-        models = [m.strip() for m in args.models.split(",") if m.strip()]
-        unknown = [m for m in models if m not in exp.models]
-        if not models or unknown:
-            raise HpoBenchError(f"--models {args.models}: name models of the experiment, comma-separated "
-                                f"({', '.join(exp.models)})")
-    task_store = TaskStore(args.task_store)
-    check_tasks_available(exp.tasks, task_store)  # before the result store exists or any run starts
-    prepared = prepare_tasks(exp, task_store)  # splits made and checked (enough rows per class) likewise
-    path = Path(args.results_dir) / f"{exp.name}.sqlite"
-    store = Store(path)
+    models = None if args.models is None else [m.strip() for m in args.models.split(",") if m.strip()]
+    names = {"n_workers": "--n-workers", "executor": "--executor", "scheduler_address": "--scheduler",
+             "models": "--models"}
     try:
-        counts = Scheduler(exp, store, n_workers=args.n_workers, task_store=task_store, executor=executor,
-                           scheduler_address=args.scheduler, prepared=prepared, models=models).run()
+        summary = run(exp, results_dir=args.results_dir, task_store=args.task_store, n_workers=args.n_workers,
+                      executor=args.executor, scheduler_address=args.scheduler, models=models, progress=True,
+                      _names=names)
     except KeyboardInterrupt:
-        done = store.count_trials()
+        path = Path(args.results_dir) / f"{exp.name}.sqlite"
+        if not path.exists():
+            raise
+        with open_store(path) as store:
+            done = store.count_trials()
         print(f"\ninterrupted: {done} trials are stored in {path}; run the same command again to continue",
               file=sys.stderr)
         return EXIT_INTERRUPTED
-    finally:
-        store.close()
-    summary = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
-    print(f"{exp.name}: runs {summary}; store {path}")
-    return 1 if counts.get("crashed") else 0
+    counts = ", ".join(f"{n} {status}" for status, n in sorted(summary.counts.items()))
+    print(f"{exp.name}: runs {counts}; store {summary.store_path}")
+    return 0 if summary.ok else 1
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -170,42 +155,19 @@ def _check_metric(metric: str | None) -> None:
 def cmd_analyze(args: argparse.Namespace) -> int:
     import pandas as pd
 
-    from hpo_bench.analysis import analyze, write_tables
+    from hpo_bench.api import analyze, read_reference
 
     _check_metric(args.metric)
     _check_dir("--reports-dir", args.reports_dir)
-    store = _open_store(args.target, args.results_dir)
-    try:
-        name = store.experiment_name()
-        trials, tasks = store.trials(), store.tasks()
-    finally:
-        store.close()
-    if trials.empty:
-        raise StoreError(f"{args.target}: the store has no trials yet; run the experiment first")
-    reference = None
-    if args.reference:
-        try:
-            reference = pd.read_csv(args.reference)
-        except OSError as exc:
-            raise HpoBenchError(f"--reference {args.reference}: cannot read it: {exc.strerror}") from None
-        except (ValueError, UnicodeDecodeError) as exc:  # pandas' ParserError and EmptyDataError are ValueErrors
-            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            raise HpoBenchError(f"--reference {args.reference}: not a CSV file ({reason})") from None
-        missing = {"task", "model", "best_loss", "worst_loss"} - set(reference.columns)
-        if missing:
-            raise HpoBenchError(f"--reference {args.reference}: missing column(s) {sorted(missing)} (a "
-                                "reference.csv written by an earlier analyze has them)")
-    trials = _only_models(trials, args.models)
-    tables, skipped = analyze(trials, tasks, reference, metric=args.metric)
-    out_dir = Path(args.reports_dir) / name
-    if args.metric is not None and args.metric not in set(trials["metric"]):
-        out_dir = out_dir / args.metric  # beside the optimised metric's tables, not over them
-    write_tables(tables, out_dir)
-    best = tables["best_found"]
+    reference = None if not args.reference else read_reference(args.reference, "--reference")
+    _open_store(args.target, args.results_dir).close()  # one line if the experiment file has changed
+    result = analyze(_store_path(args.target, args.results_dir), metric=args.metric,
+                     models=_model_list(args.models), reference=reference, reports_dir=args.reports_dir)
+    best = result.tables["best_found"]
     with pd.option_context("display.width", 160, "display.max_columns", 20, "display.float_format", "{:.4f}".format):
         print(best.drop(columns=["best", "worst"]).to_string(index=False))
-    print(f"wrote {len(tables)} tables to {out_dir}: {', '.join(sorted(tables))}")
-    for table, why in sorted(skipped.items()):
+    print(f"wrote {len(result.tables)} tables to {result.out_dir}: {', '.join(sorted(result.tables))}")
+    for table, why in sorted(result.skipped.items()):
         print(f"left out {table}: {why}")
     return 0
 
@@ -214,25 +176,14 @@ def _model_list(value: str | None) -> list[str] | None:
     return None if value is None else [m.strip() for m in value.split(",") if m.strip()]
 
 
-def _only_models(trials: Any, value: str | None) -> Any:
-    """The trials of the models `--models` names (all without it); a name the store lacks exits 2."""
-    from hpo_bench.analysis import select_models
-
-    return trials if value is None else select_models(trials, _model_list(value))[0]
-
-
 def cmd_report(args: argparse.Namespace) -> int:
-    from hpo_bench.analysis.tunability import NotApplicable
-    from hpo_bench.report import build_report
+    from hpo_bench.api import report as make_report
 
     _check_metric(args.metric)
     _check_dir("--reports-dir", args.reports_dir)
     _open_store(args.target, args.results_dir).close()  # one line if the experiment file has changed
-    try:
-        report = build_report(_store_path(args.target, args.results_dir), args.reports_dir, metric=args.metric,
-                              models=_model_list(args.models))
-    except NotApplicable as why:
-        raise StoreError(f"{args.target}: {why}; run the experiment first") from None
+    report = make_report(_store_path(args.target, args.results_dir), reports_dir=args.reports_dir,
+                         metric=args.metric, models=_model_list(args.models))
     print(f"wrote {report.out_dir / 'index.html'} and index.md: {len(report.figures)} figures, "
           f"{len(report.tables)} tables in {report.seconds:.1f} s")
     for name, why in sorted(report.skipped.items()):

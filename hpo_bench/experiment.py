@@ -34,10 +34,12 @@ from __future__ import annotations
 
 import difflib
 import hashlib
+import json
 import math
 import os
 import re
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -151,11 +153,31 @@ class Experiment:
     test_fraction: float = 0.2
     seed_design: str = "repeated"
     description: str = ""
-    text: str = ""
+    text: str = ""  # the file as written (comments included), or a dict's TOML
     path: str = ""
+    # sha256 of the validated content (content_hash): a store is bound to it, so a comment or a key's
+    # order may change without orphaning the store, and the same experiment built from a dict or from
+    # its TOML file is the same experiment.
+    file_hash: str = ""
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], where: str = "<dict>") -> Experiment:
+        """An experiment from the mapping an experiment file holds, validated as a file is (same rules,
+        same errors, same hash); its `text` is the mapping written as TOML."""
+        import tomli_w
+
+        if not isinstance(data, Mapping):
+            raise ExperimentError(f"{where}: an experiment must be a mapping of keys to values, not "
+                                  f"{type(data).__name__}")
+        try:
+            text = tomli_w.dumps(dict(data))
+        except (TypeError, ValueError) as exc:  # None, a set, a non-string key: nothing TOML can hold
+            raise ExperimentError(f"{where}: not expressible as an experiment file: {exc}") from None
+        return parse_experiment(text, where)
 
     @property
-    def file_hash(self) -> str:
+    def text_hash(self) -> str:
+        """sha256 of the text: what stores made before content hashing were bound to."""
         return hashlib.sha256(self.text.encode()).hexdigest()
 
     def budget(self, model: str) -> int:
@@ -266,6 +288,16 @@ def parse_experiment(text: str, where: str = "<experiment>") -> Experiment:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ExperimentError(f"{where}: not valid TOML: {exc}") from None
+    return _validate(data, text, where)
+
+
+def content_hash(data: Mapping[str, Any]) -> str:
+    """sha256 of an experiment's keys and values, independent of comments, layout and key order."""
+    canonical = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _validate(data: dict[str, Any], text: str, where: str) -> Experiment:
     unknown = [k for k in data if k not in KEYS]
     if unknown:
         raise ExperimentError(f"{where}: unknown key {unknown[0]!r} (allowed: {', '.join(KEYS)})"
@@ -379,7 +411,7 @@ def parse_experiment(text: str, where: str = "<experiment>") -> Experiment:
         include_default=include_default, defaults=defaults, configs=configs, tune=tune,
         time_limit_s=None if time_limit_s is None else float(time_limit_s),
         executor=executor, scheduler_address=address, test=test, test_fraction=float(test_fraction),
-        seed_design=seed_design, description=description, text=text, path=where,
+        seed_design=seed_design, description=description, text=text, path=where, file_hash=content_hash(data),
     )
 
 

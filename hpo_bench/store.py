@@ -279,7 +279,7 @@ class Store:
         if row is None:
             self.db.execute("INSERT INTO experiment VALUES (1, ?, ?, ?, ?, ?)",
                             (exp.name, exp.path, exp.text, exp.file_hash, time.time()))
-        elif row["file_hash"] != exp.file_hash:
+        elif row["file_hash"] not in (exp.file_hash, exp.text_hash):  # text_hash: stores bound to the text
             raise StoreError(
                 f"{self.path} holds results of a different version of the experiment file (sha256 "
                 f"{row['file_hash'][:12]} from {row['file_path']}, this one {exp.file_hash[:12]}); "
@@ -308,7 +308,7 @@ class Store:
     def check_file(self, exp: Experiment) -> str | None:
         """A one-line note when `exp`'s file is not the one the store was made with, else None."""
         row = self.experiment_row()
-        if row and row.get("file_hash") != exp.file_hash:
+        if row and row.get("file_hash") not in (exp.file_hash, exp.text_hash):
             return (f"{exp.path} has changed since {self.path} was made (sha256 {str(row.get('file_hash'))[:12]} "
                     f"in the store, {exp.file_hash[:12]} now): what follows is of the file the store recorded")
         return None
@@ -410,18 +410,26 @@ class Store:
     def tasks(self) -> pd.DataFrame:
         return pd.read_sql_query("SELECT * FROM tasks ORDER BY task", self.db)
 
-    def trials(self, **filters: Any) -> pd.DataFrame:
-        """All trials joined with their run (task, model, optimizer, seed); filters on those columns."""
+    def trials(self, params: bool = False, **filters: Any) -> pd.DataFrame:
+        """All trials joined with their run (task, model, optimizer, seed); filters on those columns.
+
+        `params`: also one column `params_<name>` per hyperparameter (as Optuna's trials_dataframe), empty
+        where a trial's configuration lacks it (another family's, or an inactive conditional one). A
+        column may mix types (random forest's max_features is "sqrt" or a fraction); `config` stays.
+        """
         allowed = {"task", "model", "optimizer", "tuned", "seed", "state", "source", "run_id"}
         unknown = set(filters) - allowed
         if unknown:
             raise ValueError(f"unknown trial filter(s) {sorted(unknown)} (allowed: {sorted(allowed)})")
-        where, params = _where(filters)
+        where, values = _where(filters)
         df = pd.read_sql_query(
             "SELECT r.task, r.model, r.optimizer, r.optimizer_type, r.tuned, r.seed, r.split_rep, r.model_rep, "
             "r.optimizer_rep, r.adaptive, t.*, s.state AS test_state, s.metrics AS test_metrics FROM trials t "
             "JOIN runs r USING (run_id) LEFT JOIN test_scores s ON s.run_id = t.run_id AND "
-            f"s.trial_number = t.trial_number {where} ORDER BY t.run_id, t.trial_number", self.db, params=params)
+            f"s.trial_number = t.trial_number {where} ORDER BY t.run_id, t.trial_number", self.db, params=values)
+        if params and len(df):
+            configs = pd.DataFrame([json.loads(c) for c in df["config"]], index=df.index)
+            df = df.join(configs.add_prefix("params_"))
         return df
 
     def export_trials(self, path: str | Path, fmt: str) -> int:

@@ -1,0 +1,194 @@
+"""The Python API: what the command line does, as library calls (re-exported from `hpo_bench`).
+
+```python
+import hpo_bench
+
+exp = hpo_bench.load_experiment("benchmarks/quickstart.toml")   # or hpo_bench.Experiment.from_dict({...})
+summary = hpo_bench.run(exp, results_dir="results")              # resumes when the store exists
+with hpo_bench.open_store(summary.store_path) as store:
+    trials = store.trials(params=True)                            # one params_<name> column per hyperparameter
+tables = hpo_bench.analyze(summary.store_path)                   # the tables `hpo-bench analyze` writes
+hpo_bench.report(summary.store_path, reports_dir="reports")      # reports/<name>/index.html and index.md
+```
+Every call validates its input as the command line does and raises one of hpo_bench.errors' exceptions
+with the value, the rule and where it came from; the CLI turns those into exit code 2.
+"""
+
+from __future__ import annotations
+
+import io
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TextIO
+
+from hpo_bench.errors import HpoBenchError
+from hpo_bench.experiment import MAX_WORKERS, Experiment, check_scheduler_address, load_experiment
+from hpo_bench.store import Store
+
+# How run()'s keyword options are spelt in messages; the CLI passes its flags' spelling instead.
+_OPTION_NAMES = {"n_workers": "n_workers", "scheduler_address": "scheduler_address", "executor": "executor",
+                 "models": "models"}
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """What a run (or a resumed one) left: the store and how many of the experiment's runs ended how."""
+
+    name: str
+    store_path: Path
+    counts: dict[str, int]  # runs by status: done, crashed, pending (another sitting's models)
+    n_trials: int  # trials in the store, of every sitting
+
+    @property
+    def ok(self) -> bool:
+        """No run crashed (a crashed run's optimizer raised; its trials so far are stored)."""
+        return not self.counts.get("crashed")
+
+
+def as_experiment(experiment: Experiment | Mapping[str, Any] | str | Path) -> Experiment:
+    """An Experiment from itself, a mapping (Experiment.from_dict) or an experiment file's path."""
+    if isinstance(experiment, Experiment):
+        return experiment
+    if isinstance(experiment, Mapping):
+        return Experiment.from_dict(experiment)
+    return load_experiment(experiment)
+
+
+def check_run_options(exp: Experiment, *, n_workers: int | None, executor: str | None,
+                      scheduler_address: str | None, models: list[str] | None,
+                      names: Mapping[str, str] = _OPTION_NAMES) -> str:
+    """Check run()'s options against the experiment; return the executor to use. `names` spells each
+    option as the caller knows it (the CLI's flags), so that the message names what was given."""
+    if n_workers is not None and (isinstance(n_workers, bool) or not isinstance(n_workers, int)
+                                  or not 1 <= n_workers <= MAX_WORKERS):
+        raise HpoBenchError(f"{names['n_workers']} {n_workers}: must be a positive integer (at most {MAX_WORKERS:,})")
+    executor = executor or exp.executor
+    if executor not in ("local", "dask"):
+        raise HpoBenchError(f"{names['executor']} {executor}: must be 'local' or 'dask'")
+    if scheduler_address is not None:
+        check_scheduler_address(scheduler_address, names["scheduler_address"])
+        if executor != "dask":
+            raise HpoBenchError(f"{names['scheduler_address']} {scheduler_address}: needs the dask executor (the "
+                                f"executor is {executor!r})")
+    if models is not None:
+        unknown = [m for m in models if m not in exp.models]
+        if not models or unknown:
+            raise HpoBenchError(f"{names['models']} {','.join(models)}: name models of the experiment "
+                                f"({', '.join(exp.models)})")
+    return executor
+
+
+def run(experiment: Experiment | Mapping[str, Any] | str | Path, *, results_dir: str | Path = "results",
+        task_store: str | Path | None = None, n_workers: int | None = None, executor: str | None = None,
+        scheduler_address: str | None = None, models: list[str] | None = None,
+        progress: bool | TextIO = False, _names: Mapping[str, str] = _OPTION_NAMES) -> RunSummary:
+    """Run (or continue) every run of an experiment into `results_dir/<name>.sqlite`.
+
+    Tasks are read from the local task store (`task_store`, default as the CLI's) and never downloaded;
+    every task and split is checked before the store is written. `models` runs only those models' runs
+    (a sitting). `progress`: True writes progress lines to stderr, a text stream writes them there.
+    A KeyboardInterrupt stops the run with every finished trial stored; calling run again continues.
+    """
+    from hpo_bench.scheduler import Scheduler, prepare_tasks
+    from hpo_bench.tasks import TaskStore, check_tasks_available
+
+    exp = as_experiment(experiment)
+    executor = check_run_options(exp, n_workers=n_workers, executor=executor, scheduler_address=scheduler_address,
+                                 models=models, names=_names)
+    tasks = TaskStore(task_store)
+    check_tasks_available(exp.tasks, tasks)  # before the result store exists or any run starts
+    prepared = prepare_tasks(exp, tasks)  # splits made and checked (enough rows per class) likewise
+    out = sys.stderr if progress is True else progress or io.StringIO()
+    path = Path(results_dir) / f"{exp.name}.sqlite"
+    with Store(path) as store:
+        counts = Scheduler(exp, store, n_workers=n_workers, out=out, task_store=tasks, executor=executor,
+                           scheduler_address=scheduler_address, prepared=prepared, models=models).run()
+        return RunSummary(exp.name, path, counts, store.count_trials())
+
+
+def open_store(path: str | Path) -> Store:
+    """An existing result store, read-only (a context manager); a missing or foreign file raises StoreError."""
+    from hpo_bench.errors import StoreError
+
+    if not Path(path).exists():
+        raise StoreError(f"no result store at {str(path)!r}")
+    return Store(path, create=False)
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """The tables of a store's analysis, what was left out and why, and where the tables were written."""
+
+    tables: dict[str, Any]  # name -> pandas.DataFrame
+    skipped: dict[str, str]  # table -> why it is not there
+    out_dir: Path | None
+
+
+def read_reference(path: str | Path, name: str = "reference") -> Any:
+    """A reference.csv (the best and worst losses per task and model of an earlier analysis), checked."""
+    import pandas as pd
+
+    try:
+        reference = pd.read_csv(path)
+    except OSError as exc:
+        raise HpoBenchError(f"{name} {path}: cannot read it: {exc.strerror}") from None
+    except (ValueError, UnicodeDecodeError) as exc:  # pandas' ParserError and EmptyDataError are ValueErrors
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise HpoBenchError(f"{name} {path}: not a CSV file ({reason})") from None
+    missing = {"task", "model", "best_loss", "worst_loss"} - set(reference.columns)
+    if missing:
+        raise HpoBenchError(f"{name} {path}: missing column(s) {sorted(missing)} (a reference.csv written by an "
+                            "earlier analyze has them)")
+    return reference
+
+
+def analyze(store: str | Path, *, metric: str | None = None, models: list[str] | None = None,
+            reference: Any = None, reports_dir: str | Path | None = None) -> Analysis:
+    """Every analysis table of a store (`hpo-bench analyze`). `metric`: a recorded metric other than the
+    optimised one; `models`: only these models' trials; `reference`: a DataFrame or the path of an earlier
+    reference.csv to scale losses by; `reports_dir`: also write the tables to reports_dir/<name>/ (a
+    metric other than the optimised one to reports_dir/<name>/<metric>/)."""
+    from hpo_bench.analysis import analyze as analyze_trials
+    from hpo_bench.analysis import select_models, write_tables
+    from hpo_bench.errors import StoreError
+    from hpo_bench.evaluation import METRICS
+
+    if metric is not None and metric not in METRICS:
+        raise HpoBenchError(f"metric {metric}: must be one of {list(METRICS)}")
+    if isinstance(reference, (str, Path)):
+        reference = read_reference(reference)
+    with open_store(store) as opened:
+        name = opened.experiment_name()
+        trials, tasks = opened.trials(), opened.tasks()
+    if trials.empty:
+        raise StoreError(f"{store}: the store has no trials yet; run the experiment first")
+    if models is not None:
+        trials = select_models(trials, models)[0]
+    tables, skipped = analyze_trials(trials, tasks, reference, metric=metric)
+    out_dir = None
+    if reports_dir is not None:
+        out_dir = Path(reports_dir) / name
+        if metric is not None and metric not in set(trials["metric"]):
+            out_dir = out_dir / metric  # beside the optimised metric's tables, not over them
+        write_tables(tables, out_dir)
+    return Analysis(tables, skipped, out_dir)
+
+
+def report(store: str | Path, *, reports_dir: str | Path = "reports", metric: str | None = None,
+           models: list[str] | None = None) -> Any:
+    """Write reports_dir/<name>/index.html and index.md with every table and figure (`hpo-bench report`);
+    returns the Report (its folder, figures, tables, and what was left out and why)."""
+    from hpo_bench.analysis.tunability import NotApplicable
+    from hpo_bench.errors import StoreError
+    from hpo_bench.evaluation import METRICS
+    from hpo_bench.report import build_report
+
+    if metric is not None and metric not in METRICS:
+        raise HpoBenchError(f"metric {metric}: must be one of {list(METRICS)}")
+    open_store(store).close()  # a missing or foreign store raises here, before any folder is made
+    try:
+        return build_report(Path(store), Path(reports_dir), metric=metric, models=models)
+    except NotApplicable as why:
+        raise StoreError(f"{store}: {why}; run the experiment first") from None

@@ -1,0 +1,117 @@
+"""The Python API: the README's example runs as written; dict and TOML experiments are the same experiment."""
+
+from __future__ import annotations
+
+import json
+import re
+import sqlite3
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+import hpo_bench
+from hpo_bench.errors import ExperimentError, StoreError
+from hpo_bench.experiment import Experiment, parse_experiment
+
+ROOT = Path(__file__).resolve().parents[1]
+TOML = """
+name = "api-same"   # a comment the hash does not see
+tasks = ["sklearn:iris"]
+models = ["decision_tree"]
+budget_evals = 4
+seeds = [0, 3]
+cv_folds = 3
+include_default = true
+tune = ["all", "cp"]
+
+[optimizers]
+random = {}
+coarse = { type = "grid", n_points = 2 }
+"""
+
+
+def readme_example() -> str:
+    text = (ROOT / "README.md").read_text()
+    section = text.split("## Use from Python", 1)[1]
+    match = re.search(r"```python\n(.*?)```", section, re.S)
+    assert match, "README's 'Use from Python' section has no python block"
+    return match.group(1)
+
+
+def test_readme_example_runs(tmp_path):
+    """The README's example, as a script of its own (worker processes import it), in a fresh folder."""
+    (tmp_path / "example.py").write_text(readme_example())
+    out = subprocess.run([sys.executable, "example.py"], cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "{'done': 4} 40" in out.stdout  # 1 task x 1 model x 2 optimizers x 2 seeds, 10 evaluations each
+    assert (tmp_path / "reports" / "api-example" / "index.html").stat().st_size > 0
+    with hpo_bench.open_store(tmp_path / "results" / "api-example.sqlite") as store:
+        trials = store.trials(params=True)
+    assert len(trials) == 40 and set(trials["optimizer"]) == {"random", "tpe"}
+    # one column per hyperparameter, the configuration's own values (None, unlimited depth, as missing)
+    for _, row in trials.iterrows():
+        config = json.loads(row["config"])
+        assert all(pd.isna(row[f"params_{k}"]) if v is None else row[f"params_{k}"] == v for k, v in config.items())
+
+
+def test_dict_and_toml_are_the_same_experiment():
+    from_toml = parse_experiment(TOML, where="a.toml")
+    from_dict = Experiment.from_dict(tomllib.loads(TOML))
+    assert from_dict.runs() == from_toml.runs() and len(from_toml.runs()) == 2 * 2 * 2
+    assert from_dict.file_hash == from_toml.file_hash
+    # comments, layout and key order are not content; a value is
+    reordered = "\n".join(reversed(TOML.strip().split("\n[optimizers]")[0].splitlines()))
+    reordered += "\n[optimizers]" + TOML.split("[optimizers]")[1]
+    assert parse_experiment(reordered).file_hash == from_toml.file_hash
+    assert parse_experiment(TOML.replace("budget_evals = 4", "budget_evals = 5")).file_hash != from_toml.file_hash
+    # the dict's text is TOML that parses back to the same experiment
+    assert parse_experiment(from_dict.text).file_hash == from_toml.file_hash
+
+
+def test_from_dict_validates_as_a_file_does():
+    data = tomllib.loads(TOML)
+    with pytest.raises(ExperimentError, match=r"<dict>: budget_evals = 0: must be an integer >= 1"):
+        Experiment.from_dict({**data, "budget_evals": 0})
+    with pytest.raises(ExperimentError, match="unknown key 'budget'"):
+        Experiment.from_dict({**data, "budget": 3})
+    with pytest.raises(ExperimentError, match="not expressible as an experiment file"):
+        Experiment.from_dict({**data, "description": None})
+    with pytest.raises(ExperimentError, match="must be a mapping"):
+        Experiment.from_dict(["name"])
+
+
+def test_a_dict_experiment_resumes_the_store_its_file_made(tmp_path):
+    (tmp_path / "a.toml").write_text(TOML)
+    first = hpo_bench.run(tmp_path / "a.toml", results_dir=tmp_path, n_workers=1, models=["decision_tree"])
+    # 8 runs of at most 4 evaluations; the grid over cp alone has 2 points besides the default
+    assert first.ok and first.counts == {"done": 8} and first.n_trials == 30
+    again = hpo_bench.run(tomllib.loads(TOML), results_dir=tmp_path, n_workers=1)
+    assert again.counts == {"done": 8} and again.n_trials == 30  # nothing re-run: the same experiment
+    changed = {**tomllib.loads(TOML), "budget_evals": 5}
+    with pytest.raises(StoreError, match="different version of the experiment file"):
+        hpo_bench.run(changed, results_dir=tmp_path, n_workers=1)
+    with pytest.raises(Exception, match="n_workers 0: must be a positive integer"):
+        hpo_bench.run(tomllib.loads(TOML), results_dir=tmp_path, n_workers=0)
+
+
+def test_a_store_bound_to_its_file_text_still_resumes(tmp_path):
+    """Stores made before content hashing hold the text's sha256; the same file still continues them."""
+    (tmp_path / "a.toml").write_text(TOML)
+    hpo_bench.run(tmp_path / "a.toml", results_dir=tmp_path, n_workers=1)
+    exp = hpo_bench.load_experiment(tmp_path / "a.toml")
+    with sqlite3.connect(tmp_path / "api-same.sqlite") as db:
+        db.execute("UPDATE experiment SET file_hash = ?", (exp.text_hash,))
+    assert hpo_bench.run(exp, results_dir=tmp_path, n_workers=1).counts == {"done": 8}
+
+
+def test_public_names_load_on_first_use():
+    code = ("import sys, hpo_bench; assert 'sklearn' not in sys.modules and 'pandas' not in sys.modules; "
+            "from hpo_bench import run, open_store, SearchSpace, Optimizer, TrialResult; print(len(hpo_bench.__all__))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        hpo_bench.nope  # noqa: B018
