@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import functools
+from typing import Any
+
 from hpo_bench.errors import ExperimentError, OptimizerExhausted
 from hpo_bench.optimizers.base import COMMON_OPTIONS, Optimizer, Option, Suggestion, register
 
@@ -35,11 +38,17 @@ class GridSearch(Optimizer):
         if size > _MAX_GRID:
             raise ExperimentError(f"optimizer 'grid': {n} points per dimension make {size:,} configurations "
                                   f"(at most {_MAX_GRID:,}); lower n_points")
-        self.configs = space.grid(n)
-        if self.shuffle:
-            self.configs = [self.configs[i] for i in self.rng.permutation(len(self.configs))]
         self.n_points_used = n
         self._next = 0
+
+    @functools.cached_property
+    def configs(self) -> list[dict[str, Any]]:
+        """The grid in walking order, built at the first ask: construction stays cheap (an experiment file
+        builds every optimizer before anything runs) even for a grid of a million points."""
+        configs = self.space.grid(self.n_points_used)
+        if self.shuffle:
+            configs = [configs[i] for i in self.rng.permutation(len(configs))]
+        return configs
 
     def ask(self) -> Suggestion:
         if self._next >= len(self.configs):

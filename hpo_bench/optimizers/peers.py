@@ -48,6 +48,9 @@ class _OptunaAdapter(Optimizer):
 
     def __init__(self, space, *, seed, budget_evals, **options):
         super().__init__(space, seed=seed, budget_evals=budget_evals, **options)
+        # Optuna takes a negative count of start-up trials without a word (and runs none).
+        if getattr(self, "n_startup_trials", None) is not None:
+            self.check_option(self.n_startup_trials >= 0, "n_startup_trials", "must be >= 0")
         optuna = _need("optuna", self.name)
         optuna.logging.set_verbosity(optuna.logging.WARNING)  # no line per trial
         self._optuna = optuna
@@ -223,6 +226,7 @@ class HyperoptTPE(Optimizer):
 
     def __init__(self, space, *, seed, budget_evals, **options):
         super().__init__(space, seed=seed, budget_evals=budget_evals, **options)
+        self.check_option(self.n_startup_jobs >= 0, "n_startup_jobs", "must be >= 0")
         hyperopt = _need("hyperopt", self.name)
         self._h = hyperopt
         self._expr = hyperopt_space(space, hyperopt.hp)
