@@ -36,8 +36,9 @@ class GridSearch(Optimizer):
                 n += 1
         size = space.grid_size(n)
         if size > _MAX_GRID:
-            raise ExperimentError(f"optimizer 'grid': {n} points per dimension make {size:,} configurations "
-                                  f"(at most {_MAX_GRID:,}); lower n_points")
+            why = "" if self.n_points else f", the fewest whose grid covers budget_evals = {budget_evals:,}"
+            raise ExperimentError(f"optimizer 'grid': {n} points per dimension{why} make {size:,} configurations "
+                                  f"(at most {_MAX_GRID:,}); {'lower n_points' if self.n_points else 'set n_points'}")
         self.n_points_used = n
         self._next = 0
 
