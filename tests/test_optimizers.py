@@ -62,6 +62,9 @@ def test_grid_covers_the_budget_and_runs_out():
     assert len(seen) == 2  # one point per numeric dimension, both bootstrap choices
     with pytest.raises(OptimizerExhausted):
         small.ask()
+    # Built when the experiment file is read, so constructing it costs nothing: the grid comes at the first ask.
+    big = get_optimizer("grid")(SPACE, seed=0, budget_evals=1_000_000)
+    assert "configs" not in big.__dict__ and SPACE.grid_size(big.n_points_used) >= 1_000_000
 
 
 def test_unknown_or_badly_typed_options_are_refused():
