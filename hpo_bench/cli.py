@@ -35,7 +35,8 @@ def _target(target: str, results_dir: str) -> tuple[Path, Any]:
     if path.suffix == ".toml":
         from hpo_bench.experiment import load_experiment
 
-        exp = load_experiment(path)
+        # Readers run nothing: the optimizers are not built (a peer library may not be installed here).
+        exp = load_experiment(path, build_optimizers=False)
         return Path(results_dir) / f"{exp.name}.sqlite", exp
     if not path.exists():
         raise StoreError(f"no result store at {target!r} (give an experiment .toml file or a .sqlite store)")
@@ -312,18 +313,41 @@ def model_rows(name: str) -> list[dict[str, str]]:
     return rows
 
 
+def _plugins(group: str, load: Any) -> list[tuple[Any, Any, str | None]]:
+    """(plugin, what it loads, None) for each entry point of `group`, or (plugin, None, why it cannot be used):
+    a listing shows a broken or shadowing plugin with its reason instead of failing."""
+    from hpo_bench.plugins import plugins
+
+    rows = []
+    for plugin in plugins(group):
+        try:
+            rows.append((plugin, load(plugin.name), None))
+        except HpoBenchError as exc:
+            rows.append((plugin, None, str(exc)))
+    return rows
+
+
 def cmd_models(args: argparse.Namespace) -> int:
     from hpo_bench.models import MODELS, get_model
+    from hpo_bench.plugins import MODEL_GROUP
 
     if args.action is None:
         if args.name is not None:
             raise HpoBenchError(f"models {args.name}: did you mean 'hpo-bench models show {args.name}'?")
-        width = max(map(len, MODELS))
+        extra = _plugins(MODEL_GROUP, get_model)
+        width = max(map(len, [*MODELS, *(p.name for p, _, _ in extra)]))
         print(f"{'family':<{width}}  params  fidelity     scaled  library")
-        for name, family in MODELS.items():
+        rows = [(name, family, None, None) for name, family in MODELS.items()]
+        rows += [(plugin.name, family, plugin, why) for plugin, family, why in extra]
+        for name, family, plugin, why in rows:
+            if why is not None:
+                print(f"{name:<{width}}  not usable: {why}")
+                continue
+            origin = f"  [plugin: {plugin.origin}]" if plugin else ""
             print(f"{name:<{width}}  {len(family.space):>6}  {family.fidelity_param or '-':<11}  "
-                  f"{'yes' if family.needs_scaling else 'no':<6}  {family.library}")
-        print("\n'hpo-bench models show NAME' prints a family's space; ranges and sources: docs/models.md")
+                  f"{'yes' if family.needs_scaling else 'no':<6}  {family.library}{origin}")
+        print("\n'hpo-bench models show NAME' prints a family's space; ranges and sources: docs/models.md; a family "
+              "of your own: docs/plugins.md")
         return 0
     if args.name is None:
         raise HpoBenchError("models show: give a family name, e.g. 'hpo-bench models show svm'")
@@ -346,23 +370,32 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 
 def cmd_optimizers(args: argparse.Namespace) -> int:
-    """Every registered optimizer type with what it does, its options and their defaults."""
+    """Every optimizer type, built-in then from entry points, with what it does, its options and defaults."""
     from importlib import metadata
 
-    from hpo_bench.optimizers import OPTIMIZERS
+    from hpo_bench.optimizers import OPTIMIZERS, get_optimizer
+    from hpo_bench.plugins import OPTIMIZER_GROUP
 
-    for name in sorted(OPTIMIZERS):
-        cls = OPTIMIZERS[name]
+    rows = [(name, OPTIMIZERS[name], None, None) for name in sorted(OPTIMIZERS)]
+    rows += [(plugin.name, cls, plugin, why) for plugin, cls, why in _plugins(OPTIMIZER_GROUP, get_optimizer)]
+    for name, cls, plugin, why in rows:
+        if why is not None:
+            print(f"{name}: not usable: {why}")
+            continue
         line = f"{name}: {cls.summary}"
         if cls.library:  # a peer runs at the defaults of the version installed: say which that is
             try:
                 line += f" [{cls.library} {metadata.version(cls.library)}]"
             except metadata.PackageNotFoundError:
                 line += f" [{cls.library} not installed]"
+        if plugin is not None:
+            line += f" [plugin: {plugin.origin}]"
         print(line)
         for key, opt in cls.options.items():
             types = "|".join(t.__name__ for t in (opt.types or (type(opt.default),)))
             print(f"    {key} = {opt.default!r} ({types}): {opt.help}")
+    print('\nan optimizer of your own: type = "package.module:Class", or an entry point in the group '
+          f"{OPTIMIZER_GROUP} (docs/plugins.md)")
     return 0
 
 

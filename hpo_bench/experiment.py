@@ -27,6 +27,7 @@ random_forest = [{ n_estimators = 500, bootstrap = false, max_features = 0.5, mi
 random = {}
 grid = { n_points = 3 }
 coarse-grid = { type = "grid", n_points = 2 }   # a label of your own, with `type`
+local = { type = "my_optimizer:LocalSearch" }   # a class of your own, or an entry point (docs/plugins.md)
 ```
 """
 
@@ -49,7 +50,7 @@ from hpo_bench.evaluation import METRICS
 from hpo_bench.models import get_model
 from hpo_bench.optimizers import get_optimizer
 from hpo_bench.tasks import check_task_ref, expand_task_refs
-from hpo_bench.tuning import expand_tune
+from hpo_bench.tuning import ALL, expand_tune, tuned_space
 
 # Sizes are bounded where they are read: `seeds = 10**12` would otherwise build a list of a trillion
 # seeds (MemoryError) before anything could say what is wrong with the file.
@@ -282,8 +283,38 @@ def _configs(where: str, value: Any, models: list[str]) -> dict[str, list[dict[s
     return out
 
 
-def parse_experiment(text: str, where: str = "<experiment>") -> Experiment:
-    """Validate an experiment file's text; every error names the key, the value and what is allowed."""
+def _build_optimizers(where: str, optimizers: list[OptimizerSpec], models: list[str], budgets: dict[str, int],
+                      tune: dict[str, list[str]], defaults: str) -> None:
+    """Build every optimizer on every space it will search, with each model's budget.
+
+    An option out of range, or an optimizer that cannot search a space (Hyperopt on a condition whose
+    parent is an integer, CMA-ES on one parameter), then stops the file here, before a store is written,
+    rather than ending runs as crashed. Constructors are cheap by contract (no fitting, no sampling).
+    Seed 0: what a constructor checks (options, the space) does not depend on the seed.
+    """
+    for spec in optimizers:
+        cls = get_optimizer(spec.type)
+        for model in models:
+            family = get_model(model)
+            if cls.multi_fidelity and family.fidelity_param is None:
+                raise ExperimentError(f"{where}: optimizers.{spec.label} on {model}: optimizer {cls.name!r} asks "
+                                      f"fidelities below 1, and {model} has no fidelity parameter, so each trial "
+                                      "would be a full fit charged as a fraction of one; use it on a model with a "
+                                      "fidelity (hpo-bench models lists them)")
+            for tuned in tune[model]:
+                try:
+                    cls(tuned_space(family, tuned, defaults), seed=0, budget_evals=budgets[model], **spec.options)
+                except HpoBenchError as exc:
+                    on = model if tuned == ALL else f"{model} tuning {tuned}"
+                    raise ExperimentError(f"{where}: optimizers.{spec.label} on {on}: {exc}") from None
+
+
+def parse_experiment(text: str, where: str = "<experiment>", *, build_optimizers: bool = True) -> Experiment:
+    """Validate an experiment file's text; every error names the key, the value and what is allowed.
+
+    `build_optimizers = False` skips building each optimizer on its spaces (`_build_optimizers`): for
+    readers of a finished store, which run nothing (its peer libraries may not even be installed here).
+    """
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -403,7 +434,7 @@ def _validate(data: dict[str, Any], text: str, where: str) -> Experiment:
     if seed_design == "crossed" and (isinstance(seeds_value, list) or not 2 <= len(seeds) <= MAX_CROSSED_LEVELS):
         raise _fail(where, "seeds", seeds_value, f"with seed_design = \"crossed\" must be a count of levels from 2 "
                     f"to {MAX_CROSSED_LEVELS} (k levels give k**3 repetitions)")
-    return Experiment(
+    exp = Experiment(
         name=name, tasks=tasks, models=models, optimizers=optimizers, budgets=budgets, seeds=seeds,
         cv_folds=_positive_int(where, "cv_folds", data.get("cv_folds", 5), high=50, low=2),
         metric=metric,
@@ -413,6 +444,9 @@ def _validate(data: dict[str, Any], text: str, where: str) -> Experiment:
         executor=executor, scheduler_address=address, test=test, test_fraction=float(test_fraction),
         seed_design=seed_design, description=description, text=text, path=where, file_hash=content_hash(data),
     )
+    if build_optimizers:  # last: every other key is checked, and this is the costliest check
+        _build_optimizers(where, optimizers, models, budgets, tune, defaults)
+    return exp
 
 
 def check_scheduler_address(address: object, where: str) -> str:
@@ -428,7 +462,8 @@ def check_scheduler_address(address: object, where: str) -> str:
     return address
 
 
-def load_experiment(path: str | Path) -> Experiment:
+def load_experiment(path: str | Path, *, build_optimizers: bool = True) -> Experiment:
+    """Read and validate an experiment file (see `parse_experiment`)."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -437,4 +472,4 @@ def load_experiment(path: str | Path) -> Experiment:
     except UnicodeDecodeError as exc:
         raise ExperimentError(f"experiment file {str(path)!r} is not UTF-8 text (byte {exc.start}): a TOML file "
                               "is expected") from None
-    return parse_experiment(text, where=str(path))
+    return parse_experiment(text, where=str(path), build_optimizers=build_optimizers)

@@ -17,6 +17,11 @@ def hpo(*args: str, cwd=None) -> subprocess.CompletedProcess:
     (experiment_text(budget_evals="-3"), "budget_evals = -3: must be an integer >= 1"),
     (experiment_text(speed='"fast"'), "unknown key 'speed' (allowed: name, description, tasks"),
     ("name = 'x'\ntasks = [", "not valid TOML"),
+    # an optimizer that cannot search a space stops the file before any store is written, not the run later
+    (experiment_text(models='["mlp"]', optimizers="hyperopt-tpe = {}"),
+     "optimizers.hyperopt-tpe on mlp: optimizer 'hyperopt-tpe': parameter 'width_2' is conditioned on the numeric"),
+    (experiment_text(models='["knn"]', tune='"n_neighbors"', optimizers="optuna-cmaes = {}"),
+     "optimizers.optuna-cmaes on knn tuning n_neighbors: optimizer 'optuna-cmaes': CMA-ES needs at least two"),
 ])
 def test_bad_experiment_file_exits_2_with_one_line(tmp_path, text, message):
     path = tmp_path / "bad.toml"

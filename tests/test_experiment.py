@@ -82,3 +82,19 @@ def test_budgets_per_model_and_the_r_defaults():
 def test_every_committed_experiment_file_is_valid(path):
     exp = load_experiment(path)
     assert exp.runs() and exp.name
+
+
+def test_every_optimizer_is_built_on_every_space_it_will_search_when_the_file_is_read(tmp_path):
+    # knn tuned alone per parameter: CMA-ES cannot search a one-parameter space, which "all" would not show
+    text = experiment_text(models='["xgboost", "knn"]', tune='["all", "each"]', optimizers="optuna-cmaes = {}")
+    with pytest.raises(ExperimentError, match=r"^exp.toml: optimizers.optuna-cmaes on xgboost tuning n_estimators: "
+                                              r"optimizer 'optuna-cmaes': CMA-ES needs at least two"):
+        parse_experiment(text, where="exp.toml")
+    # Readers of a store run nothing, and do not build (a peer library may be missing where they read).
+    path = tmp_path / "e.toml"
+    path.write_text(text)
+    assert load_experiment(path, build_optimizers=False).tune["knn"] == ["all", "n_neighbors", "weights", "p"]
+    # A per-model budget sizes the grid: the model whose budget makes it too large is named.
+    with pytest.raises(ExperimentError, match="optimizers.grid on xgboost: optimizer 'grid': 6 points per dimension"):
+        parse_experiment(experiment_text(models='["knn", "xgboost"]', budget_evals="{ knn = 10, xgboost = 3000000 }",
+                                         optimizers="grid = {}"), where="exp.toml")

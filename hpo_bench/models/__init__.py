@@ -1,11 +1,10 @@
-"""The model families, by name. A family outside this package is named as "package.module:ATTR"."""
+"""The model families, by name. A family outside this package is named as "package.module:ATTR" or by an
+entry point in the group `hpo_bench.models` (hpo_bench/plugins.py)."""
 
 from __future__ import annotations
 
-import difflib
-import importlib
+from typing import Any
 
-from hpo_bench.errors import ExperimentError
 from hpo_bench.models.base import DataShape, ModelFamily
 from hpo_bench.models.decision_tree import FAMILY as DECISION_TREE
 from hpo_bench.models.elastic_net import FAMILY as ELASTIC_NET
@@ -14,33 +13,26 @@ from hpo_bench.models.mlp import FAMILY as MLP
 from hpo_bench.models.random_forest import FAMILY as RANDOM_FOREST
 from hpo_bench.models.svm import FAMILY as SVM
 from hpo_bench.models.xgboost import FAMILY as XGBOOST
+from hpo_bench.plugins import MODEL_GROUP, resolve
 
 # The six families of Probst, Boulesteix & Bischl (2019), then the neural network.
 MODELS: dict[str, ModelFamily] = {f.name: f for f in (XGBOOST, RANDOM_FOREST, ELASTIC_NET, DECISION_TREE, KNN, SVM,
                                                       MLP)}
 
 
+def model_problem(obj: Any) -> str | None:
+    """None if `obj` can be an experiment's model, else the rule it breaks."""
+    if isinstance(obj, ModelFamily):
+        return None
+    if isinstance(obj, type) and issubclass(obj, ModelFamily):
+        return "name an instance of it (FAMILY = MyFamily() in the module), not the class"
+    return "a model must be an hpo_bench.models.ModelFamily instance"
+
+
 def get_model(name: str) -> ModelFamily:
-    """The family registered as `name`, or the ModelFamily instance at "module:attribute"."""
-    if name in MODELS:
-        return MODELS[name]
-    if isinstance(name, str) and ":" in name:
-        module_name, _, attr = name.partition(":")
-        # A relative or empty module name (":x", "..:x") has no package to be relative to: importlib
-        # raises TypeError or ValueError for those, not ImportError.
-        if not module_name or module_name.startswith(".") or not attr:
-            raise ExperimentError(f"model {name!r}: write module:ATTRIBUTE with an absolute module name, "
-                                  "e.g. 'mypackage.models:FAMILY'")
-        try:
-            family = getattr(importlib.import_module(module_name), attr)
-        except (ImportError, AttributeError) as exc:
-            raise ExperimentError(f"model {name!r} cannot be imported: {exc}") from None
-        if not isinstance(family, ModelFamily):
-            raise ExperimentError(f"model {name!r} is a {type(family).__name__}, not a ModelFamily instance")
-        return family
-    close = difflib.get_close_matches(name, list(MODELS), n=1) if isinstance(name, str) else []
-    hint = f"; did you mean {close[0]!r}?" if close else ""
-    raise ExperimentError(f"unknown model {name!r} (allowed: {', '.join(MODELS)}, or module:ATTRIBUTE){hint}")
+    """The family a model name stands for: built-in, "package.module:ATTRIBUTE" or an entry point."""
+    return resolve(name, what="model", group=MODEL_GROUP, builtins=MODELS, check=model_problem,
+                   form="module:ATTRIBUTE")
 
 
-__all__ = ["MODELS", "DataShape", "ModelFamily", "get_model"]
+__all__ = ["MODELS", "DataShape", "ModelFamily", "get_model", "model_problem"]

@@ -1,4 +1,5 @@
-"""Search strategies behind one ask/tell protocol; `OPTIMIZERS` maps each type name to its class."""
+"""Search strategies behind one ask/tell protocol; `OPTIMIZERS` maps each built-in type name to its class, and
+`get_optimizer` also finds "package.module:Class" and entry points (hpo_bench/plugins.py)."""
 
 from __future__ import annotations
 

@@ -10,11 +10,15 @@ tells the whole batch in order once every result is back. An optimizer must ther
 distinct suggestions when asked again before it is told (constant liar in GP and TPE), and may raise
 `AwaitResults` when it cannot suggest anything before the pending results are told (the end of a
 halving rung); the scheduler then closes the batch early.
+
+An optimizer outside this package is any subclass, named in an experiment file as "package.module:Class"
+or by an entry point (hpo_bench/plugins.py; the protocol for users: docs/plugins.md). Every subclass gets
+COMMON_OPTIONS, a `name` and a `summary` when it defines none (`__init_subclass__`), registered or not.
 """
 
 from __future__ import annotations
 
-import difflib
+import inspect
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -23,6 +27,7 @@ import numpy as np
 
 from hpo_bench.errors import ExperimentError
 from hpo_bench.evaluation import TrialResult
+from hpo_bench.plugins import OPTIMIZER_GROUP, resolve
 from hpo_bench.space import SearchSpace
 
 
@@ -55,7 +60,7 @@ class AwaitResults(Exception):  # noqa: N818  (a signal, not an error)
     """Raised by `ask` when nothing can be suggested before the pending suggestions are told."""
 
 
-# Every optimizer accepts `batch_size`; `register` adds COMMON_OPTIONS to a class's own `options`.
+# Every optimizer accepts `batch_size`: `Optimizer.__init_subclass__` adds COMMON_OPTIONS to every class's `options`.
 COMMON_OPTIONS: dict[str, Option] = {
     "batch_size": Option(1, "suggestions pending at once per run, asked as a batch and told in order once "
                             "all are back", (int,)),
@@ -63,6 +68,8 @@ COMMON_OPTIONS: dict[str, Option] = {
 
 
 class Optimizer(ABC):
+    """Ask/tell search over a space; a deterministic function of (space, seed, options, results told)."""
+
     name: ClassVar[str]
     summary: ClassVar[str]
     options: ClassVar[dict[str, Option]] = COMMON_OPTIONS
@@ -71,9 +78,25 @@ class Optimizer(ABC):
     # adaptive optimizer only under the metric it was told.
     adaptive: ClassVar[bool] = True
     library: ClassVar[str | None] = None  # the distribution a peer adapter drives, e.g. "optuna"
+    # True for strategies that ask fidelities below 1 (halving, Hyperband). The experiment file refuses
+    # them on a model without a fidelity parameter: each trial would be a full fit charged as a fraction.
+    multi_fidelity: ClassVar[bool] = False
     batch_size: int = 1
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        # Every optimizer takes the common options, also one whose `options` forgot them, and a user's
+        # class that never goes through `register`.
+        cls.options = {**COMMON_OPTIONS, **cls.options}
+        if "name" not in cls.__dict__:  # what an experiment file would call it
+            cls.name = f"{cls.__module__}:{cls.__qualname__}"
+        if "summary" not in cls.__dict__ and (cls.__doc__ or not hasattr(cls, "summary")):
+            cls.summary = (inspect.cleandoc(cls.__doc__ or "").splitlines() or [""])[0]
+
     def __init__(self, space: SearchSpace, *, seed: int, budget_evals: float, **options: Any) -> None:
+        """Check the options and the space, cheaply: experiment files build every optimizer on every
+        space it will search before anything runs, so a subclass refuses what it cannot do here (raise
+        ExperimentError, or `check_option`) and leaves fitting and sampling to `ask`."""
         self.space = space
         self.seed = seed
         self.budget_evals = budget_evals
@@ -85,11 +108,10 @@ class Optimizer(ABC):
         for key, opt in self.options.items():
             value = options.get(key, opt.default)
             setattr(self, key, value if key not in options else opt.check(self.name, key, value))
-        if self.batch_size < 1:
-            raise ExperimentError(f"optimizer {self.name!r}: option batch_size = {self.batch_size} must be >= 1")
+        self.check_option(self.batch_size >= 1, "batch_size", "must be >= 1")
 
-    def _check(self, ok: bool, option: str, rule: str) -> None:
-        """Raise ExperimentError naming the option, its value and the rule unless `ok`."""
+    def check_option(self, ok: bool, option: str, rule: str) -> None:
+        """Raise ExperimentError naming the option, its value and the rule unless `ok` (a range check)."""
         if not ok:
             raise ExperimentError(f"optimizer {self.name!r}: option {option} = {getattr(self, option)!r} {rule}")
 
@@ -105,15 +127,24 @@ OPTIMIZERS: dict[str, type[Optimizer]] = {}
 
 
 def register(cls: type[Optimizer]) -> type[Optimizer]:
-    # Every optimizer takes the common options, also one whose `options` forgot them.
-    cls.options = {**COMMON_OPTIONS, **cls.options}
+    """Add a built-in optimizer to OPTIMIZERS under its `name` (a user's class needs no registering)."""
     OPTIMIZERS[cls.name] = cls
     return cls
 
 
+def optimizer_problem(obj: Any) -> str | None:
+    """None if `obj` can be an experiment's optimizer type, else the rule it breaks."""
+    if not (inspect.isclass(obj) and issubclass(obj, Optimizer)):
+        return "an optimizer type must be a subclass of hpo_bench.optimizers.Optimizer"
+    if inspect.isabstract(obj):
+        return f"it is abstract (it does not define {', '.join(sorted(obj.__abstractmethods__))})"
+    bad = [key for key, opt in obj.options.items() if not isinstance(opt, Option)]
+    if bad:
+        return f"options[{bad[0]!r}] must be an hpo_bench.optimizers.Option"
+    return None
+
+
 def get_optimizer(name: str) -> type[Optimizer]:
-    if name not in OPTIMIZERS:
-        close = difflib.get_close_matches(name, list(OPTIMIZERS), n=1)
-        raise ExperimentError(f"unknown optimizer type {name!r} (allowed: {', '.join(sorted(OPTIMIZERS))})"
-                              + (f"; did you mean {close[0]!r}?" if close else ""))
-    return OPTIMIZERS[name]
+    """The optimizer class a type name stands for: built-in, "package.module:Class" or an entry point."""
+    return resolve(name, what="optimizer type", group=OPTIMIZER_GROUP, builtins=dict(sorted(OPTIMIZERS.items())),
+                   check=optimizer_problem, form="module:Class")

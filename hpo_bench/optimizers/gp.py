@@ -87,10 +87,10 @@ class GPBayesOpt(Optimizer):
 
     def __init__(self, space, *, seed, budget_evals, **options):
         super().__init__(space, seed=seed, budget_evals=budget_evals, **options)
-        self._check(self.n_initial >= 1, "n_initial", "must be >= 1")
-        self._check(self.n_candidates >= 1, "n_candidates", "must be >= 1")
-        self._check(self.n_local >= 0, "n_local", "must be >= 0")
-        self._check(self.n_restarts >= 0, "n_restarts", "must be >= 0")
+        self.check_option(self.n_initial >= 1, "n_initial", "must be >= 1")
+        self.check_option(self.n_candidates >= 1, "n_candidates", "must be >= 1")
+        self.check_option(self.n_local >= 0, "n_local", "must be >= 0")
+        self.check_option(self.n_restarts >= 0, "n_restarts", "must be >= 0")
         self.history = History(space)
         self.features = GPFeatures(space)
         self._sobol = qmc.Sobol(d=len(space), scramble=True, seed=self.rng)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import functools
+from typing import Any
+
 from hpo_bench.errors import ExperimentError, OptimizerExhausted
 from hpo_bench.optimizers.base import COMMON_OPTIONS, Optimizer, Option, Suggestion, register
 
@@ -33,13 +36,20 @@ class GridSearch(Optimizer):
                 n += 1
         size = space.grid_size(n)
         if size > _MAX_GRID:
-            raise ExperimentError(f"optimizer 'grid': {n} points per dimension make {size:,} configurations "
-                                  f"(at most {_MAX_GRID:,}); lower n_points")
-        self.configs = space.grid(n)
-        if self.shuffle:
-            self.configs = [self.configs[i] for i in self.rng.permutation(len(self.configs))]
+            why = "" if self.n_points else f", the fewest whose grid covers budget_evals = {budget_evals:,}"
+            raise ExperimentError(f"optimizer 'grid': {n} points per dimension{why} make {size:,} configurations "
+                                  f"(at most {_MAX_GRID:,}); {'lower n_points' if self.n_points else 'set n_points'}")
         self.n_points_used = n
         self._next = 0
+
+    @functools.cached_property
+    def configs(self) -> list[dict[str, Any]]:
+        """The grid in walking order, built at the first ask: construction stays cheap (an experiment file
+        builds every optimizer before anything runs) even for a grid of a million points."""
+        configs = self.space.grid(self.n_points_used)
+        if self.shuffle:
+            configs = [configs[i] for i in self.rng.permutation(len(configs))]
+        return configs
 
     def ask(self) -> Suggestion:
         if self._next >= len(self.configs):

@@ -82,13 +82,15 @@ class _Bracket:
 class _Halving(Optimizer):
     """Common machinery: brackets of rungs, asked rung by rung; a rung is promoted once fully told."""
 
+    multi_fidelity = True
+
     def _brackets(self) -> list[tuple[list[int], list[int]]]:
         raise NotImplementedError
 
     def _setup(self) -> None:
-        self._check(isinstance(self.factor, int) and self.factor >= 2 or isinstance(self.factor, float)
+        self.check_option(isinstance(self.factor, int) and self.factor >= 2 or isinstance(self.factor, float)
                     and self.factor > 1, "factor", "must be > 1")
-        self._check(self.max_resources >= 1, "max_resources", "must be >= 1")
+        self.check_option(self.max_resources >= 1, "max_resources", "must be >= 1")
         schedules = self._brackets()
         for _, resources in schedules:
             if resources[-1] != self.max_resources:
@@ -156,8 +158,8 @@ class SuccessiveHalving(_Halving):
 
     def __init__(self, space, *, seed, budget_evals, **options):
         super().__init__(space, seed=seed, budget_evals=budget_evals, **options)
-        self._check(self.n_candidates >= 0, "n_candidates", "must be >= 0")
-        self._check(0 <= self.min_resources <= self.max_resources, "min_resources",
+        self.check_option(self.n_candidates >= 0, "n_candidates", "must be >= 0")
+        self.check_option(0 <= self.min_resources <= self.max_resources, "min_resources",
                     f"must be in [0, max_resources = {self.max_resources}]")
         self._setup()
 
@@ -178,7 +180,7 @@ class Hyperband(_Halving):
 
     def __init__(self, space, *, seed, budget_evals, **options):
         super().__init__(space, seed=seed, budget_evals=budget_evals, **options)
-        self._check(1 <= self.min_resources <= self.max_resources, "min_resources",
+        self.check_option(1 <= self.min_resources <= self.max_resources, "min_resources",
                     f"must be in [1, max_resources = {self.max_resources}]")
         self._setup()
 

@@ -4,7 +4,9 @@ Each adapter drives the library's own ask/tell machinery, seeded from the run's 
 told as failed (Optuna's TrialState.FAIL, Hyperopt's STATUS_FAIL), never with a made-up loss. If the
 library raises, the exception propagates and the scheduler records the run as crashed: an adapter never
 falls back to another strategy. The libraries are imported when an adapter is created, so the core
-package works without them.
+package works without them. A space an adapter cannot search (Hyperopt: a condition on an integer parent;
+CMA-ES: fewer than two unconditional numeric parameters) is refused by its constructor, which the
+experiment file runs on every space before anything is written.
 """
 
 from __future__ import annotations
@@ -48,6 +50,9 @@ class _OptunaAdapter(Optimizer):
 
     def __init__(self, space, *, seed, budget_evals, **options):
         super().__init__(space, seed=seed, budget_evals=budget_evals, **options)
+        # Optuna accepts a negative count of start-up trials without a word.
+        if getattr(self, "n_startup_trials", None) is not None:
+            self.check_option(self.n_startup_trials >= 0, "n_startup_trials", "must be >= 0")
         optuna = _need("optuna", self.name)
         optuna.logging.set_verbosity(optuna.logging.WARNING)  # no line per trial
         self._optuna = optuna
@@ -223,6 +228,7 @@ class HyperoptTPE(Optimizer):
 
     def __init__(self, space, *, seed, budget_evals, **options):
         super().__init__(space, seed=seed, budget_evals=budget_evals, **options)
+        self.check_option(self.n_startup_jobs >= 0, "n_startup_jobs", "must be >= 0")
         hyperopt = _need("hyperopt", self.name)
         self._h = hyperopt
         self._expr = hyperopt_space(space, hyperopt.hp)

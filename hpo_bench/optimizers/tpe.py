@@ -171,9 +171,9 @@ class TPE(Optimizer):
 
     def __init__(self, space, *, seed, budget_evals, **options):
         super().__init__(space, seed=seed, budget_evals=budget_evals, **options)
-        self._check(self.n_startup >= 1, "n_startup", "must be >= 1")
-        self._check(0.0 < self.gamma < 1.0, "gamma", "must be in (0, 1)")
-        self._check(self.n_ei_candidates >= 1, "n_ei_candidates", "must be >= 1")
+        self.check_option(self.n_startup >= 1, "n_startup", "must be >= 1")
+        self.check_option(0.0 < self.gamma < 1.0, "gamma", "must be in (0, 1)")
+        self.check_option(self.n_ei_candidates >= 1, "n_ei_candidates", "must be >= 1")
         self.history = History(space)
         self._kinds = [len(p.choices) if isinstance(p, Categorical) else 0 for p in space.parameters]
         self._sobol = qmc.Sobol(d=len(space), scramble=True, seed=self.rng)

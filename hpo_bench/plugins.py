@@ -1,0 +1,132 @@
+"""Finding what an experiment file names: a built-in, a "package.module:Attr" reference, or an entry point.
+
+Optimizers and model families are named the same way, in this order:
+1. a built-in name ("tpe", "xgboost");
+2. "package.module:Attr": an absolute module importable from sys.path (PYTHONPATH), then an attribute
+   path (dots allowed after the colon, as in entry points);
+3. the name of an entry point of an installed distribution, in the group `hpo_bench.optimizers` or
+   `hpo_bench.models` (a user's pyproject.toml: [project.entry-points."hpo_bench.optimizers"]).
+A plugin may not shadow a built-in: an entry point with a built-in's name is refused whenever that name
+is used, rather than either of the two being picked silently; so is a name that two distributions give.
+Nothing here imports optimizers or models: the callers pass what a name must resolve to.
+"""
+
+from __future__ import annotations
+
+import difflib
+import functools
+import importlib
+import inspect
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from importlib import metadata
+from typing import Any, TypeVar
+
+from hpo_bench.errors import ExperimentError
+
+OPTIMIZER_GROUP = "hpo_bench.optimizers"
+MODEL_GROUP = "hpo_bench.models"
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Plugin:
+    """One entry point of an installed distribution."""
+
+    name: str
+    value: str  # "package.module:Attr"
+    group: str
+    distribution: str  # "name version", or "an unknown distribution"
+
+    @property
+    def origin(self) -> str:
+        return f"entry point {self.name} = {self.value!r} of {self.distribution}"
+
+
+@functools.cache
+def plugins(group: str) -> tuple[Plugin, ...]:
+    """The entry points of `group`, as installed when first asked (cached: names are resolved once per
+    run and again in every worker; `plugins.cache_clear()` after installing one in a live process)."""
+    found = []
+    for ep in metadata.entry_points(group=group):
+        dist = getattr(ep, "dist", None)
+        origin = f"{dist.name} {dist.version}" if dist is not None else "an unknown distribution"
+        found.append(Plugin(ep.name, ep.value, group, origin))
+    return tuple(sorted(set(found), key=lambda p: (p.name, p.distribution)))
+
+
+def describe(obj: Any) -> str:
+    """What an object is, for a message: "the class X", "a function", "an instance of X"."""
+    if inspect.isclass(obj):
+        return f"the class {obj.__qualname__}"
+    if inspect.ismodule(obj):
+        return f"the module {obj.__name__}"
+    if inspect.isroutine(obj):
+        return f"the function {getattr(obj, '__qualname__', obj)}"
+    return f"an instance of {type(obj).__qualname__}"
+
+
+def load_reference(ref: str, what: str) -> Any:
+    """The object at "package.module:attr.path"; ExperimentError naming `what` if it cannot be had."""
+    module_name, _, attr = ref.partition(":")
+    # A relative or empty module name (":x", "..:x") has no package to be relative to: importlib raises
+    # TypeError or ValueError for those, not ImportError.
+    if not module_name or module_name.startswith(".") or not attr or "" in attr.split("."):
+        raise ExperimentError(f"{what}: write module:ATTRIBUTE with an absolute module name, e.g. "
+                              "'mypackage.mymodule:MyClass'")
+    try:
+        obj = importlib.import_module(module_name)
+    except ImportError as exc:
+        missing = getattr(exc, "name", None)
+        own = isinstance(exc, ModuleNotFoundError) and missing is not None and (
+            module_name == missing or module_name.startswith(missing + "."))
+        hint = "; is the folder holding it on PYTHONPATH?" if own else ""
+        raise ExperimentError(f"{what}: cannot import module {module_name!r}: {exc}{hint}") from None
+    for part in attr.split("."):
+        if not hasattr(obj, part):
+            raise ExperimentError(f"{what}: module {module_name!r} has no attribute {attr!r}")
+        obj = getattr(obj, part)
+    return obj
+
+
+def resolve(name: str, *, what: str, group: str, builtins: Mapping[str, T], check: Callable[[Any], str | None],
+            form: str) -> T:
+    """The built-in, referenced or entry-point object `name` stands for.
+
+    `what` names the kind in messages ("optimizer type", "model"), `check` returns None for an object of
+    the right kind or a rule it breaks ("must be a subclass of ..."), `form` is the reference form shown
+    in the list of what is allowed ("module:Class").
+    """
+    if not isinstance(name, str):
+        raise ExperimentError(f"{what} {name!r}: must be a string")
+    same = [p for p in plugins(group) if p.name == name]
+    if name in builtins:
+        if same:
+            raise ExperimentError(f"{what} {name!r} is a built-in and also the {same[0].origin} (group {group}): "
+                                  "a plugin may not shadow a built-in; rename the entry point")
+        return builtins[name]
+    if ":" in name:
+        label = f"{what} {name!r}"
+        return _checked(load_reference(name, label), label, check)
+    if len(same) > 1:
+        raise ExperimentError(f"{what} {name!r} is an entry point of several distributions "
+                              f"({'; '.join(p.origin for p in same)}): uninstall all but one, or write the "
+                              "module:Attr reference itself")
+    if same:
+        label = f"{what} {name!r} ({same[0].origin})"
+        return _checked(load_reference(same[0].value, label), label, check)
+    allowed = [*builtins, *sorted({p.name for p in plugins(group)} - set(builtins))]
+    close = difflib.get_close_matches(name, allowed, n=1)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    raise ExperimentError(f"unknown {what} {name!r} (allowed: {', '.join(allowed)}, or {form}){hint}")
+
+
+def _checked(obj: Any, label: str, check: Callable[[Any], str | None]) -> Any:
+    problem = check(obj)
+    if problem:
+        raise ExperimentError(f"{label} is {describe(obj)}: {problem}")
+    return obj
+
+
+__all__ = ["MODEL_GROUP", "OPTIMIZER_GROUP", "Plugin", "describe", "load_reference", "plugins", "resolve"]
