@@ -319,7 +319,7 @@ def parse_experiment(text: str, where: str = "<experiment>", *, build_optimizers
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ExperimentError(f"{where}: not valid TOML: {exc}") from None
-    return _validate(data, text, where)
+    return _validate(data, text, where, build_optimizers)
 
 
 def content_hash(data: Mapping[str, Any]) -> str:
@@ -328,7 +328,7 @@ def content_hash(data: Mapping[str, Any]) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def _validate(data: dict[str, Any], text: str, where: str) -> Experiment:
+def _validate(data: dict[str, Any], text: str, where: str, build_optimizers: bool = True) -> Experiment:
     unknown = [k for k in data if k not in KEYS]
     if unknown:
         raise ExperimentError(f"{where}: unknown key {unknown[0]!r} (allowed: {', '.join(KEYS)})"
