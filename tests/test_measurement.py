@@ -23,13 +23,14 @@ from sklearn.pipeline import Pipeline
 from hpo_bench.analysis import analyze
 from hpo_bench.cli import main
 from hpo_bench.errors import ExperimentError
-from hpo_bench.evaluation import METRICS, TrialState, evaluate, make_preprocessor
+from hpo_bench.evaluation import METRICS, evaluate, make_preprocessor
 from hpo_bench.experiment import load_experiment, parse_experiment
 from hpo_bench.models import DataShape, get_model
 from hpo_bench.scheduler import PreparedTasks, Scheduler, prepare_tasks
 from hpo_bench.splits import RunSplits
 from hpo_bench.store import Store
 from hpo_bench.tasks import TaskStore, load_task
+from hpo_bench.trial import TrialState
 
 QUICKSTART = Path(__file__).parent.parent / "benchmarks" / "quickstart.toml"
 

@@ -18,6 +18,7 @@ from hpo_bench.analysis import analyze, metric_view, run_best, select_models, wr
 from hpo_bench.analysis.tunability import NotApplicable
 from hpo_bench.report import figures as fg
 from hpo_bench.report.tables import to_latex, to_markdown
+from hpo_bench.settings import recorded_settings
 from hpo_bench.store import Store
 
 # The tables shown in the report body, with the columns worth reading; every table is in the CSVs.
@@ -96,12 +97,12 @@ def _provenance(store: Store, trials: pd.DataFrame) -> list[tuple[str, str]]:
     stamp = lambda t: time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(t)) if pd.notna(t) else "-"  # noqa: E731
     states = trials["state"].value_counts().to_dict()
     budgets = ", ".join(f"{b:g}" for b in sorted(runs["budget_evals"].unique()))
-    exp_spec = store.experiment()
-    holdout = (f"held-out test: a stratified {exp_spec.test_fraction:g} of the rows per split repetition (an "
+    settings = recorded_settings(exp.get("file_text", ""), str(exp.get("file_path")))
+    holdout = (f"held-out test: a stratified {settings['test_fraction']:g} of the rows per split repetition (an "
                "official fold for OpenML tasks), scoring the default and each incumbent after a refit on the rest"
-               if exp_spec.test == "holdout" else "no held-out test: every loss is a validation loss")
-    scores = (f"validation: mean over {exp_spec.cv_folds} inner CV folds (what the optimizers minimised); {holdout}; "
-              f"every metric recorded per fold: {', '.join(sorted(_recorded_metrics(trials)))}")
+               if settings["test"] == "holdout" else "no held-out test: every loss is a validation loss")
+    scores = (f"validation: mean over {settings['cv_folds']} inner CV folds (what the optimizers minimised); "
+              f"{holdout}; every metric recorded per fold: {', '.join(sorted(_recorded_metrics(trials)))}")
     return [
         ("experiment", f"{exp.get('name')} ({exp.get('file_path')})"),
         ("experiment file sha256", exp.get("file_hash", "")),
@@ -114,8 +115,8 @@ def _provenance(store: Store, trials: pd.DataFrame) -> list[tuple[str, str]]:
                    f"{states.get('TIMEOUT', 0)} timed out"),
         ("metric optimised", ", ".join(sorted(trials["metric"].unique()))),
         ("scores", scores),
-        ("seed design", f"{exp_spec.seed_design}: " + (
-            "split, model and optimizer seeds crossed" if exp_spec.seed_design == "crossed" else
+        ("seed design", f"{settings['seed_design']}: " + (
+            "split, model and optimizer seeds crossed" if settings["seed_design"] == "crossed" else
             "repetition s varies the optimizer and model seeds together over fixed splits")),
         ("sessions", "; ".join(f"{stamp(r.started_at)} to {stamp(r.finished_at)}" for r in sessions.itertuples())),
         ("packages (last session)", ", ".join(f"{k} {v}" for k, v in versions.items())),
