@@ -170,17 +170,13 @@ def _check_metric(metric: str | None) -> None:
 def cmd_analyze(args: argparse.Namespace) -> int:
     import pandas as pd
 
-    from hpo_bench.analysis import analyze, write_tables
+    from hpo_bench.analysis import analyze, load_study, write_tables
 
     _check_metric(args.metric)
     _check_dir("--reports-dir", args.reports_dir)
-    store = _open_store(args.target, args.results_dir)
-    try:
-        name = store.experiment_name()
-        trials, tasks = store.trials(), store.tasks()
-    finally:
-        store.close()
-    if trials.empty:
+    _open_store(args.target, args.results_dir).close()  # one line if the experiment file has changed
+    study = load_study(_store_path(args.target, args.results_dir), _model_list(args.models))
+    if study.trials.empty:
         raise StoreError(f"{args.target}: the store has no trials yet; run the experiment first")
     reference = None
     if args.reference:
@@ -195,10 +191,9 @@ def cmd_analyze(args: argparse.Namespace) -> int:
         if missing:
             raise HpoBenchError(f"--reference {args.reference}: missing column(s) {sorted(missing)} (a "
                                 "reference.csv written by an earlier analyze has them)")
-    trials = _only_models(trials, args.models)
-    tables, skipped = analyze(trials, tasks, reference, metric=args.metric)
-    out_dir = Path(args.reports_dir) / name
-    if args.metric is not None and args.metric not in set(trials["metric"]):
+    tables, skipped = analyze(study, reference, metric=args.metric)
+    out_dir = Path(args.reports_dir) / study.name
+    if args.metric is not None and args.metric not in set(study.trials["metric"]):
         out_dir = out_dir / args.metric  # beside the optimised metric's tables, not over them
     write_tables(tables, out_dir)
     best = tables["best_found"]
@@ -212,13 +207,6 @@ def cmd_analyze(args: argparse.Namespace) -> int:
 
 def _model_list(value: str | None) -> list[str] | None:
     return None if value is None else [m.strip() for m in value.split(",") if m.strip()]
-
-
-def _only_models(trials: Any, value: str | None) -> Any:
-    """The trials of the models `--models` names (all without it); a name the store lacks exits 2."""
-    from hpo_bench.analysis import select_models
-
-    return trials if value is None else select_models(trials, _model_list(value))[0]
 
 
 def cmd_report(args: argparse.Namespace) -> int:

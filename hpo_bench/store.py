@@ -401,6 +401,13 @@ class Store:
     def tasks(self) -> pd.DataFrame:
         return pd.read_sql_query("SELECT * FROM tasks ORDER BY task", self.db)
 
+    def run_spaces(self) -> pd.DataFrame:
+        """The spaces the runs searched: one row per model, tuned label and space fingerprint, with the
+        space's JSON (SearchSpace.from_json) and how many runs searched it."""
+        return pd.read_sql_query(
+            "SELECT model, tuned, space_fingerprint, MIN(space) AS space, COUNT(*) AS n_runs FROM runs "
+            "GROUP BY model, tuned, space_fingerprint ORDER BY model, tuned, space_fingerprint", self.db)
+
     def trials(self, **filters: Any) -> pd.DataFrame:
         """All trials joined with their run (task, model, optimizer, seed); filters on those columns."""
         allowed = {"task", "model", "optimizer", "tuned", "seed", "state", "source", "run_id"}
