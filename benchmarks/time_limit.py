@@ -23,10 +23,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from hpo_bench.evaluation import TrialState
 from hpo_bench.executors import Job, LocalExecutor, WorkerContext
 from hpo_bench.models import MODELS
 from hpo_bench.tasks.base import Task
+from hpo_bench.trial import TrialState
 
 REPO = Path(__file__).resolve().parents[1]
 HUGE_MLP = {"n_layers": 4, "width_1": 1024, "width_2": 1024, "width_3": 1024, "width_4": 1024, "activation": "relu",

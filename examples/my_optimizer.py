@@ -19,8 +19,8 @@ from typing import Any
 
 import numpy as np
 
-from hpo_bench.evaluation import TrialResult, TrialState
 from hpo_bench.optimizers import Optimizer, Option, Suggestion
+from hpo_bench.trial import TrialResult, TrialState
 
 
 class LocalSearch(Optimizer):

@@ -150,8 +150,8 @@ def analyze(store: str | Path, *, metric: str | None = None, models: list[str] |
     optimised one; `models`: only these models' trials; `reference`: a DataFrame or the path of an earlier
     reference.csv to scale losses by; `reports_dir`: also write the tables to reports_dir/<name>/ (a
     metric other than the optimised one to reports_dir/<name>/<metric>/)."""
-    from hpo_bench.analysis import analyze as analyze_trials
-    from hpo_bench.analysis import select_models, write_tables
+    from hpo_bench.analysis import analyze as analyze_study
+    from hpo_bench.analysis import load_study, write_tables
     from hpo_bench.errors import StoreError
     from hpo_bench.evaluation import METRICS
 
@@ -159,18 +159,15 @@ def analyze(store: str | Path, *, metric: str | None = None, models: list[str] |
         raise HpoBenchError(f"metric {metric}: must be one of {list(METRICS)}")
     if isinstance(reference, (str, Path)):
         reference = read_reference(reference)
-    with open_store(store) as opened:
-        name = opened.experiment_name()
-        trials, tasks = opened.trials(), opened.tasks()
-    if trials.empty:
+    open_store(store).close()  # a missing or foreign store raises here
+    study = load_study(store, models)
+    if study.trials.empty:
         raise StoreError(f"{store}: the store has no trials yet; run the experiment first")
-    if models is not None:
-        trials = select_models(trials, models)[0]
-    tables, skipped = analyze_trials(trials, tasks, reference, metric=metric)
+    tables, skipped = analyze_study(study, reference, metric=metric)
     out_dir = None
     if reports_dir is not None:
-        out_dir = Path(reports_dir) / name
-        if metric is not None and metric not in set(trials["metric"]):
+        out_dir = Path(reports_dir) / study.name
+        if metric is not None and metric not in set(study.trials["metric"]):
             out_dir = out_dir / metric  # beside the optimised metric's tables, not over them
         write_tables(tables, out_dir)
     return Analysis(tables, skipped, out_dir)

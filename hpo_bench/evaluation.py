@@ -6,8 +6,6 @@ import time
 import traceback
 import warnings
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
-from enum import StrEnum
 from typing import Any
 
 import numpy as np
@@ -19,39 +17,7 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from hpo_bench.models.base import DataShape, ModelFamily
 from hpo_bench.tasks.base import Split, Task
-
-
-class TrialState(StrEnum):
-    COMPLETE = "COMPLETE"
-    FAILED = "FAILED"
-    TIMEOUT = "TIMEOUT"
-
-
-@dataclass
-class TrialResult:
-    """What one evaluation produced. `loss` is None unless the state is COMPLETE.
-
-    `loss` and `fold_losses` are the experiment's metric, the one the optimizer minimises; `fold_metrics`
-    holds every metric of METRICS per fold, all computed from the same predictions.
-    `error` says why a trial did not complete; on a COMPLETE trial it holds the warnings its fits raised
-    (a solver stopped at max_iter: ConvergenceWarning), prefixed "warnings: ", or None if there were none.
-    """
-
-    state: TrialState
-    metric: str
-    loss: float | None = None
-    fold_losses: list[float] = field(default_factory=list)
-    fit_time_s: float = 0.0
-    predict_time_s: float = 0.0
-    error: str | None = None
-    fold_metrics: dict[str, list[float]] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "state": str(self.state)}
-
-    @classmethod
-    def failed(cls, metric: str, error: str, state: TrialState = TrialState.FAILED) -> TrialResult:
-        return cls(state=state, metric=metric, error=error)
+from hpo_bench.trial import TrialResult, TrialState
 
 
 def _auc_loss(y: np.ndarray, proba: np.ndarray) -> float:

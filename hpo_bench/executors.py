@@ -27,8 +27,8 @@ from multiprocessing.connection import Connection, wait
 from typing import Any
 
 from hpo_bench.errors import HpoBenchError
-from hpo_bench.evaluation import TrialResult, TrialState
 from hpo_bench.tasks.base import Split, Task
+from hpo_bench.trial import TrialResult, TrialState
 
 
 @dataclass(frozen=True)

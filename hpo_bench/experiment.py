@@ -49,7 +49,9 @@ from hpo_bench.errors import ExperimentError, HpoBenchError
 from hpo_bench.evaluation import METRICS
 from hpo_bench.models import get_model
 from hpo_bench.optimizers import get_optimizer
+from hpo_bench.settings import DEFAULTS, NAME_RULE, check_name
 from hpo_bench.tasks import check_task_ref, expand_task_refs
+from hpo_bench.trial import RunSpec
 from hpo_bench.tuning import ALL, expand_tune, tuned_space
 
 # Sizes are bounded where they are read: `seeds = 10**12` would otherwise build a list of a trillion
@@ -57,11 +59,9 @@ from hpo_bench.tuning import ALL, expand_tune, tuned_space
 MAX_SEEDS = 100_000
 MAX_BUDGET_EVALS = 10**9
 MAX_WORKERS = 10_000
-MAX_NAME_LENGTH = 100
 
 KEYS = {
-    "name": "a name of at most 100 letters, digits, '-', '_' or '.', not starting with '.'; it names "
-            "results/<name>.sqlite",
+    "name": NAME_RULE,
     "description": "free text",
     "tasks": "a list of task references: sklearn:NAME, openml:task/ID, openml:data/ID, suite:NAME, or a name or "
              "OpenML id in the task store",
@@ -104,32 +104,6 @@ class OptimizerSpec:
     label: str
     type: str
     options: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True, order=True)
-class RunSpec:
-    """One run: an optimizer's search on one task and model with one seed."""
-
-    seed: int
-    task: str
-    model: str
-    optimizer: str  # the label from the experiment file
-    tuned: str = "all"  # what the run tunes, see hpo_bench.tuning
-    # The seed factors of the repetition: which data split, model seed and optimizer seed it uses. By
-    # default (seed_design "repeated") the splits are fixed and the other two follow `seed`.
-    split_rep: int = 0
-    model_rep: int = -1  # -1: `seed`
-    optimizer_rep: int = -1  # -1: `seed`
-
-    def __post_init__(self) -> None:
-        if self.model_rep < 0:
-            object.__setattr__(self, "model_rep", self.seed)
-        if self.optimizer_rep < 0:
-            object.__setattr__(self, "optimizer_rep", self.seed)
-
-    @property
-    def key(self) -> str:
-        return f"{self.task}|{self.model}|{self.optimizer}|{self.seed}|{self.tuned}"
 
 
 @dataclass(frozen=True)
@@ -204,19 +178,6 @@ class Experiment:
         return [RunSpec(seed, task, model, opt.label, tuned, *self.seed_factors(seed)) for seed in self.repetitions()
                 for task in self.tasks for model in self.models for tuned in self.tune.get(model, ["all"])
                 for opt in self.optimizers]
-
-
-def check_name(name: object, where: str) -> str:
-    """`name` if it is a valid experiment name; it names results/<name>.sqlite and reports/<name>/.
-
-    Checked when a file is read and again when a name is read back from a store (which may have been
-    made elsewhere, or edited): "." and ".." (or any leading dot), a slash or an absolute path would put
-    what is written outside its folder, or hide it.
-    """
-    if (not isinstance(name, str) or not name or name.startswith(".") or len(name) > MAX_NAME_LENGTH
-            or not all(c.isalnum() or c in "-_." for c in name)):
-        raise _fail(where, "name", name, KEYS["name"])
-    return name
 
 
 def _close(word: str, allowed: list[str]) -> str:
@@ -384,13 +345,13 @@ def _validate(data: dict[str, Any], text: str, where: str, build_optimizers: boo
         seeds = list(seeds_value)
     else:
         seeds = list(range(_positive_int(where, "seeds", seeds_value, limit=MAX_SEEDS)))
-    metric = data.get("metric", "1-auc")
+    metric = data.get("metric", DEFAULTS["metric"])
     if metric not in METRICS:
         raise _fail(where, "metric", metric, KEYS["metric"])
-    include_default = data.get("include_default", False)
+    include_default = data.get("include_default", DEFAULTS["include_default"])
     if not isinstance(include_default, bool):
         raise _fail(where, "include_default", include_default, KEYS["include_default"])
-    defaults = data.get("defaults", "package")
+    defaults = data.get("defaults", DEFAULTS["defaults"])
     kinds = ["package", *DEFAULT_KINDS]
     if defaults not in kinds:
         raise _fail(where, "defaults", defaults, f"must be one of {kinds}")
@@ -419,16 +380,16 @@ def _validate(data: dict[str, Any], text: str, where: str, build_optimizers: boo
     description = data.get("description", "")
     if not isinstance(description, str):
         raise _fail(where, "description", description, KEYS["description"])
-    test = data.get("test", "none")
+    test = data.get("test", DEFAULTS["test"])
     if test not in TEST_MODES:
         raise _fail(where, "test", test, "must be " + KEYS["test"])
-    test_fraction = data.get("test_fraction", 0.2)
+    test_fraction = data.get("test_fraction", DEFAULTS["test_fraction"])
     if (isinstance(test_fraction, bool) or not isinstance(test_fraction, (int, float))
             or not 0 < test_fraction <= 0.5):
         raise _fail(where, "test_fraction", test_fraction, "must be " + KEYS["test_fraction"])
     if "test_fraction" in data and test != "holdout":
         raise _fail(where, "test_fraction", test_fraction, 'needs test = "holdout"')
-    seed_design = data.get("seed_design", "repeated")
+    seed_design = data.get("seed_design", DEFAULTS["seed_design"])
     if seed_design not in SEED_DESIGNS:
         raise _fail(where, "seed_design", seed_design, "must be " + KEYS["seed_design"])
     if seed_design == "crossed" and (isinstance(seeds_value, list) or not 2 <= len(seeds) <= MAX_CROSSED_LEVELS):
@@ -436,7 +397,7 @@ def _validate(data: dict[str, Any], text: str, where: str, build_optimizers: boo
                     f"to {MAX_CROSSED_LEVELS} (k levels give k**3 repetitions)")
     exp = Experiment(
         name=name, tasks=tasks, models=models, optimizers=optimizers, budgets=budgets, seeds=seeds,
-        cv_folds=_positive_int(where, "cv_folds", data.get("cv_folds", 5), high=50, low=2),
+        cv_folds=_positive_int(where, "cv_folds", data.get("cv_folds", DEFAULTS["cv_folds"]), high=50, low=2),
         metric=metric,
         n_workers=_positive_int(where, "n_workers", data.get("n_workers", os.cpu_count() or 1), limit=MAX_WORKERS),
         include_default=include_default, defaults=defaults, configs=configs, tune=tune,

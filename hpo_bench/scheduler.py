@@ -28,16 +28,16 @@ from typing import Any, TextIO
 import numpy as np
 
 from hpo_bench.errors import OptimizerExhausted, StoreError
-from hpo_bench.evaluation import TrialResult, TrialState
 from hpo_bench.executors import DaskExecutor, Job, LocalExecutor, WorkerContext, make_executor
-from hpo_bench.experiment import Experiment, RunSpec
+from hpo_bench.experiment import Experiment
 from hpo_bench.models import get_model
-from hpo_bench.optimizers import AwaitResults, Optimizer, Suggestion, get_optimizer
+from hpo_bench.optimizers import AwaitResults, Optimizer, get_optimizer
 from hpo_bench.seeding import derive_seed
 from hpo_bench.space import config_key
 from hpo_bench.splits import RunSplits, make_splits
-from hpo_bench.store import Store, TrialRecord
+from hpo_bench.store import Store
 from hpo_bench.tasks import Task, TaskStore, load_task
+from hpo_bench.trial import RunSpec, Suggestion, TrialRecord, TrialResult, TrialState
 from hpo_bench.tuning import ALL, full_config, tuned_space
 
 _EPS = 1e-9

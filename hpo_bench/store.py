@@ -18,17 +18,16 @@ import socket
 import sqlite3
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import pandas as pd
 
 from hpo_bench.errors import StoreError
-from hpo_bench.evaluation import TrialResult, TrialState
-from hpo_bench.experiment import Experiment, RunSpec, check_name
+from hpo_bench.settings import check_name
 from hpo_bench.space import config_key
+from hpo_bench.trial import RunSpec, TrialRecord, TrialResult, TrialState
 
 SCHEMA_VERSION = 2
 _PACKAGES = ("hpo-bench", "numpy", "pandas", "scipy", "scikit-learn", "xgboost", "xgboost-cpu", "openml",
@@ -82,6 +81,22 @@ RUN_STATUSES = ("pending", "done", "crashed")
 EXPORT_FORMATS = ("parquet", "csv")
 
 
+class ExperimentFile(Protocol):
+    """What the store records of an experiment: its file. hpo_bench.experiment.Experiment is one; the store
+    does not import the parser, which imports the registries (and a user's model to check it)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def path(self) -> str: ...
+    @property
+    def text(self) -> str: ...
+    @property
+    def file_hash(self) -> str: ...
+    @property
+    def text_hash(self) -> str: ...
+
+
 def package_versions() -> dict[str, str]:
     versions = {"python": platform.python_version()}
     for name in _PACKAGES:
@@ -97,20 +112,6 @@ def machine_info() -> dict[str, Any]:
 
     return {"hostname": socket.gethostname(), "platform": platform.platform(), "machine": platform.machine(),
             "processor": platform.processor(), "cpu_count": os.cpu_count()}
-
-
-@dataclass(frozen=True)
-class TrialRecord:
-    """A finished trial as stored: what was asked, at which fidelity, and what came back."""
-
-    trial_number: int
-    source: str  # "optimizer" or "default"
-    config: dict[str, Any]
-    fidelity: float
-    result: TrialResult
-    info: dict[str, Any]
-    submitted_at: float | None
-    finished_at: float
 
 
 class RunLock:
@@ -273,7 +274,7 @@ class Store:
         self.close()
 
     # -- experiment and session -------------------------------------------------------------------
-    def bind_experiment(self, exp: Experiment) -> None:
+    def bind_experiment(self, exp: ExperimentFile) -> None:
         """Record the experiment file, or check that the store was made by the same file."""
         row = self.db.execute("SELECT name, file_hash, file_path FROM experiment").fetchone()
         if row is None:
@@ -284,14 +285,6 @@ class Store:
                 f"{self.path} holds results of a different version of the experiment file (sha256 "
                 f"{row['file_hash'][:12]} from {row['file_path']}, this one {exp.file_hash[:12]}); "
                 "use another --results-dir or remove the store to start over")
-
-    def experiment(self) -> Experiment:
-        from hpo_bench.experiment import parse_experiment
-
-        row = self.db.execute("SELECT file_text, file_path FROM experiment").fetchone()
-        if row is None:
-            raise StoreError(f"{self.path}: the store has no experiment yet")
-        return parse_experiment(row["file_text"], where=row["file_path"])
 
     def experiment_row(self) -> dict[str, Any]:
         row = self.db.execute("SELECT * FROM experiment").fetchone()
@@ -305,7 +298,7 @@ class Store:
             raise StoreError(f"{self.path}: the store has no experiment yet; run the experiment first")
         return check_name(row.get("name"), f"{self.path} (the experiment name stored in it)")
 
-    def check_file(self, exp: Experiment) -> str | None:
+    def check_file(self, exp: ExperimentFile) -> str | None:
         """A one-line note when `exp`'s file is not the one the store was made with, else None."""
         row = self.experiment_row()
         if row and row.get("file_hash") not in (exp.file_hash, exp.text_hash):
@@ -409,6 +402,13 @@ class Store:
 
     def tasks(self) -> pd.DataFrame:
         return pd.read_sql_query("SELECT * FROM tasks ORDER BY task", self.db)
+
+    def run_spaces(self) -> pd.DataFrame:
+        """The spaces the runs searched: one row per model, tuned label and space fingerprint, with the
+        space's JSON (SearchSpace.from_json) and how many runs searched it."""
+        return pd.read_sql_query(
+            "SELECT model, tuned, space_fingerprint, MIN(space) AS space, COUNT(*) AS n_runs FROM runs "
+            "GROUP BY model, tuned, space_fingerprint ORDER BY model, tuned, space_fingerprint", self.db)
 
     def trials(self, params: bool = False, **filters: Any) -> pd.DataFrame:
         """All trials joined with their run (task, model, optimizer, seed); filters on those columns.

@@ -25,9 +25,9 @@ from typing import Any
 import numpy as np
 
 from hpo_bench.errors import ExperimentError, OptimizerExhausted
-from hpo_bench.evaluation import TrialResult, TrialState
-from hpo_bench.optimizers.base import COMMON_OPTIONS, AwaitResults, Optimizer, Option, Suggestion, optimizer_problem
+from hpo_bench.optimizers.base import COMMON_OPTIONS, AwaitResults, Optimizer, Option, optimizer_problem
 from hpo_bench.space import SearchSpace, config_key
+from hpo_bench.trial import Suggestion, TrialResult, TrialState
 
 N_ASKS = 16  # trials per drive, and the budget of full-fidelity evaluations
 METRIC = "1-auc"

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from hpo_bench.analysis import analyze
+from hpo_bench.analysis import Study, analyze
 from hpo_bench.analysis.best_found import incumbent_traces, reference_losses, regret_traces
 from hpo_bench.analysis.comparisons import holm, nemenyi_cd, rank_traces, statistical_tests
 from hpo_bench.analysis.robustness import beat_probabilities, cvar, robustness_table
@@ -149,7 +149,7 @@ def test_ranks_over_budget_and_wilcoxon():
 
 def test_analyze_says_what_it_left_out():
     trials = table([("A", "random", "all", 0, "optimizer", 0.2, 1.0, {"x": 1})])
-    tables, skipped = analyze(trials, pd.DataFrame(columns=["task", "n_features"]))
+    tables, skipped = analyze(Study(trials, pd.DataFrame(columns=["task", "n_features"]), {}))
     assert "best_found" in tables and "traces" in tables
     assert "include_default" in skipped["tunability"]
     assert "pair" in skipped["tunability_pairs"]
@@ -175,7 +175,7 @@ def test_importance_goes_to_the_only_parameter_that_moves_the_loss():
     # the rest (up to the forests' noise in fANOVA; PED-ANOVA compares the top quantile's density with the
     # whole, and only learning_rate's differs).
     trials, space = _xgboost_trials(lambda c: math.log(c["learning_rate"]) ** 2 / 100)
-    imp = importance_table(trials).set_index("parameter")
+    imp = importance_table(trials, {"xgboost": space}).set_index("parameter")
     assert set(imp.index) == set(space.names)
     assert imp.loc["learning_rate", "fanova"] > 0.8
     assert imp.loc["learning_rate", "ped_anova"] == imp["ped_anova"].max()
@@ -186,9 +186,9 @@ def test_importance_with_equal_losses_is_left_out_with_the_reason():
     from hpo_bench.analysis.importance import importance_table
     from hpo_bench.analysis.tunability import NotApplicable
 
-    trials, _ = _xgboost_trials(lambda c: 0.25)  # e.g. a model that ignores its hyperparameters
+    trials, space = _xgboost_trials(lambda c: 0.25)  # e.g. a model that ignores its hyperparameters
     with pytest.raises(NotApplicable, match="same loss for every configuration"):
-        importance_table(trials)
+        importance_table(trials, {"xgboost": space})
 
 
 def test_a_gain_of_rounding_size_is_no_gain_and_leaves_relative_tunability_undefined():

@@ -5,8 +5,9 @@ import pytest
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.metrics import log_loss, roc_auc_score
 
-from hpo_bench.evaluation import TrialState, evaluate
+from hpo_bench.evaluation import evaluate
 from hpo_bench.models import MODELS
+from hpo_bench.trial import TrialState
 
 RF_CONFIG = {"n_estimators": 20, "bootstrap": True, "max_samples": 0.8, "max_features": 0.5,
              "min_samples_leaf_exp": 0.2}

@@ -8,9 +8,10 @@ import time
 
 import pytest
 
-from hpo_bench.evaluation import TrialState, evaluate
+from hpo_bench.evaluation import evaluate
 from hpo_bench.executors import DaskExecutor, Job, WorkerContext, make_executor
 from hpo_bench.models import get_model
+from hpo_bench.trial import TrialState
 
 FOLDS_SEED = 11
 CRASHING, SLEEPY = "executor_families:CRASHING", "executor_families:SLEEPY"

@@ -12,10 +12,10 @@ from sklearn.model_selection import HalvingRandomSearchCV
 from sklearn.tree import DecisionTreeClassifier
 
 from hpo_bench.errors import ExperimentError
-from hpo_bench.evaluation import TrialResult, TrialState
 from hpo_bench.models import MODELS
 from hpo_bench.optimizers import AwaitResults, get_optimizer
 from hpo_bench.optimizers.halving import hyperband_brackets
+from hpo_bench.trial import TrialResult, TrialState
 
 SPACE = MODELS["xgboost"].space
 

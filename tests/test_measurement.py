@@ -20,16 +20,17 @@ from sklearn.metrics import (
 from sklearn.model_selection import StratifiedKFold
 from sklearn.pipeline import Pipeline
 
-from hpo_bench.analysis import analyze
+from hpo_bench.analysis import analyze, load_study
 from hpo_bench.cli import main
 from hpo_bench.errors import ExperimentError
-from hpo_bench.evaluation import METRICS, TrialState, evaluate, make_preprocessor
+from hpo_bench.evaluation import METRICS, evaluate, make_preprocessor
 from hpo_bench.experiment import load_experiment, parse_experiment
 from hpo_bench.models import DataShape, get_model
 from hpo_bench.scheduler import PreparedTasks, Scheduler, prepare_tasks
 from hpo_bench.splits import RunSplits
 from hpo_bench.store import Store
 from hpo_bench.tasks import TaskStore, load_task
+from hpo_bench.trial import TrialState
 
 QUICKSTART = Path(__file__).parent.parent / "benchmarks" / "quickstart.toml"
 
@@ -131,7 +132,7 @@ def test_held_out_test_scores_the_default_and_every_incumbent_and_is_never_told(
             assert scored == incumbents
         assert 0 in scored
 
-    tables, _ = analyze(held, pd.DataFrame({"task": ["sklearn:breast_cancer"], "n_features": [30]}))
+    tables, _ = analyze(load_study(tmp_path / "held.sqlite"))
     best_found = tables["best_found"]
     assert {"median", "test_median", "n_seeds_test"} <= set(best_found) and (best_found["n_seeds_test"] == 2).all()
     assert {"test_mean", "test_n_datasets"} <= set(tables["tunability"])
@@ -179,12 +180,12 @@ def test_a_crossed_seed_design_varies_one_factor_at_a_time_and_is_decomposed(tmp
         (a, b, c) for a in (0, 1) for b in (0, 1) for c in (0, 1)}
     with Store(tmp_path / "c.sqlite") as store:
         Scheduler(exp, store).run()
-        trials, tasks, stored = store.trials(), store.tasks(), store.runs()
+        stored = store.runs()
     splits = Store(tmp_path / "c.sqlite", create=False).db.execute(
         "SELECT split_rep, COUNT(DISTINCT split_seed), COUNT(DISTINCT model_seed), COUNT(DISTINCT optimizer_seed) "
         "FROM runs GROUP BY split_rep").fetchall()
     assert [tuple(r) for r in splits] == [(0, 1, 2, 2), (1, 1, 2, 2)] and len(stored) == 8
-    tables, skipped = analyze(trials, tasks)
+    tables, skipped = analyze(load_study(tmp_path / "c.sqlite"))
     table = tables["variance_decomposition"]
     assert list(table["component"]) == ["split", "model seed", "optimizer seed", "residual"]
     assert (table["n_runs"] == 8).all() and table["variance"].notna().all()

@@ -14,9 +14,10 @@ from sklearn.metrics import roc_auc_score
 from sklearn.preprocessing import StandardScaler
 
 from hpo_bench.errors import ExperimentError
-from hpo_bench.evaluation import TrialState, evaluate
+from hpo_bench.evaluation import evaluate
 from hpo_bench.models import MODELS, DataShape, get_model
 from hpo_bench.space import Categorical
+from hpo_bench.trial import TrialState
 
 N_RANDOM = 20
 

@@ -11,9 +11,10 @@ import pytest
 from openml_server import FIXTURES, OpenMLReplay, guard_network
 
 from hpo_bench.cli import main
-from hpo_bench.evaluation import TrialState, evaluate
+from hpo_bench.evaluation import evaluate
 from hpo_bench.models import MODELS
 from hpo_bench.tasks import TaskStore, load_task
+from hpo_bench.trial import TrialState
 
 
 @pytest.fixture

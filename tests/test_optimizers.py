@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 
 from hpo_bench.errors import ExperimentError, OptimizerExhausted, StoreError
-from hpo_bench.evaluation import TrialResult, TrialState
 from hpo_bench.models import MODELS
 from hpo_bench.optimizers import OPTIMIZERS, get_optimizer
 from hpo_bench.testing import check_optimizer, drive, toy_result
+from hpo_bench.trial import TrialResult, TrialState
 
 SPACE = MODELS["xgboost"].space  # int, log, categorical and conditional parameters
 N_ASKS = 16

@@ -13,12 +13,12 @@ from pathlib import Path
 import pandas as pd
 
 from hpo_bench.cli import main
-from hpo_bench.evaluation import TrialState
 from hpo_bench.experiment import load_experiment
 from hpo_bench.optimizers.base import register
 from hpo_bench.optimizers.random_search import RandomSearch
 from hpo_bench.scheduler import Scheduler
 from hpo_bench.store import Store
+from hpo_bench.trial import TrialState
 
 COLUMNS = ["task", "model", "optimizer", "seed", "trial_number", "source", "config", "fidelity", "state", "loss",
            "fold_losses"]

@@ -38,11 +38,12 @@ def design(tasks: dict[str, float], n: int = 200, noise: float = 0.0, loss=true_
 
 TASKS = {f"T{i}": 0.02 * i for i in range(6)}
 SHAPES = pd.DataFrame({"task": list(TASKS), "n_rows": 500, "n_features": 8})
+SPACES = {"knn": KNN.space}  # the design's runs searched the family's space
 
 
 @pytest.fixture(scope="module")
 def tables() -> dict[str, pd.DataFrame]:
-    return surrogate_tunability(design(TASKS), SHAPES, seed=0, n_candidates=5000)
+    return surrogate_tunability(design(TASKS), SHAPES, SPACES, seed=0, n_candidates=5000)
 
 
 def test_the_design_leaves_the_default_out():
@@ -82,7 +83,7 @@ def test_pure_noise_and_a_perfect_default_are_left_out_with_the_reason():
     noise = design({"N": 0.0}, noise=0.05, loss=lambda config, offset: 0.3)
     solved = design({"S": 0.0}, loss=lambda config, offset: 0.0005 * (config["n_neighbors"] != 5))
     good = design({"G": 0.0})
-    quality = surrogate_tunability(pd.concat([noise, solved, good]), SHAPES, n_candidates=500)[
+    quality = surrogate_tunability(pd.concat([noise, solved, good]), SHAPES, SPACES, n_candidates=500)[
         "surrogate_quality"].set_index("task")
     assert not quality.loc["N", "kept"] and quality.loc["N", "r2"] < MIN_R2 and "R^2" in quality.loc["N", "reason"]
     assert not quality.loc["S", "kept"] and "1-AUC" in quality.loc["S", "reason"]
@@ -110,7 +111,7 @@ def test_what_the_surrogates_chose_is_evaluated_for_real_and_set_beside_them(tmp
     """A small study, its check experiment made from the surrogates' choices, run and compared."""
     import importlib.util
 
-    from hpo_bench.analysis import metric_view, write_tables
+    from hpo_bench.analysis import load_study, metric_view, write_tables
     from hpo_bench.experiment import load_experiment
     from hpo_bench.scheduler import Scheduler
     from hpo_bench.store import Store
@@ -124,9 +125,9 @@ def test_what_the_surrogates_chose_is_evaluated_for_real_and_set_beside_them(tmp
                           'test = "holdout"\nn_workers = 2\n\n[optimizers]\nrandom = {}\n')
     with Store(tmp_path / "study.sqlite") as store:
         Scheduler(load_experiment(study_file), store).run()
-        trials, tasks = metric_view(store.trials()), store.tasks()
+    study = load_study(tmp_path / "study.sqlite")
     report = tmp_path / "report"
-    tables = surrogate_tunability(trials, tasks, n_candidates=2000)
+    tables = surrogate_tunability(metric_view(study.trials), study.tasks, study.spaces, n_candidates=2000)
     assert tables["surrogate_quality"]["kept"].all()
     write_tables(tables, report)
     check_file = probst_check.make(report, study_file)

@@ -13,10 +13,11 @@ from openml_server import guard_network
 
 from hpo_bench.cli import main
 from hpo_bench.errors import TaskError
-from hpo_bench.evaluation import MAX_CATEGORIES, TrialState, evaluate, make_preprocessor
+from hpo_bench.evaluation import MAX_CATEGORIES, evaluate, make_preprocessor
 from hpo_bench.models import MODELS
 from hpo_bench.tasks import TaskStore, check_tasks_available, expand_task_refs, find_in_store, load_task, parse_ref
 from hpo_bench.tasks.files import import_file
+from hpo_bench.trial import TrialState
 
 DATASETS = Path(__file__).resolve().parents[2] / "shared" / "datasets"
 MANIFEST = pd.read_csv(DATASETS / "manifest.csv", dtype=str, keep_default_na=False)

@@ -7,7 +7,6 @@ import time
 
 import pytest
 
-from hpo_bench.evaluation import TrialState
 from hpo_bench.executors import Job, LocalExecutor, WorkerContext
 from hpo_bench.experiment import load_experiment
 from hpo_bench.models import MODELS
@@ -15,6 +14,7 @@ from hpo_bench.models.base import ModelFamily
 from hpo_bench.scheduler import Scheduler
 from hpo_bench.space import Categorical, SearchSpace
 from hpo_bench.store import Store
+from hpo_bench.trial import TrialState
 
 LIMIT_S = 2.0
 # Two real configurations of the MLP space: four layers of 1024 units trained 243 epochs in batches of

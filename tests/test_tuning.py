@@ -7,7 +7,7 @@ import json
 import pandas as pd
 import pytest
 
-from hpo_bench.analysis import analyze
+from hpo_bench.analysis import analyze, load_study
 from hpo_bench.errors import ExperimentError
 from hpo_bench.experiment import load_experiment
 from hpo_bench.models import MODELS
@@ -55,7 +55,7 @@ def test_one_at_a_time_runs_and_their_analysis(write_experiment, tmp_path):
                                            budget_evals=2, seeds=1, tune='["all", "each"]'))
     store = Store(tmp_path / "t.sqlite")
     assert Scheduler(exp, store, n_workers=2).run() == {"done": 12}
-    trials, tasks = store.trials(), store.tasks()
+    trials = store.trials()
     store.close()
     assert set(trials.tuned) == {"all", *RF.space.names}
     default = RF.package_default()
@@ -65,11 +65,11 @@ def test_one_at_a_time_runs_and_their_analysis(write_experiment, tmp_path):
             if name != tuned and name in configs:  # max_samples is absent where bootstrap is tuned to False
                 values = configs[name].dropna()
                 assert (values == default[name]).all() and (len(values) == len(configs) or tuned == "bootstrap")
-    tables, skipped = analyze(trials, tasks)
+    tables, skipped = analyze(load_study(tmp_path / "t.sqlite"))
     tunability = tables["tunability"].set_index("tuned")
     assert set(tunability.index) == {"all", *RF.space.names}
     assert (tunability["mean"] >= 0).all()  # the default is each run's first trial
     assert (tunability["n_datasets"] == 2).all()
-    again, _ = analyze(trials, tasks)
+    again, _ = analyze(load_study(tmp_path / "t.sqlite"))
     for name, table in tables.items():
         pd.testing.assert_frame_equal(table, again[name])

@@ -30,7 +30,6 @@ import pandas as pd
 from scipy.stats import wilcoxon
 
 from hpo_bench.analysis.best_found import run_best
-from hpo_bench.evaluation import TrialResult, TrialState
 from hpo_bench.experiment import Experiment, load_experiment
 from hpo_bench.models import get_model
 from hpo_bench.optimizers import get_optimizer
@@ -39,6 +38,7 @@ from hpo_bench.seeding import derive_seed
 from hpo_bench.store import Store
 from hpo_bench.tasks import TaskStore, check_tasks_available, missing_tasks
 from hpo_bench.tasks.files import import_manifest
+from hpo_bench.trial import TrialResult, TrialState
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]

@@ -63,9 +63,9 @@ def baseline(exp, trials) -> float:
     from threadpoolctl import threadpool_limits
 
     from hpo_bench.evaluation import make_preprocessor
-    from hpo_bench.experiment import RunSpec
     from hpo_bench.models import DataShape, get_model
     from hpo_bench.tasks import load_task
+    from hpo_bench.trial import RunSpec
 
     task_ref, model_ref = exp.tasks[0], exp.models[0]
     task, family = load_task(task_ref), get_model(model_ref)

@@ -1,6 +1,8 @@
-"""Analysis of a result store: every function reads trials (a DataFrame from `Store.trials`) only.
+"""Analysis of a result store: it reads stored trials and stored spaces, and runs nothing.
 
-`analyze` computes every table that applies to an experiment and says why the others do not.
+`load_study` reads a store once (trials, runs, tasks, the space each model was tuned in); `analyze`
+computes every table that applies to it and says why the others do not. The functions behind the tables
+take trials (a DataFrame from `Store.trials`) and, where they encode configurations, the stored spaces.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from hpo_bench.analysis.comparisons import rank_traces, statistical_tests
 from hpo_bench.analysis.importance import importance_table
 from hpo_bench.analysis.probst2019 import probst_tables
 from hpo_bench.analysis.robustness import beat_probabilities, robustness_table
+from hpo_bench.analysis.study import Study, load_study, select_models
 from hpo_bench.analysis.surrogate import surrogate_tunability
 from hpo_bench.analysis.tunability import (
     NotApplicable,
@@ -32,20 +35,19 @@ from hpo_bench.analysis.tunability import (
     tuning_space,
 )
 from hpo_bench.analysis.variance import variance_decomposition, variance_summary
-from hpo_bench.errors import HpoBenchError
 
 SURROGATE_TABLES = ("surrogate_quality", "optimal_defaults", "surrogate_per_dataset", "surrogate_tunability",
                     "surrogate_tuning_space", "surrogate_pairs", "surrogate_vs_design")
 
 
-def analyze(trials: pd.DataFrame, tasks: pd.DataFrame, reference: pd.DataFrame | None = None,
-            seed: int = 0, metric: str | None = None) -> tuple[dict[str, pd.DataFrame], dict[str, str]]:
+def analyze(study: Study, reference: pd.DataFrame | None = None, seed: int = 0,
+            metric: str | None = None) -> tuple[dict[str, pd.DataFrame], dict[str, str]]:
     """All tables by name, and for each table left out, why. Deterministic for a given store and seed.
 
     `metric`: any recorded metric (default: the optimised one); see `metric_view` for how it chooses
     each run's incumbent.
     """
-    trials = metric_view(trials, metric)
+    trials, tasks, spaces = metric_view(study.trials, metric), study.tasks, study.spaces
     tables: dict[str, pd.DataFrame] = {}
     skipped: dict[str, str] = {}
 
@@ -71,7 +73,7 @@ def analyze(trials: pd.DataFrame, tasks: pd.DataFrame, reference: pd.DataFrame |
     add("tuning_space", lambda: tuning_space(trials, tasks))
     if "tunability" in tables:  # a tunability study (default trials); optimizer comparisons have none
         try:
-            tables.update({k: v for k, v in surrogate_tunability(trials, tasks, seed).items() if not v.empty})
+            tables.update({k: v for k, v in surrogate_tunability(trials, tasks, spaces, seed).items() if not v.empty})
         except NotApplicable as why:
             for name in SURROGATE_TABLES:
                 skipped[name] = str(why)
@@ -83,7 +85,7 @@ def analyze(trials: pd.DataFrame, tasks: pd.DataFrame, reference: pd.DataFrame |
         except NotApplicable as why:
             for name in ("probst2019_agreement", "probst2019_hyperparameters", "probst2019_tuning_space"):
                 skipped[name] = str(why)
-    add("importance", lambda: importance_table(trials, seed))
+    add("importance", lambda: importance_table(trials, spaces, seed))
     add("robustness", lambda: robustness_table(trials))
     add("beat_probabilities", lambda: beat_probabilities(trials))
     add("ranks", lambda: rank_traces(traces))
@@ -92,16 +94,6 @@ def analyze(trials: pd.DataFrame, tasks: pd.DataFrame, reference: pd.DataFrame |
     if "variance_decomposition" in tables:
         add("variance_summary", lambda: variance_summary(tables["variance_decomposition"]))
     return tables, skipped
-
-
-def select_models(trials: pd.DataFrame, models: list[str]) -> tuple[pd.DataFrame, list[str]]:
-    """The trials of `models` and the store's other models; a name the store lacks raises HpoBenchError."""
-    present = sorted(trials["model"].unique())
-    unknown = [m for m in models if m not in present]
-    if not models or unknown:
-        raise HpoBenchError(f"--models {','.join(models)}: name models of the store, comma-separated "
-                            f"({', '.join(present)})")
-    return trials[trials["model"].isin(models)], sorted(set(present) - set(models))
 
 
 def write_tables(tables: dict[str, pd.DataFrame], out_dir: Path) -> list[Path]:
@@ -114,5 +106,5 @@ def write_tables(tables: dict[str, pd.DataFrame], out_dir: Path) -> list[Path]:
     return paths
 
 
-__all__ = ["NotApplicable", "analyze", "best_found_table", "incumbent_traces", "metric_view", "run_best",
-           "select_models", "write_tables"]
+__all__ = ["NotApplicable", "Study", "analyze", "best_found_table", "incumbent_traces", "load_study", "metric_view",
+           "run_best", "select_models", "write_tables"]

@@ -1,7 +1,7 @@
 """Hyperparameter importance with Optuna's evaluators (fANOVA and PED-ANOVA), not reimplemented.
 
 The fully tuned trials of each task x model x optimizer are loaded into an in-memory Optuna study with
-the distributions of the family's space, then each evaluator ranks the parameters. Trials whose
+the distributions of the space stored with their runs, then each evaluator ranks the parameters. Trials whose
 configuration lies outside the space (a package default such as xgboost's reg_alpha = 0) are left out:
 Optuna's distributions cannot hold them.
 """
@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import json
 import warnings
+from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
 
 from hpo_bench.analysis.tunability import NotApplicable
-from hpo_bench.models import get_model
 from hpo_bench.space import Categorical, Float, SearchSpace
 
 MIN_TRIALS = 10
@@ -52,8 +52,11 @@ def study_from_trials(space: SearchSpace, configs: list[dict], losses: list[floa
     return study
 
 
-def importance_table(trials: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
-    """Per task x model x optimizer x parameter: fANOVA and PED-ANOVA importance (each sums to 1)."""
+def importance_table(trials: pd.DataFrame, spaces: Mapping[str, SearchSpace], seed: int = 0) -> pd.DataFrame:
+    """Per task x model x optimizer x parameter: fANOVA and PED-ANOVA importance (each sums to 1).
+
+    `spaces`: model -> the space its fully tuned runs searched (`Study.spaces`).
+    """
     from optuna.importance import FanovaImportanceEvaluator, PedAnovaImportanceEvaluator, get_param_importances
 
     full = trials[(trials["tuned"] == "all") & (trials["state"] == "COMPLETE") & np.isclose(trials["fidelity"], 1)]
@@ -62,7 +65,7 @@ def importance_table(trials: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
     for (task, model_name, optimizer), group in full.groupby(["task", "model", "optimizer"], sort=True):
         if len(group) < MIN_TRIALS:
             continue
-        space = get_model(model_name).space
+        space = spaces[model_name]
         study = study_from_trials(space, [json.loads(c) for c in group["config"]], group["loss"].tolist())
         if len(study.trials) < MIN_TRIALS:
             continue

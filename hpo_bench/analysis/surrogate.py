@@ -15,7 +15,8 @@ with the reason, when
 - the surrogate's out-of-fold R^2 is below MIN_R2 (it explains less than half the loss's variance).
 These thresholds are fixed here, before any study was analysed, and apply to every store alike.
 
-On the kept surrogates f_j, with N_CANDIDATES random configurations c from the space (the paper: 100,000):
+On the kept surrogates f_j, with N_CANDIDATES random configurations c from the space (the one stored with
+the runs, also for encoding; the paper: 100,000 configurations):
 - the optimal default: argmin_c of the mean of f_j(c) over datasets; optimal_cv: the same learned on 4/5
   of the datasets and scored on the other 1/5 (5 folds over datasets);
 - d_j(ref) = f_j(ref) - min(f_j(ref), min_c f_j(c)): overall tunability against a reference default:
@@ -25,11 +26,17 @@ On the kept surrogates f_j, with N_CANDIDATES random configurations c from the s
 - the tuning space: quantiles over datasets of each dataset's optimum argmin_c f_j(c).
 Summaries over datasets carry percentile bootstrap CIs; every per-dataset value is in
 `surrogate_per_dataset` so that other tables can resample datasets.
+
+The reference defaults and the placing of symbolic values ("sqrt") are the family's, which a store does
+not record: a model from outside hpo-bench gets no surrogate tables (reading a store imports no code).
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -39,8 +46,9 @@ from sklearn.metrics import r2_score
 from sklearn.model_selection import KFold, cross_val_predict
 
 from hpo_bench.analysis.best_found import _metric_values, is_adaptive
+from hpo_bench.analysis.study import builtin_family, outside_reason
 from hpo_bench.analysis.tunability import NotApplicable, bootstrap_ci, default_losses
-from hpo_bench.models import DataShape, ModelFamily, get_model
+from hpo_bench.models import DataShape, ModelFamily
 from hpo_bench.seeding import derive_rng
 from hpo_bench.space import SearchSpace
 
@@ -58,6 +66,25 @@ LEARNERS = {
     "gradient_boosting": lambda seed: GradientBoostingRegressor(n_estimators=200, learning_rate=0.05, max_depth=3,
                                                                 random_state=seed),
 }
+
+
+@dataclass(frozen=True)
+class _Model:
+    """A model as the surrogates see it: the space stored with its runs, and from its built-in family what
+    a store does not record (the package and named defaults, the placing of symbolic values)."""
+
+    name: str
+    space: SearchSpace
+    family: ModelFamily
+
+    def package_default(self) -> dict[str, Any]:
+        return self.family.package_default()
+
+    def named_defaults(self) -> dict[str, dict[str, Any]]:
+        return self.family.named_defaults()
+
+    def concrete(self, config: Mapping[str, Any], shape: DataShape) -> dict[str, Any]:
+        return self.family.concrete(config, shape)
 
 
 def _encode(space: SearchSpace, configs: list[dict]) -> np.ndarray:
@@ -94,21 +121,33 @@ def _shapes(tasks: pd.DataFrame) -> dict[str, DataShape]:
     return {t: DataShape(int(r), int(f), 0) for t, r, f in zip(tasks["task"], rows, columns, strict=True)}
 
 
-def fit_surrogates(trials: pd.DataFrame, tasks: pd.DataFrame, seed: int = 0) -> dict:
-    """One surrogate per model x task on its random design; quality and the reason for every task left out."""
+def fit_surrogates(trials: pd.DataFrame, tasks: pd.DataFrame, spaces: Mapping[str, SearchSpace],
+                   seed: int = 0) -> dict:
+    """One surrogate per model x task on its random design; quality and the reason for every task left out.
+
+    Configurations are encoded in `spaces` (model -> the space its fully tuned runs searched). Models
+    from outside hpo-bench get no surrogate (see `outside_reason`); their rows in the quality table say so.
+    """
     design = design_trials(trials)
     if design.empty:
         raise NotApplicable("no fully tuned run of a non-adaptive optimizer (random, Sobol, grid) to fit "
                             "surrogates on")
+    models = {m: _Model(m, spaces[m], family) for m in design["model"].unique()
+              if (family := builtin_family(m)) is not None}
+    if not models:
+        raise NotApplicable("; ".join(outside_reason(m) for m in sorted(design["model"].unique())))
     default_auc = _default_auc_losses(trials)
     shapes = _shapes(tasks)
     fitted: dict = {}
     quality = []
     for (model_name, task), group in design.groupby(["model", "task"], sort=True):
-        model = get_model(model_name)
         shape = shapes.get(task, DataShape(0, 1, 0))
         row = {"model": model_name, "task": task, "n_design": len(group),
                "default_auc_loss": default_auc.get((model_name, task), np.nan)}
+        if model_name not in models:
+            quality.append({**row, "kept": False, "reason": outside_reason(model_name)})
+            continue
+        model = models[model_name]
         if len(group) < MIN_TRIALS:
             quality.append({**row, "kept": False, "reason": f"{len(group)} design trials < {MIN_TRIALS}"})
             continue
@@ -134,26 +173,29 @@ def fit_surrogates(trials: pd.DataFrame, tasks: pd.DataFrame, seed: int = 0) -> 
     if not fitted:
         reasons = "; ".join(f"{r['model']} on {r['task']}: {r['reason']}" for r in quality[:3])
         raise NotApplicable(f"no surrogate passed the quality rules ({reasons})")
-    return {"surrogates": fitted, "quality": quality_table}
+    return {"surrogates": fitted, "quality": quality_table, "models": models}
 
 
-def surrogate_tunability(trials: pd.DataFrame, tasks: pd.DataFrame, seed: int = 0,
-                         n_candidates: int = N_CANDIDATES) -> dict[str, pd.DataFrame]:
-    """Tables: surrogate quality, optimal defaults, per-dataset and summarised tunability, tuning space."""
-    fitted = fit_surrogates(trials, tasks, seed)
-    per_dataset, defaults, spaces, pairs = [], [], [], []
+def surrogate_tunability(trials: pd.DataFrame, tasks: pd.DataFrame, spaces: Mapping[str, SearchSpace],
+                         seed: int = 0, n_candidates: int = N_CANDIDATES) -> dict[str, pd.DataFrame]:
+    """Tables: surrogate quality, optimal defaults, per-dataset and summarised tunability, tuning space.
+
+    `spaces`: model -> the space its fully tuned runs searched (`Study.spaces`); candidates are drawn from it.
+    """
+    fitted = fit_surrogates(trials, tasks, spaces, seed)
+    per_dataset, defaults, tuning_spaces, pairs = [], [], [], []
     for model_name, per_task in fitted["surrogates"].items():
-        model = get_model(model_name)
+        model = fitted["models"][model_name]
         d, default, space = _model_tunability(model, per_task, seed, n_candidates)
         per_dataset.append(d)
         defaults.append(default)
-        spaces.append(space)
+        tuning_spaces.append(space)
         pairs.append(_pairs(model, per_task, d, default))
     per_dataset_table = pd.concat(per_dataset, ignore_index=True)
     return {"surrogate_quality": fitted["quality"], "optimal_defaults": pd.concat(defaults, ignore_index=True),
             "surrogate_per_dataset": per_dataset_table,
             "surrogate_tunability": summarise(per_dataset_table, seed),
-            "surrogate_tuning_space": pd.concat(spaces, ignore_index=True),
+            "surrogate_tuning_space": pd.concat(tuning_spaces, ignore_index=True),
             "surrogate_pairs": pd.concat(pairs, ignore_index=True),
             "surrogate_vs_design": _against_design(trials, per_dataset_table)}
 
@@ -173,18 +215,18 @@ def _against_design(trials: pd.DataFrame, per_dataset: pd.DataFrame) -> pd.DataF
                               "measured_best", "d_surrogate", "d_measured"]]
 
 
-def _candidates(model: ModelFamily, seed: int, n: int) -> list[dict]:
+def _candidates(model: _Model, seed: int, n: int) -> list[dict]:
     draws = derive_rng("surrogate-candidates", model.name, seed)
     return [model.space.sample(draws) for _ in range(n)]
 
 
-def _one_at_a_time(model: ModelFamily, base: dict, name: str) -> list[dict]:
+def _one_at_a_time(model: _Model, base: dict, name: str) -> list[dict]:
     """`base` with parameter `name` moved over its range (the others held), inactive ones dropped."""
     values = model.space[name].grid(N_VALUES_PER_PARAMETER)
     return [model.space.active_only({**model.space.default(), **base, name: v}) for v in values]
 
 
-def _pairs(model: ModelFamily, per_task: dict, per_dataset: pd.DataFrame, defaults: pd.DataFrame) -> pd.DataFrame:
+def _pairs(model: _Model, per_task: dict, per_dataset: pd.DataFrame, defaults: pd.DataFrame) -> pd.DataFrame:
     """d of tuning each pair (i, i') jointly on the surrogates (a grid, the others at the reference), its
     joint gain d_ii' - max(d_i, d_i') and interaction d_ii' - (d_i + d_i'), averaged over datasets."""
     import itertools
@@ -212,7 +254,7 @@ def _pairs(model: ModelFamily, per_task: dict, per_dataset: pd.DataFrame, defaul
     return pd.DataFrame(rows)
 
 
-def _references(model: ModelFamily, tasks: list[str], predicted: np.ndarray,
+def _references(model: _Model, tasks: list[str], predicted: np.ndarray,
                 candidates: list[dict], seed: int) -> dict[str, dict[str, dict]]:
     """Reference default per kind and task: package, the named ones, optimal, optimal_cv."""
     refs = {"package": dict.fromkeys(tasks, model.package_default())}
@@ -227,7 +269,7 @@ def _references(model: ModelFamily, tasks: list[str], predicted: np.ndarray,
     return refs
 
 
-def _model_tunability(model: ModelFamily, per_task: dict, seed: int,
+def _model_tunability(model: _Model, per_task: dict, seed: int,
                       n_candidates: int) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     tasks = sorted(per_task)
     candidates = _candidates(model, seed, n_candidates)
@@ -256,7 +298,7 @@ def _model_tunability(model: ModelFamily, per_task: dict, seed: int,
         _space_quantiles(model, optima)
 
 
-def _defaults_table(model: ModelFamily, tasks: list[str], refs: dict, optima: list[dict], predicted: np.ndarray,
+def _defaults_table(model: _Model, tasks: list[str], refs: dict, optima: list[dict], predicted: np.ndarray,
                     n_candidates: int) -> pd.DataFrame:
     """The configurations the surrogates chose: the optimal default, the cross-validated defaults (per
     task they are scored on) and each dataset's optimum, with the surrogate's predicted loss."""
@@ -275,7 +317,7 @@ def _defaults_table(model: ModelFamily, tasks: list[str], refs: dict, optima: li
     return pd.DataFrame(rows)
 
 
-def _space_quantiles(model: ModelFamily, optima: list[dict], low: float = 0.05, high: float = 0.95) -> pd.DataFrame:
+def _space_quantiles(model: _Model, optima: list[dict], low: float = 0.05, high: float = 0.95) -> pd.DataFrame:
     """Probst's tuning space on the surrogates: quantiles over datasets of each dataset's optimum."""
     rows = []
     frame = pd.DataFrame(optima)

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from hpo_bench.analysis.best_found import run_best
-from hpo_bench.errors import HpoBenchError
+from hpo_bench.analysis.study import builtin_family
 
 N_BOOTSTRAP = 2000
 # Gains below this are rounding, not tuning (losses are means of fold losses, whose last bit depends on
@@ -187,11 +187,12 @@ def tuning_space(trials: pd.DataFrame, tasks: pd.DataFrame | None = None, low: f
     hyperparameter where it is active; categorical ones report their most frequent best choice. A
     numeric hyperparameter whose package default is symbolic (random forest's max_features = "sqrt")
     counts that value as the number it stands for on its dataset (the family's `concrete`), so the
-    default does not turn the column categorical.
+    default does not turn the column categorical. A model from outside hpo-bench keeps its values as
+    stored (its `concrete` is code, which reading a store does not import).
     """
     import json
 
-    from hpo_bench.models import DataShape, get_model
+    from hpo_bench.models import DataShape
 
     full = trials[(trials["tuned"] == "all") & (trials["state"] == "COMPLETE") & np.isclose(trials["fidelity"], 1)]
     if full.empty:
@@ -202,10 +203,8 @@ def tuning_space(trials: pd.DataFrame, tasks: pd.DataFrame | None = None, low: f
     n_features = {} if tasks is None else dict(zip(tasks["task"], tasks["n_features"], strict=True))
     rows = []
     for (model, optimizer), group in best.groupby(["model", "optimizer"]):
-        try:
-            concrete = get_model(model).concrete
-        except HpoBenchError:  # a family this installation does not have: its values as stored
-            concrete = lambda config, shape: config  # noqa: E731
+        family = builtin_family(model)
+        concrete = family.concrete if family is not None else lambda config, shape: config
         configs = pd.DataFrame([concrete(json.loads(c), DataShape(0, int(n_features.get(task, 1)), 0))
                                 for c, task in zip(group["config"], group["task"], strict=True)])
         for name in configs.columns:

@@ -75,6 +75,11 @@ class RelativeCpTree(ClassifierMixin, BaseEstimator):
         return self.tree_model_.predict(X)
 
 
+# rpart's deepest tree (rpart.control's maxdepth limit): the top of the space, and where scikit-learn's
+# unlimited depth is placed.
+MAX_DEPTH = 30
+
+
 class DecisionTreeFamily(ModelFamily):
     name = "decision_tree"
     library = "sklearn.tree.DecisionTreeClassifier"
@@ -85,7 +90,7 @@ class DecisionTreeFamily(ModelFamily):
         # rpart's names for the ranges of the paper; the defaults are rpart's.
         return SearchSpace([
             Float("cp", 0.0, 1.0, default=0.01),
-            Int("maxdepth", 1, 30, default=30),
+            Int("maxdepth", 1, MAX_DEPTH, default=MAX_DEPTH),
             Int("minbucket", 1, 60, default=7),
             Int("minsplit", 1, 60, default=20),
         ])
@@ -101,8 +106,9 @@ class DecisionTreeFamily(ModelFamily):
         config = dict(config)
         if config.get("maxdepth", 0) is None:
             # scikit-learn's unlimited depth placed at the deepest tree the space expresses (rpart's
-            # limit, 30), so that the default can be encoded beside the searched configurations.
-            config["maxdepth"] = self.space["maxdepth"].high
+            # limit), so that the default can be encoded beside the searched configurations. A constant,
+            # not this code's space: analysis places it in the space stored with a store's runs.
+            config["maxdepth"] = MAX_DEPTH
         return config
 
     def make_estimator(self, config: Mapping[str, Any], *, seed: int, fidelity: float, shape: DataShape) -> Any:

@@ -12,9 +12,8 @@ from typing import Any
 
 import numpy as np
 
-from hpo_bench.evaluation import TrialResult, TrialState
-from hpo_bench.optimizers.base import Suggestion
 from hpo_bench.space import SearchSpace, config_key
+from hpo_bench.trial import Suggestion, TrialResult
 
 
 @dataclass
@@ -43,7 +42,7 @@ class History:
         if point.state != "pending" or config_key(point.config) != config_key(suggestion.config):
             raise ValueError(f"tell: ask {suggestion.info['ask_index']} was {point.config} ({point.state}), "
                              f"told {suggestion.config}")
-        if result.state == TrialState.COMPLETE and result.loss is not None and np.isfinite(result.loss):
+        if result.ok:
             point.state, point.loss = "complete", float(result.loss)
         else:
             point.state = "failed"

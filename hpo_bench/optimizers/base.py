@@ -20,24 +20,15 @@ from __future__ import annotations
 
 import inspect
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
 
 from hpo_bench.errors import ExperimentError
-from hpo_bench.evaluation import TrialResult
 from hpo_bench.plugins import OPTIMIZER_GROUP, resolve
 from hpo_bench.space import SearchSpace
-
-
-@dataclass(frozen=True)
-class Suggestion:
-    """A configuration to evaluate at a fidelity (1.0 = full), with optimizer bookkeeping in `info`."""
-
-    config: dict[str, Any]
-    fidelity: float = 1.0
-    info: dict[str, Any] = field(default_factory=dict)
+from hpo_bench.trial import Suggestion, TrialResult
 
 
 @dataclass(frozen=True)

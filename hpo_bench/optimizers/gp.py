@@ -29,10 +29,10 @@ import numpy as np
 from scipy.stats import norm, qmc
 from threadpoolctl import threadpool_limits
 
-from hpo_bench.evaluation import TrialResult
 from hpo_bench.optimizers._history import History
-from hpo_bench.optimizers.base import COMMON_OPTIONS, Optimizer, Option, Suggestion, register
+from hpo_bench.optimizers.base import COMMON_OPTIONS, Optimizer, Option, register
 from hpo_bench.space import Categorical, SearchSpace
+from hpo_bench.trial import Suggestion, TrialResult
 
 _INACTIVE = -0.5
 

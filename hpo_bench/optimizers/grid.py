@@ -6,7 +6,8 @@ import functools
 from typing import Any
 
 from hpo_bench.errors import ExperimentError, OptimizerExhausted
-from hpo_bench.optimizers.base import COMMON_OPTIONS, Optimizer, Option, Suggestion, register
+from hpo_bench.optimizers.base import COMMON_OPTIONS, Optimizer, Option, register
+from hpo_bench.trial import Suggestion
 
 _MAX_GRID = 2_000_000
 

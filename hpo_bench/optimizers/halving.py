@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hpo_bench.errors import ExperimentError
-from hpo_bench.evaluation import TrialResult, TrialState
-from hpo_bench.optimizers.base import COMMON_OPTIONS, AwaitResults, Optimizer, Option, Suggestion, register
+from hpo_bench.optimizers.base import COMMON_OPTIONS, AwaitResults, Optimizer, Option, register
+from hpo_bench.trial import Suggestion, TrialResult
 
 
 def halving_schedule(n_candidates: int, min_resources: int, max_resources: int, factor: float
@@ -137,8 +137,7 @@ class _Halving(Optimizer):
         if b is None or info["bracket"] != b.index or info["rung"] != b.rung:
             raise ValueError(f"tell of bracket {info['bracket']} rung {info['rung']} while bracket "
                              f"{b and b.index} is at rung {b and b.rung}")
-        ok = result.state == TrialState.COMPLETE and result.loss is not None and math.isfinite(result.loss)
-        b.losses[info["candidate"]] = float(result.loss) if ok else math.inf
+        b.losses[info["candidate"]] = float(result.loss) if result.ok else math.inf
 
 
 @register

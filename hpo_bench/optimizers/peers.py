@@ -15,9 +15,9 @@ import math
 from typing import Any
 
 from hpo_bench.errors import ExperimentError
-from hpo_bench.evaluation import TrialResult, TrialState
-from hpo_bench.optimizers.base import COMMON_OPTIONS, Optimizer, Option, Suggestion, register
+from hpo_bench.optimizers.base import COMMON_OPTIONS, Optimizer, Option, register
 from hpo_bench.space import Categorical, Float, Int, SearchSpace
+from hpo_bench.trial import Suggestion, TrialResult
 
 
 def _need(module: str, optimizer: str) -> Any:
@@ -76,7 +76,7 @@ class _OptunaAdapter(Optimizer):
 
     def tell(self, suggestion: Suggestion, result: TrialResult) -> None:
         trial = self._trials.pop(suggestion.info["optuna_trial"])
-        if result.state == TrialState.COMPLETE and result.loss is not None and math.isfinite(result.loss):
+        if result.ok:
             self.study.tell(trial, float(result.loss))
         else:
             self.study.tell(trial, state=self._optuna.trial.TrialState.FAIL)
@@ -252,7 +252,7 @@ class HyperoptTPE(Optimizer):
 
     def tell(self, suggestion: Suggestion, result: TrialResult) -> None:
         doc = self._docs.pop(suggestion.info["hyperopt_tid"])  # the very document Trials holds
-        if result.state == TrialState.COMPLETE and result.loss is not None and math.isfinite(result.loss):
+        if result.ok:
             doc["result"] = {"status": self._h.STATUS_OK, "loss": float(result.loss)}
         else:
             doc["result"] = {"status": self._h.STATUS_FAIL}

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from hpo_bench.optimizers.base import Optimizer, Suggestion, register
+from hpo_bench.optimizers.base import Optimizer, register
+from hpo_bench.trial import Suggestion
 
 
 @register

@@ -6,7 +6,8 @@ import warnings
 
 from scipy.stats import qmc
 
-from hpo_bench.optimizers.base import COMMON_OPTIONS, Optimizer, Suggestion, register
+from hpo_bench.optimizers.base import COMMON_OPTIONS, Optimizer, register
+from hpo_bench.trial import Suggestion
 
 
 def sobol_points(dim: int, n: int, seed: int) -> list:

@@ -29,10 +29,10 @@ import numpy as np
 from scipy.special import logsumexp, ndtr, ndtri
 from scipy.stats import qmc
 
-from hpo_bench.evaluation import TrialResult
 from hpo_bench.optimizers._history import History
-from hpo_bench.optimizers.base import COMMON_OPTIONS, Optimizer, Option, Suggestion, register
+from hpo_bench.optimizers.base import COMMON_OPTIONS, Optimizer, Option, register
 from hpo_bench.space import Categorical
+from hpo_bench.trial import Suggestion, TrialResult
 
 _PRIOR_MU, _PRIOR_SIGMA = 0.5, 1.0
 _LOG_SQRT_2PI = 0.5 * math.log(2 * math.pi)

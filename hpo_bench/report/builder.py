@@ -14,11 +14,11 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from hpo_bench.analysis import analyze, metric_view, run_best, select_models, write_tables
+from hpo_bench.analysis import Study, analyze, load_study, metric_view, write_tables
 from hpo_bench.analysis.tunability import NotApplicable
 from hpo_bench.report import figures as fg
 from hpo_bench.report.tables import to_latex, to_markdown
-from hpo_bench.store import Store
+from hpo_bench.space import SearchSpace
 
 # The tables shown in the report body, with the columns worth reading; every table is in the CSVs.
 SHOWN = {
@@ -87,21 +87,18 @@ class Report:
     seconds: float = 0.0
 
 
-def _provenance(store: Store, trials: pd.DataFrame) -> list[tuple[str, str]]:
-    exp = store.experiment_row()
-    sessions = store.sessions()
-    runs = store.runs()
+def _provenance(study: Study) -> list[tuple[str, str]]:
+    exp, sessions, runs, trials, settings = study.experiment, study.sessions, study.runs, study.trials, study.settings
     versions = json.loads(sessions["versions"].iloc[-1]) if len(sessions) else {}
     machine = json.loads(sessions["machine"].iloc[-1]) if len(sessions) else {}
     stamp = lambda t: time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(t)) if pd.notna(t) else "-"  # noqa: E731
     states = trials["state"].value_counts().to_dict()
     budgets = ", ".join(f"{b:g}" for b in sorted(runs["budget_evals"].unique()))
-    exp_spec = store.experiment()
-    holdout = (f"held-out test: a stratified {exp_spec.test_fraction:g} of the rows per split repetition (an "
+    holdout = (f"held-out test: a stratified {settings['test_fraction']:g} of the rows per split repetition (an "
                "official fold for OpenML tasks), scoring the default and each incumbent after a refit on the rest"
-               if exp_spec.test == "holdout" else "no held-out test: every loss is a validation loss")
-    scores = (f"validation: mean over {exp_spec.cv_folds} inner CV folds (what the optimizers minimised); {holdout}; "
-              f"every metric recorded per fold: {', '.join(sorted(_recorded_metrics(trials)))}")
+               if settings["test"] == "holdout" else "no held-out test: every loss is a validation loss")
+    scores = (f"validation: mean over {settings['cv_folds']} inner CV folds (what the optimizers minimised); "
+              f"{holdout}; every metric recorded per fold: {', '.join(sorted(_recorded_metrics(trials)))}")
     return [
         ("experiment", f"{exp.get('name')} ({exp.get('file_path')})"),
         ("experiment file sha256", exp.get("file_hash", "")),
@@ -114,8 +111,8 @@ def _provenance(store: Store, trials: pd.DataFrame) -> list[tuple[str, str]]:
                    f"{states.get('TIMEOUT', 0)} timed out"),
         ("metric optimised", ", ".join(sorted(trials["metric"].unique()))),
         ("scores", scores),
-        ("seed design", f"{exp_spec.seed_design}: " + (
-            "split, model and optimizer seeds crossed" if exp_spec.seed_design == "crossed" else
+        ("seed design", f"{settings['seed_design']}: " + (
+            "split, model and optimizer seeds crossed" if settings["seed_design"] == "crossed" else
             "repetition s varies the optimizer and model seeds together over fixed splits")),
         ("sessions", "; ".join(f"{stamp(r.started_at)} to {stamp(r.finished_at)}" for r in sessions.itertuples())),
         ("packages (last session)", ", ".join(f"{k} {v}" for k, v in versions.items())),
@@ -136,28 +133,21 @@ def build_report(store_path: str | Path, reports_dir: str | Path = "reports", me
     "What was run" says so.
     """
     start = time.perf_counter()
-    store = Store(store_path, create=False)
-    try:
-        exp_row = store.experiment_row()
-        name = store.experiment_name() if exp_row else ""  # checked: it names the output folder
-        trials, tasks = store.trials(), store.tasks()
-        if models is not None:
-            trials, left = select_models(trials, models)
-        provenance = _provenance(store, trials) if len(trials) else []
-        if models is not None:
-            provenance.insert(1, ("models reported", f"{', '.join(models)}; not reported here: "
-                                                     f"{', '.join(left) or 'none'}"))
-        file_text = exp_row.get("file_text", "")
-    finally:
-        store.close()
-    if trials.empty:
+    study = load_study(store_path, models)
+    if study.trials.empty:
         raise NotApplicable("the store has no trials yet")
-    out_dir = Path(reports_dir) / name
-    if metric is not None and metric not in set(trials["metric"]):
+    provenance = _provenance(study)
+    if models is not None:
+        provenance.insert(1, ("models reported", f"{', '.join(models)}; not reported here: "
+                                                 f"{', '.join(study.left_out) or 'none'}"))
+    file_text = study.experiment.get("file_text", "")
+    out_dir = Path(reports_dir) / study.name
+    if metric is not None and metric not in set(study.trials["metric"]):
         out_dir = out_dir / metric
-    report = Report(name, out_dir)
-    trials = metric_view(trials, metric)  # once: analyze takes the view as it is
-    tables, report.skipped = analyze(trials, tasks, metric=metric)
+    report = Report(study.name, out_dir)
+    study = study.with_trials(metric_view(study.trials, metric))  # once: analyze takes the view as it is
+    trials = study.trials
+    tables, report.skipped = analyze(study, metric=metric)
     report.tables = tables
     write_tables(tables, report.out_dir)
     (report.out_dir / "tables").mkdir(parents=True, exist_ok=True)
@@ -167,7 +157,6 @@ def build_report(store_path: str | Path, reports_dir: str | Path = "reports", me
             (report.out_dir / "tables" / f"{name}.tex").write_text(to_latex(table, caption=SHOWN[name][0]))
 
     palette = fg.Palette(sorted(trials["optimizer"].unique()))
-    best = run_best(trials)
     makers = {
         "incumbent": ("Incumbent curves per task", lambda: fg.incumbent_curves(tables["traces"], palette)),
         "regret": ("Normalised regret over the budget", lambda: fg.regret_curves(tables["traces"], palette)),
@@ -176,7 +165,8 @@ def build_report(store_path: str | Path, reports_dir: str | Path = "reports", me
                      lambda: fg.optimism_curves(_need(tables, "optimism"), palette)),
         "critical_difference": ("Critical difference diagram",
                                 lambda: fg.critical_difference(_need(tables, "tests"), palette)),
-        "best_found": ("Best-found loss per optimizer over seeds", lambda: fg.best_found_boxes(best, palette)),
+        "best_found": ("Best-found loss per optimizer over seeds",
+                       lambda: fg.best_found_boxes(tables["traces"], palette)),
         "tunability": ("Tunability per hyperparameter", lambda: fg.tunability_bars(
             tables.get("tunability"), tables.get("surrogate_tunability"))),
         "probst2019": ("Tunability per hyperparameter against Probst et al. 2019",
@@ -187,7 +177,7 @@ def build_report(store_path: str | Path, reports_dir: str | Path = "reports", me
     }
     for model in sorted(trials["model"].unique()):
         makers[f"marginal_{model}"] = (f"Marginal effects of {model}'s hyperparameters",
-                                       lambda m=model: fg.marginal_effects(trials, m))
+                                       lambda m=model: fg.marginal_effects(trials, m, _space(study, m)))
     fig_dir = report.out_dir / "figures"
     fig_dir.mkdir(parents=True, exist_ok=True)
     for name, (caption, make) in makers.items():
@@ -204,6 +194,13 @@ def build_report(store_path: str | Path, reports_dir: str | Path = "reports", me
     _write_markdown(report, provenance, file_text)
     _write_html(report, provenance, file_text)
     return report
+
+
+def _space(study: Study, model: str) -> SearchSpace:
+    """The space `model`'s fully tuned runs searched, as stored with them."""
+    if model not in study.spaces:
+        raise NotApplicable(f"no fully tuned run of {model}")
+    return study.spaces[model]
 
 
 def _need(tables: dict[str, pd.DataFrame], name: str) -> pd.DataFrame:

@@ -19,8 +19,7 @@ import pandas as pd  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
 from hpo_bench.analysis.tunability import NotApplicable  # noqa: E402
-from hpo_bench.models import get_model  # noqa: E402
-from hpo_bench.space import Categorical  # noqa: E402
+from hpo_bench.space import Categorical, SearchSpace  # noqa: E402
 
 plt.rcParams.update({"figure.dpi": 100, "savefig.dpi": 120, "axes.grid": True, "grid.alpha": 0.3,
                      "axes.spines.top": False, "axes.spines.right": False, "font.size": 9})
@@ -185,9 +184,13 @@ def critical_difference(tests: pd.DataFrame, palette: Palette) -> Figure:
     return fig
 
 
-def best_found_boxes(best: pd.DataFrame, palette: Palette) -> Figure:
-    """Best-found loss of each seed, per optimizer (box and points), per task and model."""
-    full = best[best["tuned"] == "all"].dropna(subset=["best_loss"])
+def best_found_boxes(traces: pd.DataFrame, palette: Palette) -> Figure:
+    """Best-found loss of each seed, per optimizer (box and points), per task and model.
+
+    `traces`: the incumbent traces; each run's last row is its incumbent at the end of the budget.
+    """
+    final = traces.loc[traces.groupby(["task", "model", "optimizer", "tuned", "seed"])["budget_evals"].idxmax()]
+    full = final[final["tuned"] == "all"].dropna(subset=["best_loss"])
     panels = sorted(full.groupby(["task", "model"]).groups)
     fig, axes = _grid(len(panels))
     optimizers = sorted(full["optimizer"].unique())
@@ -267,12 +270,12 @@ def interaction_heatmap(pairs: pd.DataFrame) -> Figure:
     return fig
 
 
-def marginal_effects(trials: pd.DataFrame, model_name: str) -> Figure:
+def marginal_effects(trials: pd.DataFrame, model_name: str, space: SearchSpace) -> Figure:
     """Loss against each hyperparameter's value over every fully tuned trial (log axis for log scales).
 
-    Losses are scaled per task to [0, 1] (best to worst complete trial) so tasks share an axis.
+    `space`: the one the model's fully tuned runs searched, as stored with them. Losses are scaled per task
+    to [0, 1] (best to worst complete trial) so tasks share an axis.
     """
-    model = get_model(model_name)
     full = trials[(trials["model"] == model_name) & (trials["tuned"] == "all") & (trials["state"] == "COMPLETE")
                   & (trials["source"] == "optimizer")].copy()
     if len(full) < 5:
@@ -280,8 +283,8 @@ def marginal_effects(trials: pd.DataFrame, model_name: str) -> Figure:
     span = full.groupby("task")["loss"].transform(lambda s: (s.max() - s.min()) or 1.0)
     full["scaled"] = (full["loss"] - full.groupby("task")["loss"].transform("min")) / span
     configs = pd.DataFrame([json.loads(c) for c in full["config"]], index=full.index)
-    fig, axes = _grid(len(model.space), width=3.2, height=2.6, cols=4)
-    for ax, param in zip(axes, model.space, strict=True):
+    fig, axes = _grid(len(space), width=3.2, height=2.6, cols=4)
+    for ax, param in zip(axes, space, strict=True):
         if param.name not in configs:
             ax.set_visible(False)
             continue
