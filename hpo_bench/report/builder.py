@@ -5,6 +5,7 @@ self-contained index.html (figures embedded), with what was run and on what.
 from __future__ import annotations
 
 import base64
+import hashlib
 import html
 import json
 import time
@@ -99,9 +100,12 @@ def _provenance(study: Study) -> list[tuple[str, str]]:
                if settings["test"] == "holdout" else "no held-out test: every loss is a validation loss")
     scores = (f"validation: mean over {settings['cv_folds']} inner CV folds (what the optimizers minimised); "
               f"{holdout}; every metric recorded per fold: {', '.join(sorted(_recorded_metrics(trials)))}")
+    text_hash = hashlib.sha256(str(exp.get("file_text", "")).encode()).hexdigest()
     return [
         ("experiment", f"{exp.get('name')} ({exp.get('file_path')})"),
-        ("experiment file sha256", exp.get("file_hash", "")),
+        # Stores bound before content hashing hold the sha256 of the file's text; say which this is.
+        (f"experiment sha256 (of its {'file text' if text_hash == exp.get('file_hash') else 'keys and values'})",
+         exp.get("file_hash", "")),
         ("runs", f"{len(runs)} ({', '.join(f'{n} {s}' for s, n in runs['status'].value_counts().items())})"),
         ("tasks x models x optimizers x tuned x seeds", " x ".join(str(trials[c].nunique()) for c in
                                                                    ("task", "model", "optimizer", "tuned", "seed"))),
