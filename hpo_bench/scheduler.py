@@ -29,7 +29,7 @@ import numpy as np
 
 from hpo_bench.errors import OptimizerExhausted, StoreError
 from hpo_bench.evaluation import TrialResult, TrialState
-from hpo_bench.executors import DaskExecutor, Job, LocalExecutor, WorkerContext, make_executor
+from hpo_bench.executors import Executor, Job, WorkerContext, make_executor
 from hpo_bench.experiment import Experiment, RunSpec
 from hpo_bench.models import get_model
 from hpo_bench.optimizers import AwaitResults, Optimizer, Suggestion, get_optimizer
@@ -500,7 +500,7 @@ class Scheduler:
                            "longer than alone\n")
         return n
 
-    def _loop(self, states: list[RunState], executor: LocalExecutor | DaskExecutor, progress: Progress) -> None:
+    def _loop(self, states: list[RunState], executor: Executor, progress: Progress) -> None:
         by_job: dict[int, tuple[RunState, Entry]] = {}
         cursor = 0
         while True:
