@@ -4,16 +4,18 @@ A `Run` knows nothing of workers or of the store: the scheduler asks it for the 
 (`next_entry`), hands it each result once the result is stored (`receive`), and writes the store when
 it ends. Its state, and every change of it, is here:
 
-    PENDING ──start──► ASKING ◄──────────── its closed batch is back and told ──┐
-                         │  └── the batch is full, or ask raised AwaitResults ─► WAITING
-                         └── the budget is spent, or OptimizerExhausted ─► STOPPING ─► DONE
-    any state but DONE ── an optimizer that fails, or a suggestion out of range ─► CRASHED
+    PENDING ─ start ─► ASKING ─── its batch is full, or ask raised AwaitResults ───► WAITING
+                         │  ▲                                                        │
+                         │  └───────────── the batch is back, and told ──────────────┘
+                         └─ the budget is spent, or OptimizerExhausted ─► STOPPING ─► DONE
+    any state but DONE ─ the optimizer fails (made, asked, told), or asks a fidelity out of range ─► CRASHED
 
 ASKING asks presets first (the default and listed configurations: never told, so every optimizer
 sees the same information), then the optimizer, up to `batch_size` suggestions that are told together,
-in trial order, once all are back. STOPPING asks nothing more: it tells its last batch once that is
-back, then refits the incumbents on the held-out test, if the experiment has one, and is DONE once
-every test score is stored.
+in trial order, once all are back. When the optimizer raises AwaitResults (a halving rung needs its
+results) and the batch is already back, it is told at once and the run asks again. STOPPING asks
+nothing more: it tells its last batch once that is back, then refits the incumbents on the held-out
+test, if the experiment has one, and is DONE once every test score is stored.
 
 Replay goes through the same `ask` as live asking: on resume, `start` asks the run's stored trials
 again one by one, and each suggestion must be the stored trial's configuration and fidelity; its
