@@ -124,6 +124,11 @@ class Run:
         self.state, self.note = RunState(status), note
         self._count(stored)
 
+    def cannot_start(self, note: str, stored: list[TrialRecord]) -> None:
+        """PENDING -> CRASHED: no optimizer could be made; the trials stored so far still count."""
+        self._count(stored)
+        self.crash(note)
+
     def start(self, optimizer: Optimizer, stored: dict[int, TrialRecord]) -> None:
         """PENDING -> ASKING: take the optimizer and replay the stored trials (by trial number) through it.
 

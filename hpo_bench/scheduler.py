@@ -188,7 +188,7 @@ class Scheduler:
         try:
             optimizer = self._make_optimizer(spec)
         except Exception as exc:
-            run.crash(f"the optimizer could not be created: {error_text(exc)}")
+            run.cannot_start(f"the optimizer could not be created: {error_text(exc)}", list(stored.values()))
             return run
         run.start(optimizer, stored)
         return run
