@@ -1,5 +1,9 @@
 """The ask/evaluate/tell loop over all runs of an experiment: budgets, interleaving, resume by replay.
 
+The scheduler interleaves the open runs (`Run`, runs.py: each one's life cycle), keeps every worker of
+the executor busy with their trials, and is the only writer of the store: each result is stored before
+its run hears of it.
+
 A run asks its optimizer a batch of up to `batch_size` suggestions (an optimizer option, default 1),
 and tells the whole batch, in trial order, once every result of it is back: a run's trials therefore
 do not depend on which worker finished first. A batch ends early when the optimizer raises
@@ -8,7 +12,7 @@ from interleaving runs; a batch lets one run use several workers.
 Resuming re-tells each run's stored trials to a fresh optimizer of the same seed, batch by batch
 exactly as they were asked, and checks that it asks the same configurations and fidelities again; a
 suggestion in flight when the driver died was never stored, so it is asked again (same trial number)
-and evaluated once.
+and evaluated once. Replay asks through the same code as live asking, so the two cannot drift apart.
 With a held-out test (`test = "holdout"`), a run that has asked its last trial refits each of its
 incumbents (in trial order, every trial that improved on the optimised metric; for a non-adaptive
 optimizer, on any recorded metric) on the outer training part and scores it on the test part. Those
@@ -21,27 +25,22 @@ from __future__ import annotations
 import os
 import sys
 import time
-import traceback
 from dataclasses import dataclass, field
-from typing import Any, TextIO
+from typing import TextIO
 
 import numpy as np
 
-from hpo_bench.errors import OptimizerExhausted, StoreError
-from hpo_bench.executors import DaskExecutor, Job, LocalExecutor, WorkerContext, make_executor
+from hpo_bench.executors import Executor, Job, WorkerContext, make_executor
 from hpo_bench.experiment import Experiment
 from hpo_bench.models import get_model
-from hpo_bench.optimizers import AwaitResults, Optimizer, get_optimizer
+from hpo_bench.optimizers import Optimizer, get_optimizer
+from hpo_bench.runs import EPS, Entry, Run, RunState, error_text
 from hpo_bench.seeding import derive_seed
-from hpo_bench.space import config_key
 from hpo_bench.splits import RunSplits, make_splits
 from hpo_bench.store import Store
 from hpo_bench.tasks import Task, TaskStore, load_task
 from hpo_bench.trial import RunSpec, Suggestion, TrialRecord, TrialResult, TrialState
 from hpo_bench.tuning import ALL, full_config, tuned_space
-
-_EPS = 1e-9
-PRESET_SOURCES = ("default", "listed")
 
 
 def trial_loss(result: TrialResult, metric: str) -> float:
@@ -80,45 +79,6 @@ def prepare_tasks(exp: Experiment, task_store: TaskStore) -> PreparedTasks:
                                       where=exp.path)
               for ref, task in tasks.items() for rep in reps}
     return PreparedTasks(tasks, splits)
-
-
-@dataclass
-class Entry:
-    """A trial asked and not yet told: in flight, back but waiting for its batch, or lost in a crash."""
-
-    trial_number: int
-    suggestion: Suggestion
-    source: str  # "optimizer", or a preset: "default" or "listed" (the experiment's `configs`)
-    config: dict[str, Any]  # what is evaluated: the suggestion plus the defaults of what the run does not tune
-    submitted: float | None = None  # None: not submitted yet (a trial lost when the driver died)
-    result: TrialResult | None = None
-
-
-@dataclass
-class RunState:
-    spec: RunSpec
-    run_id: int
-    optimizer: Optimizer | None
-    presets: list[tuple[str, dict[str, Any]]]  # (source, config) asked first, in order, never told
-    budget: float
-    batch_size: int = 1
-    n_trials: int = 0  # the next trial number
-    used: float = 0.0  # fidelity asked so far, in flight included
-    done: float = 0.0  # fidelity of the trials stored
-    presets_asked: int = 0
-    entries: list[Entry] = field(default_factory=list)
-    batch_closed: bool = False
-    stopping: str | None = None  # set when the run asks no more; it finishes once nothing is in flight
-    finished: bool = False
-    status: str = "pending"
-    note: str | None = None
-    failures: int = field(default=0)
-    splits: RunSplits | None = None
-    tests: list[Entry] | None = None  # held-out test refits not yet submitted; None: not yet worked out
-    tests_in_flight: int = 0
-
-    def batch(self) -> list[Entry]:
-        return [e for e in self.entries if e.source == "optimizer"]
 
 
 @dataclass
@@ -165,12 +125,6 @@ def _duration(seconds: float) -> str:
     return f"{h}h{m:02d}m" if h else f"{m}m{s:02d}s"
 
 
-def _error_text(exc: BaseException) -> str:
-    frame = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None
-    where = f" (at {frame.filename.rsplit('/', 1)[-1]}:{frame.lineno})" if frame else ""
-    return f"{type(exc).__name__}: {exc}{where}"
-
-
 class Scheduler:
     def __init__(self, experiment: Experiment, store: Store, *, n_workers: int | None = None,
                  out: TextIO | None = None, task_store: TaskStore | None = None, executor: str | None = None,
@@ -210,7 +164,8 @@ class Scheduler:
         return get_optimizer(opt.type)(space, seed=optimizer_seed(spec),
                                        budget_evals=self.exp.budget(spec.model), **opt.options)
 
-    def _prepare(self, spec: RunSpec, fingerprints: dict[str, str]) -> RunState:
+    def _prepare(self, spec: RunSpec, fingerprints: dict[str, str]) -> Run:
+        """The run of `spec`, recorded in the store, with its stored trials replayed (see runs.py)."""
         model = get_model(spec.model)
         space = tuned_space(model, spec.tuned, self.exp.defaults)
         opt = self.exp.optimizer(spec.optimizer)
@@ -222,104 +177,29 @@ class Scheduler:
             split_seed=splits.seed, adaptive=get_optimizer(opt.type).adaptive)
         presets = [("default", model.default(self.exp.defaults))] if self.exp.include_default else []
         presets += [("listed", config) for config in self.exp.configs.get(spec.model, [])]
-        state = RunState(spec, run_id, None, presets, float(self.exp.budget(spec.model)), splits=splits)
+        run = Run(spec, run_id, budget=float(self.exp.budget(spec.model)), presets=presets,
+                  full_config=lambda config: full_config(model, spec.tuned, config, self.exp.defaults),
+                  list_tests=self._tests_needed if splits.holdout is not None else None, on_end=self._on_end)
         status, note = self.store.run_status(run_id)
         stored = {t.trial_number: t for t in self.store.run_trials(run_id)}
-        state.used = state.done = sum(t.fidelity for t in stored.values())
-        state.failures = sum(t.result.state != TrialState.COMPLETE for t in stored.values())
         if status != "pending":
-            state.finished, state.status, state.note = True, status, note
-            return state
+            run.ended_before(status, note, list(stored.values()))
+            return run
         try:
-            state.optimizer = self._make_optimizer(spec)
+            optimizer = self._make_optimizer(spec)
         except Exception as exc:
-            self._crash(state, f"the optimizer could not be created: {_error_text(exc)}")
-            return state
-        state.batch_size = state.optimizer.batch_size
-        if not stored:
-            return state
-        state.n_trials = max(stored) + 1
-        state.presets_asked = min(len(state.presets), state.n_trials)
-        for number, (source, config) in enumerate(state.presets[:state.presets_asked]):
-            if number not in stored:  # in flight when the driver died
-                state.entries.append(Entry(number, Suggestion(config), source, config))
-                state.used += 1.0
-        try:
-            self._replay(state, stored)
-        except StoreError:
-            raise
-        except Exception as exc:
-            self._crash(state, f"replaying the stored trials: {_error_text(exc)}")
-            return state
-        self._tell_if_complete(state)
-        return state
+            run.cannot_start(f"the optimizer could not be created: {error_text(exc)}", list(stored.values()))
+            return run
+        run.start(optimizer, stored)
+        return run
 
-    def _replay(self, state: RunState, stored: dict[int, TrialRecord]) -> None:
-        """Re-ask and re-tell the stored trials batch by batch, as the run asked them; keep the open batch."""
-        key = state.spec.key
-        model = get_model(state.spec.model)
-        batch: list[Entry] = []
+    def _on_end(self, run: Run) -> None:
+        """Record a run that has just become done or crashed."""
+        self.store.finish_run(run.run_id, run.status, run.note)
+        if run.state is RunState.CRASHED:
+            self.out.write(f"\nrun {run.spec.key} crashed: {run.note}\n")
 
-        def tell_batch() -> None:
-            missing = [e.trial_number for e in batch if e.result is None]
-            if missing:
-                raise StoreError(f"resume of run {key}: trials {missing} are missing from a batch that later "
-                                 "trials depend on; this store cannot be continued")
-            for e in batch:
-                state.optimizer.tell(e.suggestion, e.result)
-            batch.clear()
-
-        for number in range(len(state.presets), state.n_trials):
-            while True:
-                if len(batch) >= state.batch_size:
-                    tell_batch()
-                try:
-                    suggestion = state.optimizer.ask()
-                except AwaitResults:
-                    if not batch:
-                        raise
-                    tell_batch()
-                    continue
-                break
-            trial = stored.get(number)
-            config = full_config(model, state.spec.tuned, suggestion.config, self.exp.defaults)
-            entry = Entry(number, suggestion, "optimizer", config)
-            if trial is None:  # asked, then lost in flight: evaluate it again
-                state.used += suggestion.fidelity
-            else:
-                if config_key(entry.config) != config_key(trial.config) or abs(
-                        suggestion.fidelity - trial.fidelity) > _EPS:
-                    raise StoreError(
-                        f"resume of run {key}: trial {number} was {trial.config} at fidelity "
-                        f"{trial.fidelity}, the optimizer now asks {entry.config} at {suggestion.fidelity}; "
-                        "the code or the environment changed, so this store cannot be continued")
-                entry.submitted, entry.result = trial.submitted_at or 0.0, trial.result
-            batch.append(entry)
-        state.entries.extend(batch)
-
-    # -- the loop ---------------------------------------------------------------------------------
-    def _crash(self, state: RunState, note: str) -> None:
-        state.finished, state.status, state.note, state.optimizer = True, "crashed", note, None
-        self.store.finish_run(state.run_id, "crashed", note)
-        self.out.write(f"\nrun {state.spec.key} crashed: {note}\n")
-
-    def _finish(self, state: RunState, note: str | None = None) -> None:
-        state.finished, state.status, state.note = True, "done", note
-        self.store.finish_run(state.run_id, "done", note)
-
-    def _stop(self, state: RunState, note: str | None) -> None:
-        """Ask no more; the run finishes once its last batch is back and told."""
-        state.stopping = note or ""
-        self._tell_if_complete(state)
-
-    def _submit(self, state: RunState, entry: Entry) -> Job:
-        entry.submitted = time.time()
-        self._job_ids += 1
-        splits = state.splits.test_key if entry.source == "test" else state.splits.key
-        return Job(self._job_ids, state.spec.task, state.spec.model, entry.config, entry.suggestion.fidelity,
-                   model_seed(state.spec), splits)
-
-    def _tests_needed(self, state: RunState) -> list[Entry]:
+    def _tests_needed(self, run: Run) -> list[Entry]:
         """Test refits still to do: each incumbent of the run, in trial order, without a stored test score.
 
         An incumbent is a COMPLETE full-fidelity trial better than every earlier one under the optimised
@@ -327,13 +207,13 @@ class Scheduler:
         any recorded metric, since analysis may then choose the incumbent by another metric. And every
         preset trial (the default and the experiment's listed configurations), incumbent or not.
         """
-        trials = [t for t in self.store.run_trials(state.run_id)
-                  if t.result.state == TrialState.COMPLETE and abs(t.fidelity - 1.0) <= _EPS]
+        trials = [t for t in self.store.run_trials(run.run_id)
+                  if t.result.state == TrialState.COMPLETE and abs(t.fidelity - 1.0) <= EPS]
         metrics = [self.exp.metric]
-        if not get_optimizer(self.exp.optimizer(state.spec.optimizer).type).adaptive:
+        if not get_optimizer(self.exp.optimizer(run.spec.optimizer).type).adaptive:
             metrics = sorted({m for t in trials for m in t.result.fold_metrics} | {self.exp.metric})
         # Every preset (the default, listed configurations) is scored too: they are what is being checked.
-        numbers = {t.trial_number for t in trials if t.trial_number < len(state.presets)}
+        numbers = {t.trial_number for t in trials if t.trial_number < len(run.presets)}
         for metric in metrics:
             best = float("inf")
             for t in trials:
@@ -341,115 +221,28 @@ class Scheduler:
                 if loss < best:
                     best = loss
                     numbers.add(t.trial_number)
-        tested = self.store.tested_trials(state.run_id)
+        tested = self.store.tested_trials(run.run_id)
         by_number = {t.trial_number: t for t in trials}
         return [Entry(n, Suggestion(by_number[n].config), "test", by_number[n].config)
                 for n in sorted(numbers - tested)]
 
-    def _end(self, state: RunState) -> None:
-        """Finish a run that asks and awaits nothing more, once its held-out test refits are stored."""
-        if state.splits is not None and state.splits.holdout is not None:
-            if state.tests is None:
-                state.tests = self._tests_needed(state)
-            if state.tests or state.tests_in_flight:
-                return
-        self._finish(state, state.stopping or None)
+    def _job(self, run: Run, entry: Entry) -> Job:
+        self._job_ids += 1
+        splits = self.prepared.splits[(run.spec.task, run.spec.split_rep)]
+        return Job(self._job_ids, run.spec.task, run.spec.model, entry.config, entry.suggestion.fidelity,
+                   model_seed(run.spec), splits.test_key if entry.source == "test" else splits.key)
 
-    def _next_job(self, state: RunState) -> tuple[Job, Entry] | None:
-        """The run's next job: a trial, else a held-out test refit once the run asks no more; or None."""
-        step = self._next_trial(state)
-        if step is None and state.tests and not state.finished:
-            # A run that has just stopped (the budget is spent) has its refits ready in the same call: the
-            # loop ends when a pass submits nothing, so they must not wait for another pass.
-            state.tests_in_flight += 1
-            entry = state.tests.pop(0)
-            return self._submit(state, entry), entry
-        return step
-
-    def _next_trial(self, state: RunState) -> tuple[Job, Entry] | None:
-        """The run's next trial, or None (the batch is full or waiting, or the run stops)."""
-        for entry in state.entries:  # trials lost in a crash first, with their trial numbers
-            if entry.submitted is None:
-                return self._submit(state, entry), entry
-        model = get_model(state.spec.model)
-        if state.presets_asked < len(state.presets):  # the default and listed configurations come first
-            source, config = state.presets[state.presets_asked]
-            state.presets_asked += 1
-            entry = Entry(state.n_trials, Suggestion(config), source, config)
-        else:
-            if state.stopping is not None or state.batch_closed:
-                return None
-            batch = state.batch()
-            if len(batch) >= state.batch_size:
-                state.batch_closed = True
-                return None
-            if state.used >= state.budget - _EPS:
-                self._stop(state, None)
-                return None
-            try:
-                suggestion = state.optimizer.ask()
-            except AwaitResults:
-                if not batch:
-                    self._crash(state, "ask awaited results while none were pending")
-                    return None
-                state.batch_closed = True
-                return None
-            except OptimizerExhausted as exc:
-                self._stop(state, f"optimizer exhausted: {exc}")
-                return None
-            except Exception as exc:  # an optimizer that fails is recorded as crashed, never replaced
-                self._crash(state, f"ask failed: {_error_text(exc)}")
-                return None
-            if not 0.0 < suggestion.fidelity <= 1.0:
-                self._crash(state, f"ask returned fidelity {suggestion.fidelity}, outside (0, 1]")
-                return None
-            if state.used + suggestion.fidelity > state.budget + _EPS:
-                self._stop(state, f"budget left ({state.budget - state.used:g}) below the next suggestion's "
-                                  f"cost ({suggestion.fidelity:g})")
-                return None
-            config = full_config(model, state.spec.tuned, suggestion.config, self.exp.defaults)
-            entry = Entry(state.n_trials, suggestion, "optimizer", config)
-        state.n_trials += 1
-        state.used += entry.suggestion.fidelity
-        state.entries.append(entry)
-        return self._submit(state, entry), entry
-
-    def _record(self, state: RunState, entry: Entry, result: TrialResult) -> None:
+    def _record(self, run: Run, entry: Entry, result: TrialResult) -> None:
+        """Store a result, then let its run go on: every result the run hears of is stored first."""
         if entry.source == "test":  # never told, not charged: stored beside the trial it scores
-            self.store.add_test_score(state.run_id, entry.trial_number, result)
-            state.tests_in_flight -= 1
-            if not state.finished:
-                self._end(state)
-            return
-        suggestion = entry.suggestion
-        self.store.add_trial(state.run_id, TrialRecord(
-            trial_number=entry.trial_number, source=entry.source, config=entry.config,
-            fidelity=suggestion.fidelity, result=result, info=suggestion.info, submitted_at=entry.submitted,
-            finished_at=time.time()))
-        state.done += suggestion.fidelity
-        if result.state != TrialState.COMPLETE:
-            state.failures += 1
-        entry.result = result
-        if entry.source in PRESET_SOURCES:  # never told: every optimizer sees the same information
-            state.entries.remove(entry)
-        if not state.finished:
-            self._tell_if_complete(state)
-
-    def _tell_if_complete(self, state: RunState) -> None:
-        """Tell a finished batch in trial order; finish a stopping run once nothing is in flight."""
-        batch = state.batch()
-        closed = state.batch_closed or state.stopping is not None or len(batch) >= state.batch_size
-        if batch and closed and all(e.result is not None for e in batch):
-            for e in batch:
-                try:
-                    state.optimizer.tell(e.suggestion, e.result)
-                except Exception as exc:
-                    self._crash(state, f"tell failed at trial {e.trial_number}: {_error_text(exc)}")
-                    return
-                state.entries.remove(e)
-            state.batch_closed = False
-        if state.stopping is not None and not state.entries and not state.finished:
-            self._end(state)
+            self.store.add_test_score(run.run_id, entry.trial_number, result)
+        else:
+            suggestion = entry.suggestion
+            self.store.add_trial(run.run_id, TrialRecord(
+                trial_number=entry.trial_number, source=entry.source, config=entry.config,
+                fidelity=suggestion.fidelity, result=result, info=suggestion.info, submitted_at=entry.submitted,
+                finished_at=time.time()))
+        run.receive(entry, result)
 
     def run(self) -> dict[str, int]:
         """Run or continue every run of the experiment; return counts of runs by status."""
@@ -464,65 +257,67 @@ class Scheduler:
         tasks = self.prepared.tasks
         fingerprints = {ref: task.fingerprint() for ref, task in tasks.items()}
         specs = [spec for spec in self.exp.runs() if self.models is None or spec.model in self.models]
-        states = [self._prepare(spec, fingerprints) for spec in specs]
-        progress = Progress(total=sum(s.budget for s in states), out=self.out)
+        runs = [self._prepare(spec, fingerprints) for spec in specs]
+        progress = Progress(total=sum(r.budget for r in runs), out=self.out)
         # A finished run counts its whole budget: what it did not spend will not be spent.
-        progress.done = progress.done_at_start = sum(s.budget if s.finished else s.done for s in states)
-        progress.failures = sum(s.failures for s in states)
-        open_states = [s for s in states if not s.finished]
-        progress.done_finished = sum(s.budget for s in states if s.finished)
-        progress.failures_finished = sum(s.failures for s in states if s.finished)
-        if open_states:
-            n_workers = self._n_workers(open_states)
+        progress.done = progress.done_at_start = sum(r.budget if r.ended else r.done for r in runs)
+        progress.failures = sum(r.failures for r in runs)
+        open_runs = [r for r in runs if not r.ended]
+        progress.done_finished = sum(r.budget for r in runs if r.ended)
+        progress.failures_finished = sum(r.failures for r in runs if r.ended)
+        if open_runs:
+            n_workers = self._n_workers(open_runs)
             where = (f"Dask scheduler {self.scheduler_address}" if self.scheduler_address
                      else f"{n_workers} {'Dask ' if self.executor == 'dask' else ''}workers")
-            self.out.write(f"{self.exp.name}: {len(states)} runs, {len(open_states)} to do, {where}\n")
-            context = WorkerContext(tasks={ref: tasks[ref] for ref in {s.spec.task for s in open_states}},
+            self.out.write(f"{self.exp.name}: {len(runs)} runs, {len(open_runs)} to do, {where}\n")
+            context = WorkerContext(tasks={ref: tasks[ref] for ref in {r.spec.task for r in open_runs}},
                                     splits=splits, metric=self.exp.metric, models=tuple(self.exp.models))
             with make_executor(self.executor, n_workers, context, time_limit_s=self.exp.time_limit_s,
                                scheduler_address=self.scheduler_address) as executor:
-                self._loop(open_states, executor, progress)
+                self._loop(open_runs, executor, progress)
             progress.close()
         self.store.finish_session()
         counts: dict[str, int] = {}
-        for s in states:
-            counts[s.status] = counts.get(s.status, 0) + 1
+        for r in runs:
+            counts[r.status] = counts.get(r.status, 0) + 1
         return counts
 
-    def _n_workers(self, open_states: list[RunState]) -> int:
+    def _n_workers(self, open_runs: list[Run]) -> int:
         """Workers to start: no more than the runs can keep busy at once (each run has at most its batch
         in flight), so `n_workers = 10000` does not start 10000 processes; a note when they outnumber the
         cores here, where evaluations then share cores and each takes longer (time limits are wall time)."""
-        n = max(1, min(self.n_workers, sum(max(1, s.batch_size) for s in open_states)))
+        n = max(1, min(self.n_workers, sum(max(1, r.batch_size) for r in open_runs)))
         cores = os.cpu_count() or 1
         if self.scheduler_address is None and n > cores:
             self.out.write(f"note: {n} workers on {cores} cores: evaluations share the cores, so each takes "
                            "longer than alone\n")
         return n
 
-    def _loop(self, states: list[RunState], executor: LocalExecutor | DaskExecutor, progress: Progress) -> None:
-        by_job: dict[int, tuple[RunState, Entry]] = {}
+    def _loop(self, runs: list[Run], executor: Executor, progress: Progress) -> None:
+        """Keep the executor's workers busy with the runs' trials until no run has anything left to do."""
+        by_job: dict[int, tuple[Run, Entry]] = {}
         cursor = 0
         while True:
             # Fill free workers, visiting runs round-robin so every run advances.
             idle = 0
-            while executor.n_free > 0 and idle < len(states):
-                state = states[cursor % len(states)]
+            while executor.n_free > 0 and idle < len(runs):
+                run = runs[cursor % len(runs)]
                 cursor += 1
-                step = None if state.finished else self._next_job(state)
-                if step is None:
+                entry = run.next_entry()
+                if entry is None:
                     idle += 1
                     continue
                 idle = 0
-                job, entry = step
-                by_job[job.job_id] = (state, entry)
+                job = self._job(run, entry)
+                by_job[job.job_id] = (run, entry)
                 executor.submit(job)
+            # A pass over every run submitted nothing and nothing is out: no run can go on.
             if not by_job:
                 return
             for job, result in executor.wait(timeout=1.0):
-                state, entry = by_job.pop(job.job_id)
-                self._record(state, entry, result)
+                run, entry = by_job.pop(job.job_id)
+                self._record(run, entry, result)
             # A finished run counts its whole budget: what it did not spend will not be spent.
-            progress.done = sum(s.budget if s.finished else s.done for s in states) + progress.done_finished
-            progress.failures = sum(s.failures for s in states) + progress.failures_finished
+            progress.done = sum(r.budget if r.ended else r.done for r in runs) + progress.done_finished
+            progress.failures = sum(r.failures for r in runs) + progress.failures_finished
             progress.update()

@@ -93,7 +93,7 @@ def test_a_time_limit_stops_the_evaluation_and_the_worker_goes_on(kind, context,
 
 
 def _sandbox_pids(context_id: str) -> list[int]:
-    from hpo_bench import executors
+    from hpo_bench.executors import dask as executors
 
     return [s.process.pid for s in executors._IDLE_SANDBOXES if s.context_id == context_id]
 
