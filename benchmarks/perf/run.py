@@ -30,7 +30,8 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))  # perf_families, for the driver and (inherited) every worker
 
 from hpo_bench.experiment import parse_experiment  # noqa: E402
-from hpo_bench.scheduler import Scheduler, model_seed, split_seed  # noqa: E402
+from hpo_bench.scheduler import Scheduler, model_seed  # noqa: E402
+from hpo_bench.splits import split_seed  # noqa: E402
 from hpo_bench.store import Store  # noqa: E402
 
 
