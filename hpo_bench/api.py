@@ -75,8 +75,8 @@ def check_run_options(exp: Experiment, *, n_workers: int | None, executor: str |
     if models is not None:
         unknown = [m for m in models if m not in exp.models]
         if not models or unknown:
-            raise HpoBenchError(f"{names['models']} {','.join(models)}: name models of the experiment "
-                                f"({', '.join(exp.models)})")
+            raise HpoBenchError(f"{names['models']} {','.join(models)}: name models of the experiment, "
+                                f"comma-separated ({', '.join(exp.models)})")
     return executor
 
 
