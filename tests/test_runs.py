@@ -69,7 +69,7 @@ def test_a_batch_a_rung_ends_early_is_told_when_it_is_back_already(write_experim
     trials = {}
     for batch_size in (4, 9):
         exp = load_experiment(write_experiment(
-            f"b{batch_size}.toml", models='["decision_tree"]', budget_evals=6, seeds=1, n_workers=1,
+            f"b{batch_size}.toml", models='["random_forest"]', budget_evals=6, seeds=1, n_workers=1,
             include_default="false", optimizers=f'halving = {{ batch_size = {batch_size}, max_resources = 9, '
                                                 'n_candidates = 9 }'))
         with Store(tmp_path / f"b{batch_size}.sqlite") as store:
