@@ -126,6 +126,14 @@ class Analysis:
     out_dir: Path | None
 
 
+def check_metric(metric: str | None, name: str = "metric") -> None:
+    """A metric to report must be one that every trial records; `name` spells the option as given."""
+    from hpo_bench.evaluation import METRICS  # not at the top: it imports scikit-learn, slow for --help
+
+    if metric is not None and metric not in METRICS:
+        raise HpoBenchError(f"{name} {metric}: must be one of {list(METRICS)}")
+
+
 def read_reference(path: str | Path, name: str = "reference") -> Any:
     """A reference.csv (the best and worst losses per task and model of an earlier analysis), checked."""
     import pandas as pd
@@ -153,10 +161,8 @@ def analyze(store: str | Path, *, metric: str | None = None, models: list[str] |
     from hpo_bench.analysis import analyze as analyze_study
     from hpo_bench.analysis import load_study, write_tables
     from hpo_bench.errors import StoreError
-    from hpo_bench.evaluation import METRICS
 
-    if metric is not None and metric not in METRICS:
-        raise HpoBenchError(f"metric {metric}: must be one of {list(METRICS)}")
+    check_metric(metric)
     if isinstance(reference, (str, Path)):
         reference = read_reference(reference)
     open_store(store).close()  # a missing or foreign store raises here
@@ -179,11 +185,9 @@ def report(store: str | Path, *, reports_dir: str | Path = "reports", metric: st
     returns the Report (its folder, figures, tables, and what was left out and why)."""
     from hpo_bench.analysis.tunability import NotApplicable
     from hpo_bench.errors import StoreError
-    from hpo_bench.evaluation import METRICS
     from hpo_bench.report import build_report
 
-    if metric is not None and metric not in METRICS:
-        raise HpoBenchError(f"metric {metric}: must be one of {list(METRICS)}")
+    check_metric(metric)
     open_store(store).close()  # a missing or foreign store raises here, before any folder is made
     try:
         return build_report(Path(store), Path(reports_dir), metric=metric, models=models)

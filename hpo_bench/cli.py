@@ -147,10 +147,9 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def _check_metric(metric: str | None) -> None:
-    from hpo_bench.evaluation import METRICS  # not at the top: it imports scikit-learn, slow for --help
+    from hpo_bench.api import check_metric
 
-    if metric is not None and metric not in METRICS:
-        raise HpoBenchError(f"--metric {metric}: must be one of {list(METRICS)}")
+    check_metric(metric, "--metric")
 
 
 def cmd_analyze(args: argparse.Namespace) -> int:

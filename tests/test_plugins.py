@@ -15,6 +15,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from conftest import experiment_text
+from test_run import trials_of
 
 from hpo_bench import plugins
 from hpo_bench.cli import main
@@ -22,7 +23,6 @@ from hpo_bench.errors import ExperimentError
 from hpo_bench.experiment import parse_experiment
 from hpo_bench.models import MODELS, get_model
 from hpo_bench.optimizers import get_optimizer
-from hpo_bench.store import Store
 from hpo_bench.testing import check_optimizer
 
 ROOT = Path(__file__).parents[1]
@@ -62,8 +62,6 @@ user-local = user_search:LocalSearch
 [hpo_bench.models]
 paused-tree = user_families:PAUSED_TREE
 """
-COLUMNS = ["task", "model", "optimizer", "seed", "trial_number", "source", "config", "fidelity", "state", "loss",
-           "fold_losses"]
 
 
 def _dist_info(folder: Path, name: str, version: str, entry_points: str) -> None:
@@ -91,13 +89,6 @@ def plugin_dir(tmp_path, monkeypatch):
         sys.modules.pop(module, None)
 
 
-def _trials(db: Path) -> pd.DataFrame:
-    store = Store(db, create=False)
-    try:
-        return store.trials()[COLUMNS].sort_values(COLUMNS[:5]).reset_index(drop=True)
-    finally:
-        store.close()
-
 
 def _count(db: Path) -> int:
     try:
@@ -122,7 +113,7 @@ def test_a_users_optimizer_runs_resumes_after_sigkill_and_is_the_same_through_an
     exp.write_text(_experiment("user_search:LocalSearch", '["user_families:PAUSED_TREE"]', seeds=2))
     total = 2 * 8
     assert main(["run", str(exp), "--results-dir", str(tmp_path / "reference")]) == 0
-    reference = _trials(tmp_path / "reference" / "user.sqlite")
+    reference = trials_of(tmp_path / "reference" / "user.sqlite")
     assert len(reference) == total and (reference.state == "COMPLETE").all()
     assert set(reference.source) == {"default", "optimizer"}
 
@@ -140,7 +131,7 @@ def test_a_users_optimizer_runs_resumes_after_sigkill_and_is_the_same_through_an
     assert 4 <= stored < total, f"the kill came too late to test anything ({stored} of {total} stored)"
     result = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
-    pd.testing.assert_frame_equal(_trials(db), reference)
+    pd.testing.assert_frame_equal(trials_of(db), reference)
 
     # The same class through the entry point of `xyz 0.1`, under the same label: the same trials. The
     # second model is the user's family through its entry point, which the workers resolve too.
@@ -149,7 +140,7 @@ def test_a_users_optimizer_runs_resumes_after_sigkill_and_is_the_same_through_an
     result = subprocess.run(_cli("run", str(by_entry_point), "--results-dir", str(tmp_path / "entry")),
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
-    trials = _trials(tmp_path / "entry" / "user.sqlite")
+    trials = trials_of(tmp_path / "entry" / "user.sqlite")
     pd.testing.assert_frame_equal(trials[trials.model == "user_families:PAUSED_TREE"].reset_index(drop=True),
                                   reference[reference.seed == 0].reset_index(drop=True))
     assert len(trials[trials.model == "paused-tree"]) == 8
