@@ -103,6 +103,9 @@ def run(experiment: Experiment | Mapping[str, Any] | str | Path, *, results_dir:
     out = sys.stderr if progress is True else progress or io.StringIO()
     path = Path(results_dir) / f"{exp.name}.sqlite"
     with Store(path) as store:
+        note = store.version_note()  # a resumed store made with other versions: its new trials may differ
+        if note:
+            print(f"hpo-bench: note: {note}", file=out)
         counts = Scheduler(exp, store, n_workers=n_workers, out=out, task_store=tasks, executor=executor,
                            scheduler_address=scheduler_address, prepared=prepared, models=models).run()
         return RunSummary(exp.name, path, counts, store.count_trials())

@@ -45,7 +45,8 @@ def _target(target: str, results_dir: str) -> tuple[Path, Any]:
 
 def _open_store(target: str, results_dir: str) -> Any:
     """The store TARGET names, opened read-only. Given an experiment file, the store records the file it
-    was made with: when this one differs, one line says so (the results are of the recorded file)."""
+    was made with: when this one differs, one line says so (the results are of the recorded file); so
+    does one when this environment's package versions are not those the store's trials were made with."""
     from hpo_bench.store import Store
 
     path, exp = _target(target, results_dir)
@@ -54,6 +55,9 @@ def _open_store(target: str, results_dir: str) -> Any:
         note = store.check_file(exp)
         if note:
             print(f"hpo-bench: note: {note}", file=sys.stderr)
+    note = store.version_note()
+    if note:
+        print(f"hpo-bench: note: {note}", file=sys.stderr)
     return store
 
 
@@ -127,23 +131,72 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
+    if args.interval is not None and not args.watch:
+        raise HpoBenchError(f"--interval {args.interval}: only with --watch")
     store = _open_store(args.target, args.results_dir)
+    if not args.watch:
+        print(_status_text(store))
+        store.close()
+        return 0
+    return _watch(store, args.interval or 10.0)
+
+
+def _status_text(store: Any) -> str:
+    """Runs by status, trials and failures per model and optimizer, and the best validation loss so far
+    per task, model and optimizer (over the seeds' runs: the best one and the median of their bests)."""
+    import pandas as pd
+
     runs = store.runs()
     name = store.experiment_row().get("name", "?")
     by_status = runs["status"].value_counts().to_dict()
-    print(f"{name}: {len(runs)} runs ({', '.join(f'{n} {s}' for s, n in sorted(by_status.items()))}); "
-          f"{int(runs['n_trials'].sum())} trials, {int(runs['n_failed'].sum())} failed or timed out")
+    lines = [f"{name}: {len(runs)} runs ({', '.join(f'{n} {s}' for s, n in sorted(by_status.items()))}); "
+             f"{int(runs['n_trials'].sum())} trials, {int(runs['n_failed'].sum())} failed or timed out"]
     n_tests, n_tests_failed = store.count_test_scores()
     if n_tests:
-        print(f"held-out test scores: {n_tests} (default and incumbents), {n_tests_failed} failed or timed out")
+        lines.append(f"held-out test scores: {n_tests} (default and incumbents), {n_tests_failed} failed or timed out")
     if len(runs):
         table = runs.groupby(["model", "optimizer", "status"]).agg(
             runs=("run_id", "size"), trials=("n_trials", "sum"), failed=("n_failed", "sum")).reset_index()
-        print(table.to_string(index=False))
-    for _, row in runs[runs["status"] == "crashed"].iterrows():
-        print(f"crashed: {row['run_key']}: {row['note']}")
-    store.close()
-    return 0
+        lines.append(table.to_string(index=False))
+        started = runs[runs["n_trials"] > 0]
+        if len(started):
+            metric = ", ".join(sorted(started["metric"].dropna().unique())) or "loss"
+            best = started.groupby(["task", "model", "optimizer"]).agg(
+                runs_done=("status", lambda s: int((s == "done").sum())), runs=("run_id", "size"),
+                trials=("n_trials", "sum"), best=("best_loss", "min"), median_best=("best_loss", "median"))
+            lines.append(f"\nbest so far (validation {metric}, over the runs with trials):")
+            with pd.option_context("display.float_format", "{:.4f}".format, "display.width", 160):
+                lines.append(best.reset_index().to_string(index=False))
+    lines.extend(f"crashed: {row['run_key']}: {row['note']}" for _, row in runs[runs["status"] == "crashed"].iterrows())
+    return "\n".join(lines)
+
+
+def _watch(store: Any, interval: float) -> int:
+    """Print the status every `interval` seconds until Ctrl-C, until every run is done or crashed, or
+    until the run that was writing the store stops. The store is opened afresh each time: a read-only
+    connection opened while no run held the store may be immutable, and would not see new trials."""
+    import time
+
+    from hpo_bench.store import RunLock, Store
+
+    path = store.path
+    seen_writer = False
+    try:
+        while True:
+            writer = RunLock(path).holder()
+            seen_writer = seen_writer or writer is not None
+            text = _status_text(store)
+            store.close()
+            clear = "\033[H\033[J" if sys.stdout.isatty() else ""
+            print(f"{clear}{time.strftime('%H:%M:%S')} {path}: "
+                  f"{'a run is writing (' + writer + ')' if writer else 'no run is writing'}\n{text}\n", flush=True)
+            runs = Store(path, create=False).runs()
+            if (len(runs) and runs["status"].isin(["done", "crashed"]).all()) or (seen_writer and writer is None):
+                return 0
+            time.sleep(interval)
+            store = Store(path, create=False)
+    except KeyboardInterrupt:
+        return 0
 
 
 def _check_metric(metric: str | None) -> None:
@@ -415,6 +468,16 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _positive_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"{text!r}: must be a positive number of seconds")
+    return value
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse with the project's rule for bad input: one line naming the problem, exit 2 (argparse's
     own prints the whole usage first). Subcommands' parsers are of this class too."""
@@ -480,6 +543,9 @@ def build_parser() -> argparse.ArgumentParser:
     status = sub.add_parser("status", parents=[common], help="runs done and pending, failures")
     status.add_argument("target", help="experiment file (.toml) or store (.sqlite)")
     status.add_argument("--results-dir", default="results")
+    status.add_argument("--watch", action="store_true",
+                        help="print again every --interval seconds until the run writing the store stops")
+    status.add_argument("--interval", type=_positive_seconds, default=None, help="seconds between views (10)")
     status.set_defaults(func=cmd_status)
 
     analyze = sub.add_parser("analyze", parents=[common], help="write tables under reports/<name>/")

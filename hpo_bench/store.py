@@ -169,6 +169,27 @@ class RunLock:
         self._fd = fd
         return self
 
+    def holder(self) -> str | None:
+        """The run writing the store ("pid N on HOST since ..."), if one is alive on this host, else None.
+
+        Read from the lock file without taking the lock: even a moment's flock here would make a run that
+        starts at that moment refuse to start. A pid reused since by another process reads as alive;
+        this is for display (status --watch), never for deciding who may write."""
+        try:
+            text = self.path.read_text(errors="replace").strip()
+        except (FileNotFoundError, PermissionError):
+            return None
+        fields = text.split()  # "pid N on HOST since ..."
+        if len(fields) < 4 or fields[0] != "pid" or not fields[1].isdigit() or fields[3] != socket.gethostname():
+            return None
+        try:
+            os.kill(int(fields[1]), 0)
+        except ProcessLookupError:
+            return None
+        except PermissionError:  # alive, another user's
+            pass
+        return text
+
     def release(self) -> None:
         if self._fd is None:
             return
@@ -321,6 +342,30 @@ class Store:
     def sessions(self) -> pd.DataFrame:
         return pd.read_sql_query("SELECT * FROM sessions ORDER BY session_id", self.db)
 
+    def version_differences(self, current: dict[str, str] | None = None) -> dict[str, tuple[list[str], str | None]]:
+        """Packages whose version in this environment (`current`, default package_versions()) is not the
+        one every session of the store recorded: name -> (versions recorded, version here or None when
+        not installed). A package the store never recorded is not a difference (an extra installed
+        since, say dask, changes no trial)."""
+        current = package_versions() if current is None else current
+        recorded: dict[str, set[str]] = {}
+        for (text,) in self.db.execute("SELECT versions FROM sessions"):
+            for name, version in json.loads(text or "{}").items():
+                recorded.setdefault(name, set()).add(version)
+        return {name: (sorted(versions), current.get(name)) for name, versions in sorted(recorded.items())
+                if versions != {current.get(name)}}
+
+    def version_note(self) -> str | None:
+        """One line when this environment's packages differ from those the store's trials were made
+        with (new trials may then differ from stored ones), else None."""
+        differences = self.version_differences()
+        if not differences:
+            return None
+        listed = "; ".join(f"{name} {'/'.join(stored)} in the store, {here or 'not installed'} here"
+                           for name, (stored, here) in differences.items())
+        return (f"{self.path} was made with other package versions ({listed}): trials made here may differ "
+                "from the stored ones (README, 'Same versions, same trials': pip install -c reports/constraints.txt)")
+
     # -- tasks and runs ---------------------------------------------------------------------------
     def add_task(self, summary: dict[str, Any], split_seed: int, n_folds: int) -> None:
         row = self.db.execute("SELECT fingerprint FROM tasks WHERE task = ?", (summary["name"],)).fetchone()
@@ -397,7 +442,8 @@ class Store:
             "SELECT r.run_id, r.run_key, r.task, r.model, r.optimizer, r.optimizer_type, r.tuned, r.seed, "
             "r.budget_evals, r.status, r.note, r.task_fingerprint, COUNT(t.trial_number) AS n_trials, "
             "COALESCE(SUM(t.fidelity), 0) AS used_evals, "
-            "COALESCE(SUM(t.state != 'COMPLETE'), 0) AS n_failed "
+            "COALESCE(SUM(t.state != 'COMPLETE'), 0) AS n_failed, "
+            "MIN(CASE WHEN t.state = 'COMPLETE' THEN t.loss END) AS best_loss, MAX(t.metric) AS metric "
             "FROM runs r LEFT JOIN trials t USING (run_id) GROUP BY r.run_id ORDER BY r.run_id", self.db)
 
     def tasks(self) -> pd.DataFrame:
