@@ -156,11 +156,12 @@ def read_reference(path: str | Path, name: str = "reference") -> Any:
 
 
 def analyze(store: str | Path, *, metric: str | None = None, models: list[str] | None = None,
-            reference: Any = None, reports_dir: str | Path | None = None) -> Analysis:
+            reference: Any = None, reports_dir: str | Path | None = None, ice_task: str | None = None) -> Analysis:
     """Every analysis table of a store (`hpo-bench analyze`). `metric`: a recorded metric other than the
     optimised one; `models`: only these models' trials; `reference`: a DataFrame or the path of an earlier
     reference.csv to scale losses by; `reports_dir`: also write the tables to reports_dir/<name>/ (a
-    metric other than the optimised one to reports_dir/<name>/<metric>/)."""
+    metric other than the optimised one to reports_dir/<name>/<metric>/); `ice_task`: the dataset of the
+    surrogate ICE curves (default: per family, the one whose surrogate has the highest R^2)."""
     from hpo_bench.analysis import analyze as analyze_study
     from hpo_bench.analysis import load_study, write_tables
     from hpo_bench.errors import StoreError
@@ -172,7 +173,7 @@ def analyze(store: str | Path, *, metric: str | None = None, models: list[str] |
     study = load_study(store, models)
     if study.trials.empty:
         raise StoreError(f"{store}: the store has no trials yet; run the experiment first")
-    tables, skipped = analyze_study(study, reference, metric=metric)
+    tables, skipped = analyze_study(study, reference, metric=metric, ice_task=ice_task)
     out_dir = None
     if reports_dir is not None:
         out_dir = Path(reports_dir) / study.name
@@ -183,9 +184,10 @@ def analyze(store: str | Path, *, metric: str | None = None, models: list[str] |
 
 
 def report(store: str | Path, *, reports_dir: str | Path = "reports", metric: str | None = None,
-           models: list[str] | None = None) -> Any:
-    """Write reports_dir/<name>/index.html and index.md with every table and figure (`hpo-bench report`);
-    returns the Report (its folder, figures, tables, and what was left out and why)."""
+           models: list[str] | None = None, ice_task: str | None = None) -> Any:
+    """Write reports_dir/<name>/index.html and index.md with every table and figure, and interactive.html
+    where plotly is installed (`hpo-bench report`); returns the Report (its folder, figures, tables, and
+    what was left out and why). `ice_task`: as for `analyze`."""
     from hpo_bench.analysis.tunability import NotApplicable
     from hpo_bench.errors import StoreError
     from hpo_bench.report import build_report
@@ -193,6 +195,6 @@ def report(store: str | Path, *, reports_dir: str | Path = "reports", metric: st
     check_metric(metric)
     open_store(store).close()  # a missing or foreign store raises here, before any folder is made
     try:
-        return build_report(Path(store), Path(reports_dir), metric=metric, models=models)
+        return build_report(Path(store), Path(reports_dir), metric=metric, models=models, ice_task=ice_task)
     except NotApplicable as why:
         raise StoreError(f"{store}: {why}; run the experiment first") from None

@@ -20,6 +20,8 @@ EXPECTED_ERRORS = (HpoBenchError, sqlite3.Error, OSError, UnicodeDecodeError, Me
 METRIC_HELP = ("a recorded metric to report (default: the optimised one; another goes to <reports-dir>/<name>/"
                "<metric>/). Grid, random and Sobol runs' incumbents are their best trials under it; other "
                "optimizers' are the optimised metric's incumbents, scored in it")
+ICE_HELP = ("the dataset of the surrogate ICE curves (default: per model, the one whose surrogate has the highest "
+            "out-of-fold R^2)")
 MODELS_HELP = ("only these models' trials (default: all), e.g. the families of a study whose other runs are still "
                "going; the report says which")
 
@@ -215,7 +217,8 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     reference = None if not args.reference else read_reference(args.reference, "--reference")
     _open_store(args.target, args.results_dir).close()  # one line if the experiment file has changed
     result = analyze(_store_path(args.target, args.results_dir), metric=args.metric,
-                     models=_model_list(args.models), reference=reference, reports_dir=args.reports_dir)
+                     models=_model_list(args.models), reference=reference, reports_dir=args.reports_dir,
+                     ice_task=args.ice_task)
     best = result.tables["best_found"]
     with pd.option_context("display.width", 160, "display.max_columns", 20, "display.float_format", "{:.4f}".format):
         print(best.drop(columns=["best", "worst"]).to_string(index=False))
@@ -236,8 +239,9 @@ def cmd_report(args: argparse.Namespace) -> int:
     _check_dir("--reports-dir", args.reports_dir)
     _open_store(args.target, args.results_dir).close()  # one line if the experiment file has changed
     report = make_report(_store_path(args.target, args.results_dir), reports_dir=args.reports_dir,
-                         metric=args.metric, models=_model_list(args.models))
-    print(f"wrote {report.out_dir / 'index.html'} and index.md: {len(report.figures)} figures, "
+                         metric=args.metric, models=_model_list(args.models), ice_task=args.ice_task)
+    interactive = "" if "interactive.html" in report.skipped else " and interactive.html"
+    print(f"wrote {report.out_dir / 'index.html'}, index.md{interactive}: {len(report.figures)} figures, "
           f"{len(report.tables)} tables in {report.seconds:.1f} s")
     for name, why in sorted(report.skipped.items()):
         print(f"left out {name}: {why}")
@@ -555,6 +559,7 @@ def build_parser() -> argparse.ArgumentParser:
     analyze.add_argument("--reference", help="a frozen reference.csv (task, model, best_loss, worst_loss) for regret")
     analyze.add_argument("--metric", default=None, help=METRIC_HELP)
     analyze.add_argument("--models", default=None, metavar="A,B", help=MODELS_HELP)
+    analyze.add_argument("--ice-task", default=None, metavar="TASK", help=ICE_HELP)
     analyze.set_defaults(func=cmd_analyze)
 
     report = sub.add_parser("report", parents=[common], help="write reports/<name>/index.html and index.md")
@@ -563,6 +568,7 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--reports-dir", default="reports", help="where reports go (default: reports)")
     report.add_argument("--metric", default=None, help=METRIC_HELP)
     report.add_argument("--models", default=None, metavar="A,B", help=MODELS_HELP)
+    report.add_argument("--ice-task", default=None, metavar="TASK", help=ICE_HELP)
     report.set_defaults(func=cmd_report)
     tasks = sub.add_parser("tasks", parents=[common], help="the local task store: pull, import, list")
     tasks_sub = tasks.add_subparsers(dest="tasks_command", required=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from contextlib import contextmanager
 
 import pytest
 
@@ -12,6 +13,31 @@ from hpo_bench.report import build_report
 
 CHROMEDRIVER = shutil.which("chromedriver")
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@contextmanager
+def chromium(window: str = "1300,2000"):
+    """Headless Chromium through Selenium, with no network: skipped where it is missing (failed on CI)."""
+    if not (CHROMEDRIVER and CHROMIUM):
+        if os.environ.get("CI"):
+            pytest.fail("CI must have chromium and chromium-driver (.ci/run installs them)")
+        pytest.skip("no chromium/chromedriver on this machine")
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    for arg in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                "--disable-dev-shm-usage", f"--window-size={window}"):
+        options.add_argument(arg)
+    options.binary_location = CHROMIUM
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    try:
+        # Offline as far as the page can tell: a report must draw from the file alone.
+        driver.set_network_conditions(offline=True, latency=0, download_throughput=0, upload_throughput=0)
+        yield driver
+    finally:
+        driver.quit()
 
 
 @pytest.fixture(scope="module")
@@ -50,21 +76,7 @@ def test_report_has_every_figure_and_table_and_opens_in_a_browser(stores, tmp_pa
         assert (out / "figures" / f"{name}.svg").exists()
     assert (out / "tables" / "best_found.tex").read_text().count(r"\midrule") == 1
     assert (out / "tables" / "best_found.md").read_text().startswith("| task |")
-    if not (CHROMEDRIVER and CHROMIUM):
-        if os.environ.get("CI"):
-            pytest.fail("CI must have chromium and chromium-driver (.ci/run installs them)")
-        pytest.skip("no chromium/chromedriver on this machine")
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    for arg in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                "--disable-dev-shm-usage", "--window-size=1300,2000"):
-        options.add_argument(arg)
-    options.binary_location = CHROMIUM
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-    try:
+    with chromium() as driver:
         driver.get((out / "index.html").as_uri())
         images = driver.execute_script(
             "return [...document.images].map(i => [i.alt, i.complete, i.naturalWidth])")
@@ -73,6 +85,4 @@ def test_report_has_every_figure_and_table_and_opens_in_a_browser(stores, tmp_pa
         rows = driver.execute_script("return [...document.querySelectorAll('table')].map(t => t.rows.length)")
         assert rows and all(n > 1 for n in rows), rows  # a header and at least one row each
         driver.save_screenshot(str(out / "screenshot.png"))
-    finally:
-        driver.quit()
     assert (out / "screenshot.png").stat().st_size > 10_000

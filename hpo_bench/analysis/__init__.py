@@ -23,10 +23,12 @@ from hpo_bench.analysis.best_found import (
 )
 from hpo_bench.analysis.comparisons import rank_traces, statistical_tests
 from hpo_bench.analysis.importance import importance_table
+from hpo_bench.analysis.partial_dependence import ice_task_problem, partial_dependence_tables
 from hpo_bench.analysis.probst2019 import probst_tables
 from hpo_bench.analysis.robustness import beat_probabilities, robustness_table
+from hpo_bench.analysis.sampling import suggestion_density
 from hpo_bench.analysis.study import Study, load_study, select_models
-from hpo_bench.analysis.surrogate import surrogate_tunability
+from hpo_bench.analysis.surrogate import fit_surrogates, surrogate_tunability
 from hpo_bench.analysis.tunability import (
     NotApplicable,
     pair_table,
@@ -37,15 +39,18 @@ from hpo_bench.analysis.tunability import (
 from hpo_bench.analysis.variance import variance_decomposition, variance_summary
 
 SURROGATE_TABLES = ("surrogate_quality", "optimal_defaults", "surrogate_per_dataset", "surrogate_tunability",
-                    "surrogate_tuning_space", "surrogate_pairs", "surrogate_vs_design")
+                    "surrogate_tuning_space", "surrogate_pairs", "surrogate_vs_design", "surrogate_partial_dependence",
+                    "surrogate_partial_dependence_summary", "surrogate_ice", "surrogate_partial_dependence_pairs",
+                    "surrogate_marks")
 
 
 def analyze(study: Study, reference: pd.DataFrame | None = None, seed: int = 0,
-            metric: str | None = None) -> tuple[dict[str, pd.DataFrame], dict[str, str]]:
+            metric: str | None = None, ice_task: str | None = None) -> tuple[dict[str, pd.DataFrame], dict[str, str]]:
     """All tables by name, and for each table left out, why. Deterministic for a given store and seed.
 
     `metric`: any recorded metric (default: the optimised one); see `metric_view` for how it chooses
-    each run's incumbent.
+    each run's incumbent. `ice_task`: the dataset of the surrogate ICE curves (default: per family, the
+    one whose surrogate has the highest out-of-fold R^2).
     """
     trials, tasks, spaces = metric_view(study.trials, metric), study.tasks, study.spaces
     tables: dict[str, pd.DataFrame] = {}
@@ -73,7 +78,13 @@ def analyze(study: Study, reference: pd.DataFrame | None = None, seed: int = 0,
     add("tuning_space", lambda: tuning_space(trials, tasks))
     if "tunability" in tables:  # a tunability study (default trials); optimizer comparisons have none
         try:
-            tables.update({k: v for k, v in surrogate_tunability(trials, tasks, spaces, seed).items() if not v.empty})
+            fitted = fit_surrogates(trials, tasks, spaces, seed)
+            surrogate = surrogate_tunability(trials, tasks, spaces, seed, fitted=fitted)
+            tables.update({k: v for k, v in surrogate.items() if not v.empty})
+            views = partial_dependence_tables(fitted, surrogate, seed, ice_task)
+            tables.update({k: v for k, v in views.items() if not v.empty})
+            if "surrogate_ice" not in tables:
+                skipped["surrogate_ice"] = ice_task_problem(fitted, str(ice_task)) or "no rows"
         except NotApplicable as why:
             for name in SURROGATE_TABLES:
                 skipped[name] = str(why)
@@ -86,6 +97,7 @@ def analyze(study: Study, reference: pd.DataFrame | None = None, seed: int = 0,
             for name in ("probst2019_agreement", "probst2019_hyperparameters", "probst2019_tuning_space"):
                 skipped[name] = str(why)
     add("importance", lambda: importance_table(trials, spaces, seed))
+    add("suggestion_density", lambda: suggestion_density(trials, spaces))
     add("robustness", lambda: robustness_table(trials))
     add("beat_probabilities", lambda: beat_probabilities(trials))
     add("ranks", lambda: rank_traces(traces))

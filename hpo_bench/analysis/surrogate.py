@@ -177,12 +177,15 @@ def fit_surrogates(trials: pd.DataFrame, tasks: pd.DataFrame, spaces: Mapping[st
 
 
 def surrogate_tunability(trials: pd.DataFrame, tasks: pd.DataFrame, spaces: Mapping[str, SearchSpace],
-                         seed: int = 0, n_candidates: int = N_CANDIDATES) -> dict[str, pd.DataFrame]:
+                         seed: int = 0, n_candidates: int = N_CANDIDATES,
+                         fitted: dict | None = None) -> dict[str, pd.DataFrame]:
     """Tables: surrogate quality, optimal defaults, per-dataset and summarised tunability, tuning space.
 
     `spaces`: model -> the space its fully tuned runs searched (`Study.spaces`); candidates are drawn from it.
+    `fitted`: `fit_surrogates`' result for these arguments, when the caller has it (the partial dependence
+    uses the same surrogates; fitting is the slow part).
     """
-    fitted = fit_surrogates(trials, tasks, spaces, seed)
+    fitted = fitted if fitted is not None else fit_surrogates(trials, tasks, spaces, seed)
     per_dataset, defaults, tuning_spaces, pairs = [], [], [], []
     for model_name, per_task in fitted["surrogates"].items():
         model = fitted["models"][model_name]

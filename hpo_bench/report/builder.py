@@ -16,8 +16,13 @@ import matplotlib.pyplot as plt
 import pandas as pd
 
 from hpo_bench.analysis import Study, analyze, load_study, metric_view, write_tables
+from hpo_bench.analysis import partial_dependence as pdp
+from hpo_bench.analysis.sampling import GOOD_SHARE
+from hpo_bench.analysis.surrogate import design_trials
 from hpo_bench.analysis.tunability import NotApplicable
+from hpo_bench.report import effects
 from hpo_bench.report import figures as fg
+from hpo_bench.report.interactive import write_interactive
 from hpo_bench.report.tables import to_latex, to_markdown
 from hpo_bench.space import SearchSpace
 
@@ -76,13 +81,16 @@ SHOWN = {
     "beat_probabilities": ("Probability that one optimizer beats another (same task, any two seeds)", None),
     "importance": ("Hyperparameter importance (Optuna fANOVA and PED-ANOVA)", None),
 }
+INTERACTIVE = "interactive.html"
 
 
 @dataclass
 class Report:
     name: str
     out_dir: Path
-    figures: dict[str, str] = field(default_factory=dict)  # name -> caption
+    figures: dict[str, str] = field(default_factory=dict)  # name -> title
+    captions: dict[str, str] = field(default_factory=dict)  # name -> what was measured on what, where written
+    alts: dict[str, str] = field(default_factory=dict)  # name -> alt text, where it says more than the title
     skipped: dict[str, str] = field(default_factory=dict)  # table or figure -> why left out
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)
     seconds: float = 0.0
@@ -130,11 +138,12 @@ def _recorded_metrics(trials: pd.DataFrame) -> set[str]:
 
 
 def build_report(store_path: str | Path, reports_dir: str | Path = "reports", metric: str | None = None,
-                 models: list[str] | None = None) -> Report:
+                 models: list[str] | None = None, ice_task: str | None = None) -> Report:
     """The report of a store; with `metric` other than the optimised one, in <reports_dir>/<name>/<metric>/.
 
     `models`: report these models' trials only (a study whose other runs are still going); the report's
-    "What was run" says so.
+    "What was run" says so. `ice_task`: the dataset of the ICE curves (see `analyze`). Besides index.html,
+    an interactive page (interactive.html) where plotly is installed.
     """
     start = time.perf_counter()
     study = load_study(store_path, models)
@@ -149,9 +158,10 @@ def build_report(store_path: str | Path, reports_dir: str | Path = "reports", me
     if metric is not None and metric not in set(study.trials["metric"]):
         out_dir = out_dir / metric
     report = Report(study.name, out_dir)
+    stored = study  # the interactive page makes a view per metric from the trials as stored
     study = study.with_trials(metric_view(study.trials, metric))  # once: analyze takes the view as it is
     trials = study.trials
-    tables, report.skipped = analyze(study, metric=metric)
+    tables, report.skipped = analyze(study, metric=metric, ice_task=ice_task)
     report.tables = tables
     write_tables(tables, report.out_dir)
     (report.out_dir / "tables").mkdir(parents=True, exist_ok=True)
@@ -179,12 +189,17 @@ def build_report(store_path: str | Path, reports_dir: str | Path = "reports", me
         "interactions": ("Pairwise interactions", lambda: fg.interaction_heatmap(_need(tables, "tunability_pairs"))),
         "robustness": ("Robustness across seeds", lambda: fg.robustness_spread(_need(tables, "robustness"), palette)),
     }
+    described = {}
     for model in sorted(trials["model"].unique()):
+        for name, (title, make, caption, alt) in _effect_figures(study, tables, model, palette).items():
+            makers[name] = (title, make)
+            described[name] = (caption, alt)
+        # The scatter of real trials stays, after the partial dependence: measured losses beside predictions.
         makers[f"marginal_{model}"] = (f"Marginal effects of {model}'s hyperparameters",
                                        lambda m=model: fg.marginal_effects(trials, m, _space(study, m)))
     fig_dir = report.out_dir / "figures"
     fig_dir.mkdir(parents=True, exist_ok=True)
-    for name, (caption, make) in makers.items():
+    for name, (title, make) in makers.items():
         try:
             fig = make()
         except NotApplicable as why:
@@ -193,11 +208,137 @@ def build_report(store_path: str | Path, reports_dir: str | Path = "reports", me
         fig.savefig(fig_dir / f"{name}.png", bbox_inches="tight")
         fig.savefig(fig_dir / f"{name}.svg", bbox_inches="tight")
         plt.close(fig)
-        report.figures[name] = caption
+        report.figures[name] = title
+        if name in described:
+            report.captions[name], report.alts[name] = described[name][0](), described[name][1]()
+    try:
+        what = "; ".join(f"{k}: {v}" for k, v in provenance[:6]) + "."
+        write_interactive(stored, tables, report.out_dir, what)
+    except NotApplicable as why:
+        report.skipped[INTERACTIVE] = str(why)
     report.seconds = time.perf_counter() - start
     _write_markdown(report, provenance, file_text)
     _write_html(report, provenance, file_text)
     return report
+
+
+def _effect_figures(study: Study, tables: dict[str, pd.DataFrame], model: str, palette: fg.Palette) -> dict:
+    """The figures of what `model`'s hyperparameters do: name -> (title, make, caption, alt), the caption
+    and alt text made once the figure was drawn (they read the tables it drew)."""
+    trials = study.trials
+    metric = ", ".join(sorted(trials["metric"].unique()))
+    folds = study.settings.get("cv_folds")
+    space = study.spaces.get(model)
+    need = lambda name: _need(tables, name)  # noqa: E731
+
+    def surrogates() -> str:
+        q = need("surrogate_quality")
+        q = q[q["model"] == model]
+        kept, left = q[q["kept"]], q[~q["kept"]]
+        seeds = ", ".join(map(str, sorted(design_trials(trials[trials["model"] == model])["seed"].unique())))
+        learners = ", ".join(f"{name.replace('_', ' ')} on {n}" for name, n in kept["learner"].value_counts().items())
+        out = (f"validation {metric} (mean over {folds} inner CV folds) as predicted by surrogates, one per "
+               f"dataset, fitted on the random design of the fully tuned runs (median {q['n_design'].median():.0f} "
+               f"configurations per dataset, seeds {seeds}; {learners}, chosen by out-of-fold R^2, median "
+               f"{kept['r2'].median():.2f}); {len(kept)} of {len(q)} datasets kept")
+        if len(left):
+            out += f" (left out by the quality rule, see surrogate_quality: {', '.join(left['task'])})"
+        return out
+
+    def marks_note() -> str:
+        marks = need("surrogate_marks")
+        notes = [f"{m.hyperparameter}: {m.kind} default {m.note}" for m in marks[marks["model"] == model].itertuples()
+                 if m.note]
+        named = sorted(set(marks.loc[marks["model"] == model, "kind"]) - {"package", "optimal"})
+        out = f"; named defaults ({', '.join(named)}) dotted grey" if named else ""
+        return out + (f". Placing: {'; '.join(notes)}" if notes else "")
+
+    def conditional() -> str:
+        names = [f"{p.name} (when {p.condition.parent} = {'/'.join(map(str, p.condition.values))})"
+                 for p in space or [] if p.condition]
+        return (f"; a conditional hyperparameter over the configurations where it is active only: {', '.join(names)}"
+                if names else "")
+
+    def pd_caption() -> str:
+        return (f"Partial dependence of {model}'s {surrogates()}. Each curve: the surrogate's prediction averaged "
+                f"over {pdp.N_CONFIGS} random configurations from the stored space (the same for every dataset), "
+                f"the hyperparameter set to each of up to {pdp.N_VALUES} values on its own scale (log-spaced on log "
+                f"axes; every choice of a categorical){conditional()}. Grey: one dataset's curve minus its own mean "
+                "over the values; blue: their mean with a 95% percentile bootstrap CI over datasets (categoricals: "
+                "points with that interval). Vertical lines: package default solid black, optimal default on the "
+                f"surrogates dashed red{marks_note()}. Green: the tuning space, 5% to 95% quantiles of the "
+                "per-dataset optima (a categorical: the most frequent optimum). Predictions, not measurements: "
+                "surrogate_vs_design sets them beside the real losses; every value drawn is in "
+                "surrogate_partial_dependence(_summary).csv.")
+
+    def pd_alt() -> str:
+        s = need("surrogate_partial_dependence_summary")
+        s = s[s["model"] == model]
+        spans = s.groupby("hyperparameter", sort=False)["mean"].agg(lambda v: v.max() - v.min()).sort_values(
+            ascending=False)
+        ranked = ", ".join(f"{name} {span:.3g}" for name, span in spans.items())
+        return (f"{len(spans)} panels, one per hyperparameter of {model}: predicted validation loss against the "
+                "hyperparameter's value, one grey curve per dataset, a blue mean curve with a shaded band, "
+                "vertical lines at the defaults and a green span for the tuning space. Range of the mean curve, "
+                f"largest first: {ranked}.")
+
+    def ice_caption() -> str:
+        ice = need("surrogate_ice")
+        task = ice.loc[ice["model"] == model, "task"].iloc[0]
+        q = need("surrogate_quality").set_index(["model", "task"]).loc[(model, task)]
+        return (f"ICE curves of {model} on {task} (surrogate R^2 {q['r2']:.2f}; by default the dataset of the "
+                f"highest R^2, another with --ice-task): the first {pdp.N_ICE} of the {pdp.N_CONFIGS} sampled "
+                "configurations, each with one hyperparameter moved over its values (grey), and the partial "
+                f"dependence over all {pdp.N_CONFIGS} (orange); {surrogates()}. Uncentred. Parallel curves: the "
+                "hyperparameter acts alone; curves that cross or change shape: it interacts with the others.")
+
+    def pairs_caption() -> str:
+        measured = surrogates()
+        return (f"Two-dimensional partial dependence of the {pdp.N_PAIRS} pairs of {model}'s hyperparameters with "
+                "the largest joint gain on the surrogates (surrogate_pairs against the package default: d of tuning "
+                "the pair minus d of the better one alone, mean over datasets): a grid of their values (16 per "
+                f"numeric axis, every choice of a categorical), averaged over {pdp.N_PAIR_CONFIGS} of the sampled "
+                "configurations, centred per dataset and averaged over datasets; blank: never active together. "
+                f"Star: package default; circle: optimal default. {measured[0].upper()}{measured[1:]}.")
+
+    def sampling_caption() -> str:
+        full = trials[(trials["model"] == model) & (trials["tuned"] == "all")]
+        return (f"Where each optimizer sampled {model}'s hyperparameters: the share of its suggestions (every "
+                "trial it asked for, in any state and at any fidelity; not the default trial) per bin of each "
+                "hyperparameter's own scale (log for log parameters; one bin per choice), pooled over "
+                f"{full['task'].nunique()} tasks and {full['seed'].nunique()} seeds, in the first half of each "
+                "run's budget (filled) and the second (line), beside the best "
+                f"{GOOD_SHARE:.0%} of each task's complete full-fidelity trials of every optimizer by validation "
+                f"{metric} (dashed). Measured trials, no surrogate; every share is in suggestion_density.csv.")
+
+    def sampling_alt() -> str:
+        return (f"A grid of histograms of {model}'s hyperparameters, one row per optimizer "
+                f"({', '.join(sorted(trials['optimizer'].unique()))}), early and late suggestions against the "
+                "good configurations.")
+
+    return {
+        f"partial_dependence_{model}": (
+            f"Partial dependence of {model}'s hyperparameters (surrogates)", lambda: effects.partial_dependence_figure(
+                need("surrogate_partial_dependence"), need("surrogate_partial_dependence_summary"),
+                need("surrogate_marks"), tables.get("surrogate_tuning_space"), model, _space(study, model)),
+            pd_caption, pd_alt),
+        f"pairs_{model}": (
+            f"Pairs of {model}'s hyperparameters with the largest joint gain (surrogates)",
+            lambda: effects.pair_heatmaps(need("surrogate_partial_dependence_pairs"), need("surrogate_marks"), model,
+                                          _space(study, model)),
+            pairs_caption, lambda: f"Heatmaps of the predicted loss over pairs of {model}'s hyperparameters, "
+                                   "red worse and blue better than the dataset mean, defaults marked."),
+        f"ice_{model}": (
+            f"ICE curves of {model}'s hyperparameters on one dataset (surrogate)",
+            lambda: effects.ice_figure(need("surrogate_ice"), need("surrogate_partial_dependence"),
+                                       need("surrogate_marks"), model, _space(study, model)),
+            ice_caption, lambda: f"Panels per hyperparameter of {model}: many thin grey curves of the predicted "
+                                 "loss of single configurations, one thick orange average curve, defaults marked."),
+        f"sampling_{model}": (
+            f"Where the optimizers sampled {model}'s hyperparameters",
+            lambda: effects.sampling_figure(need("suggestion_density"), model, _space(study, model), palette),
+            sampling_caption, sampling_alt),
+    }
 
 
 def _space(study: Study, model: str) -> SearchSpace:
@@ -226,9 +367,15 @@ def _shown(report: Report):
 def _write_markdown(report: Report, provenance: list[tuple[str, str]], file_text: str) -> None:
     lines = [f"# hpo-bench report: {report.name}", "", "## What was run", ""]
     lines += [f"- **{k}**: {v}" for k, v in provenance]
-    lines += ["", "```toml", file_text.strip(), "```", "", "## Figures", ""]
-    for name, caption in report.figures.items():
-        lines += [f"### {caption}", "", f"![{caption}](figures/{name}.png)", ""]
+    lines += ["", "```toml", file_text.strip(), "```", ""]
+    if (report.out_dir / INTERACTIVE).exists() and INTERACTIVE not in report.skipped:
+        lines += [f"Interactive page (pick task, model, optimizer and metric): [{INTERACTIVE}]({INTERACTIVE})", ""]
+    lines += ["## Figures", ""]
+    for name, title in report.figures.items():
+        alt = report.alts.get(name, title).replace("[", "(").replace("]", ")")
+        lines += [f"### {title}", "", f"![{alt}](figures/{name}.png)", ""]
+        if name in report.captions:
+            lines += [f"*{report.captions[name]}*", ""]
     lines += ["## Tables", "", "Every table is also in this folder as CSV, and under tables/ as Markdown and LaTeX.",
               ""]
     for _, title, table in _shown(report):
@@ -241,7 +388,8 @@ def _write_markdown(report: Report, provenance: list[tuple[str, str]], file_text
 _CSS = """body{font-family:system-ui,sans-serif;max-width:1200px;margin:2em auto;padding:0 1em;color:#222}
 table{border-collapse:collapse;font-size:13px;margin:0.5em 0 1.5em}th,td{padding:3px 8px;border-bottom:1px solid #ddd;
 text-align:right}th{background:#f4f4f4}td:first-child,th:first-child{text-align:left}img{max-width:100%;
-border:1px solid #eee}pre{background:#f7f7f7;padding:1em;overflow-x:auto}dt{font-weight:600}dd{margin:0 0 .4em 1em}"""
+border:1px solid #eee}figure{margin:0 0 1.5em}figcaption{font-size:13px;color:#444;max-width:1000px}
+pre{background:#f7f7f7;padding:1em;overflow-x:auto}dt{font-weight:600}dd{margin:0 0 .4em 1em}"""
 
 
 def _write_html(report: Report, provenance: list[tuple[str, str]], file_text: str) -> None:
@@ -249,11 +397,16 @@ def _write_html(report: Report, provenance: list[tuple[str, str]], file_text: st
              f"</title><style>{_CSS}</style></head><body>", f"<h1>hpo-bench report: {html.escape(report.name)}</h1>",
              "<h2>What was run</h2><dl>"]
     parts += [f"<dt>{html.escape(k)}</dt><dd>{html.escape(str(v))}</dd>" for k, v in provenance]
-    parts += ["</dl>", f"<pre>{html.escape(file_text)}</pre>", "<h2>Figures</h2>"]
-    for name, caption in report.figures.items():
+    parts += ["</dl>", f"<pre>{html.escape(file_text)}</pre>"]
+    if INTERACTIVE not in report.skipped:
+        parts.append(f"<p>Interactive page (pick task, model, optimizer and metric): <a href='{INTERACTIVE}'>"
+                     f"{INTERACTIVE}</a></p>")
+    parts.append("<h2>Figures</h2>")
+    for name, title in report.figures.items():
         data = base64.b64encode((report.out_dir / "figures" / f"{name}.png").read_bytes()).decode()
-        parts.append(f"<h3>{html.escape(caption)}</h3><img alt='{html.escape(caption)}' "
-                     f"src='data:image/png;base64,{data}'>")
+        caption = f"<figcaption>{html.escape(report.captions[name])}</figcaption>" if name in report.captions else ""
+        parts.append(f"<figure><h3>{html.escape(title)}</h3><img alt='{html.escape(report.alts.get(name, title))}' "
+                     f"src='data:image/png;base64,{data}'>{caption}</figure>")
     parts.append("<h2>Tables</h2>")
     for _, title, table in _shown(report):
         parts.append(f"<h3>{html.escape(title)}</h3>")
