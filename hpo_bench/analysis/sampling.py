@@ -3,7 +3,8 @@
 Per model, over its fully tuned runs (tasks and seeds pooled), every suggestion (a trial an optimizer
 asked for, in any state and at any fidelity; the default trial is nobody's suggestion) is placed at its
 unit-cube coordinate in the space stored with the runs, and counted in N_BINS equal bins per parameter
-(one bin per choice of a categorical; the unit cube is each parameter's own scale, log for log ones).
+(one bin per choice of a categorical and per integer of a narrow linear Int; the unit cube is each
+parameter's own scale, log for log ones).
 "early" suggestions were asked while the run had spent less than half of what it spent in all (in
 full-fidelity evaluations, as the scheduler counts the budget), "late" the others. "good" is the same
 for everyone: the best GOOD_SHARE of each task's complete full-fidelity trials, of every optimizer,
@@ -23,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from hpo_bench.analysis.tunability import NotApplicable
-from hpo_bench.space import Categorical, SearchSpace
+from hpo_bench.space import Categorical, Int, SearchSpace
 
 N_BINS = 20
 GOOD_SHARE = 0.10
@@ -62,7 +63,12 @@ def _spent_before(trials: pd.DataFrame) -> pd.Series:
 
 
 def _counts(model: str, param, trials: pd.DataFrame, unit: np.ndarray) -> pd.DataFrame:
-    n_bins = len(param.choices) if isinstance(param, Categorical) else N_BINS
+    if isinstance(param, Categorical):
+        n_bins = len(param.choices)
+    elif isinstance(param, Int) and not param.log and param.high - param.low < N_BINS:
+        n_bins = param.high - param.low + 1  # one bin per integer (equal cells on the unit cube), no empty ones
+    else:
+        n_bins = N_BINS
     edges = np.linspace(0.0, 1.0, n_bins + 1)
     rows = []
     for (optimizer, phase), index in trials.groupby(["optimizer", "phase"]).indices.items():
@@ -74,7 +80,9 @@ def _counts(model: str, param, trials: pd.DataFrame, unit: np.ndarray) -> pd.Dat
             if isinstance(param, Categorical):
                 where = {"choice": str(param.choices[b]), "value_low": np.nan, "value_high": np.nan}
             else:
-                where = {"choice": None, "value_low": param.from_unit(low), "value_high": param.from_unit(high)}
+                # The values inside the bin (an Int's cell edge belongs to the next integer).
+                where = {"choice": None, "value_low": param.from_unit(low + 1e-9),
+                         "value_high": param.from_unit(high - 1e-9)}
             rows.append({"model": model, "optimizer": optimizer, "hyperparameter": param.name, "phase": phase,
                          "bin": b, "unit_low": low, "unit_high": high, **where, "count": int(counts[b]),
                          "share": counts[b] / len(u) if len(u) else np.nan, "n": len(u)})
