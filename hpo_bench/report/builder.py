@@ -235,11 +235,12 @@ def _effect_figures(study: Study, tables: dict[str, pd.DataFrame], model: str, p
         q = need("surrogate_quality")
         q = q[q["model"] == model]
         kept, left = q[q["kept"]], q[~q["kept"]]
-        seeds = ", ".join(map(str, sorted(design_trials(trials[trials["model"] == model])["seed"].unique())))
+        seeds = sorted(design_trials(trials[trials["model"] == model])["seed"].unique())
+        seeds = f"seed{'s' if len(seeds) > 1 else ''} {', '.join(map(str, seeds))}"
         learners = ", ".join(f"{name.replace('_', ' ')} on {n}" for name, n in kept["learner"].value_counts().items())
         out = (f"validation {metric} (mean over {folds} inner CV folds) as predicted by surrogates, one per "
                f"dataset, fitted on the random design of the fully tuned runs (median {q['n_design'].median():.0f} "
-               f"configurations per dataset, seeds {seeds}; {learners}, chosen by out-of-fold R^2, median "
+               f"configurations per dataset, {seeds}; {learners}, chosen by out-of-fold R^2, median "
                f"{kept['r2'].median():.2f}); {len(kept)} of {len(q)} datasets kept")
         if len(left):
             out += f" (left out by the quality rule, see surrogate_quality: {', '.join(left['task'])})"
