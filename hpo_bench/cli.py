@@ -384,6 +384,9 @@ def cmd_models(args: argparse.Namespace) -> int:
     from hpo_bench.plugins import MODEL_GROUP
 
     if args.action is None:
+        if args.format != "text" or args.output is not None:
+            raise HpoBenchError("models: --format and --output are for one family's space: 'hpo-bench models show "
+                                "NAME --format configspace'")
         if args.name is not None:
             raise HpoBenchError(f"models {args.name}: did you mean 'hpo-bench models show {args.name}'?")
         extra = _plugins(MODEL_GROUP, get_model)
@@ -404,6 +407,10 @@ def cmd_models(args: argparse.Namespace) -> int:
     if args.name is None:
         raise HpoBenchError("models show: give a family name, e.g. 'hpo-bench models show svm'")
     family = get_model(args.name)
+    if args.format == "configspace":
+        return _write_configspace(family, args.output)
+    if args.output is not None:
+        raise HpoBenchError("models show: --output writes ConfigSpace JSON; add --format configspace")
     print(f"{family.name}: {family.library}")
     print(f"fidelity parameter: {family.fidelity_param or 'none'}; features standardised: "
           f"{'yes' if family.needs_scaling else 'no'}; default = the library's default as run")
@@ -418,6 +425,22 @@ def cmd_models(args: argparse.Namespace) -> int:
         print("the default also sets: " + ", ".join(f"{k} = {_format_value(v)}" for k, v in extra.items()))
     for kind, config in family.named_defaults().items():
         print(f"defaults = {kind!r}: " + ", ".join(f"{k} = {_format_value(v)}" for k, v in config.items()))
+    return 0
+
+
+def _write_configspace(family: Any, output: str | None) -> int:
+    """The family's space as ConfigSpace JSON, to stdout or a file (an experiment's `spaces` reads it back)."""
+    from hpo_bench.configspace import to_configspace_json
+
+    text = to_configspace_json(family.space, name=family.name)
+    if output is None:
+        sys.stdout.write(text)
+        return 0
+    out = Path(output)
+    if out.is_dir():
+        raise HpoBenchError(f"--output {out}: is a folder; give the file to write, e.g. {out}/{family.name}.json")
+    out.write_text(text, encoding="utf-8")
+    print(f"wrote the space of {family.name} ({len(family.space)} parameters) to {out} as ConfigSpace JSON")
     return 0
 
 
@@ -591,6 +614,11 @@ def build_parser() -> argparse.ArgumentParser:
     models = sub.add_parser("models", parents=[common], help="list the model families, or show one's space")
     models.add_argument("action", nargs="?", choices=["show"], help="show NAME: the family's search space")
     models.add_argument("name", nargs="?", help="a family name (or module:ATTRIBUTE)")
+    models.add_argument("--format", choices=["text", "configspace"], default="text",
+                        help="show: a table (default) or ConfigSpace JSON, which an experiment's [spaces] reads "
+                             "(needs ConfigSpace: pip install \"hpo-bench[configspace]\")")
+    models.add_argument("--output", default=None, metavar="FILE",
+                        help="show --format configspace: write to FILE instead of stdout")
     models.set_defaults(func=cmd_models)
     optimizers = sub.add_parser("optimizers", parents=[common],
                                 help="list the optimizer types with their options and defaults")
