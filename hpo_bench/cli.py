@@ -7,6 +7,7 @@ import math
 import signal
 import sqlite3
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -474,20 +475,41 @@ def cmd_optimizers(args: argparse.Namespace) -> int:
     return 0
 
 
+# What `export` writes without --output, under <reports-dir>/<name>/: a file, or MLflow's folder.
+_EXPORT_DEFAULTS = {"parquet": "trials.parquet", "csv": "trials.csv", "optuna": "optuna.db", "mlflow": "mlflow"}
+
+
+def _check_output(out: Path, fmt: str) -> None:
+    """Where an export cannot write (a folder where a file goes, a file where a folder goes) is refused first."""
+    if out.is_dir() and fmt != "mlflow":
+        raise HpoBenchError(f"--output {out}: is a folder; give the file to write, e.g. {out}/{_EXPORT_DEFAULTS[fmt]}")
+    existing = next((a for a in out.parents if a.exists()), None)
+    if existing is not None and not existing.is_dir():
+        raise HpoBenchError(f"--output {out}: {existing} is a file, not a folder")
+
+
 def cmd_export(args: argparse.Namespace) -> int:
     store = _open_store(args.target, args.results_dir)
     try:
         name = store.experiment_name() if store.experiment_row() else store.path.stem
-        out = Path(args.output) if args.output else Path(args.reports_dir) / name / f"trials.{args.format}"
-        if out.is_dir():
-            raise HpoBenchError(f"--output {out}: is a folder; give the file to write, e.g. {out}/trials.{args.format}")
-        existing = next((a for a in out.parents if a.exists()), None)
-        if existing is not None and not existing.is_dir():
-            raise HpoBenchError(f"--output {out}: {existing} is a file, not a folder")
-        n = store.export_trials(out, args.format)
+        out = Path(args.output) if args.output else Path(args.reports_dir) / name / _EXPORT_DEFAULTS[args.format]
+        if args.format in ("parquet", "csv"):
+            _check_output(out, args.format)
+            n = store.export_trials(out, args.format)
+            print(f"wrote {n} trials to {out}")
+            return 0
+        from hpo_bench.export import EXPORTERS
+
+        if args.output and "://" in args.output:  # an sqlite:/// URL, checked by the export; kept as text, as
+            out = args.output  # a Path would make sqlite:////abs/x.db the relative path sqlite:/abs/x.db
+        else:
+            _check_output(out, args.format)
+        start = time.perf_counter()
+        summary = EXPORTERS[args.format](store, out)
     finally:
         store.close()
-    print(f"wrote {n} trials to {out}")
+    print(f"wrote {summary.n_runs} runs, {summary.n_trials} trials to {summary.output} ({args.format}) in "
+          f"{time.perf_counter() - start:.1f} s")
     return 0
 
 
@@ -623,10 +645,16 @@ def build_parser() -> argparse.ArgumentParser:
     optimizers = sub.add_parser("optimizers", parents=[common],
                                 help="list the optimizer types with their options and defaults")
     optimizers.set_defaults(func=cmd_optimizers)
-    export = sub.add_parser("export", parents=[common], help="write every trial to a Parquet or CSV file")
+    export = sub.add_parser("export", parents=[common],
+                            help="every trial to a Parquet or CSV file, an Optuna storage or an MLflow tracking store")
     export.add_argument("target", help="experiment file (.toml) or store (.sqlite)")
-    export.add_argument("--format", choices=["parquet", "csv"], default="parquet")
-    export.add_argument("--output", default=None, help="file to write (default: reports/<name>/trials.<format>)")
+    export.add_argument("--format", choices=list(_EXPORT_DEFAULTS), default="parquet",
+                        help="parquet (default), csv, optuna (one study per run, for optuna-dashboard) or mlflow "
+                             '(one parent run per run, a child per trial; needs pip install "hpo-bench[mlflow]")')
+    export.add_argument("--output", default=None,
+                        help="file to write; for mlflow a new or empty folder (it gets mlflow.db); optuna and mlflow "
+                             "also take an sqlite:///PATH URL, and never overwrite (default: reports/<name>/"
+                             "trials.<format>, optuna.db or mlflow/)")
     export.add_argument("--results-dir", default="results")
     export.add_argument("--reports-dir", default="reports")
     export.set_defaults(func=cmd_export)
