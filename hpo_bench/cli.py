@@ -136,18 +136,17 @@ def cmd_status(args: argparse.Namespace) -> int:
         raise HpoBenchError(f"--interval {args.interval}: only with --watch")
     store = _open_store(args.target, args.results_dir)
     if not args.watch:
-        print(_status_text(store))
+        print(_status_text(store, store.runs()))
         store.close()
         return 0
     return _watch(store, args.interval or 10.0)
 
 
-def _status_text(store: Any) -> str:
+def _status_text(store: Any, runs: Any) -> str:
     """Runs by status, trials and failures per model and optimizer, and the best validation loss so far
     per task, model and optimizer (over the seeds' runs: the best one and the median of their bests)."""
     import pandas as pd
 
-    runs = store.runs()
     name = store.experiment_row().get("name", "?")
     by_status = runs["status"].value_counts().to_dict()
     lines = [f"{name}: {len(runs)} runs ({', '.join(f'{n} {s}' for s, n in sorted(by_status.items()))}); "
@@ -184,14 +183,14 @@ def _watch(store: Any, interval: float) -> int:
     seen_writer = False
     try:
         while True:
-            writer = RunLock(path).holder()
+            writer = RunLock(path).holder()  # before reading: a view after the writer stopped is its last
             seen_writer = seen_writer or writer is not None
-            text = _status_text(store)
+            runs = store.runs()
+            text = _status_text(store, runs)
             store.close()
             clear = "\033[H\033[J" if sys.stdout.isatty() else ""
             print(f"{clear}{time.strftime('%H:%M:%S')} {path}: "
                   f"{'a run is writing (' + writer + ')' if writer else 'no run is writing'}\n{text}\n", flush=True)
-            runs = Store(path, create=False).runs()
             if (len(runs) and runs["status"].isin(["done", "crashed"]).all()) or (seen_writer and writer is None):
                 return 0
             time.sleep(interval)
