@@ -5,6 +5,9 @@
     python benchmarks/probst_check.py compare reports/tunability-probst2019 \
         results/tunability-probst2019.sqlite results/tunability-probst2019-check.sqlite
 
+A family that finishes after the check ran gets a check file of its own (`make ... --models knn` writes
+tunability-probst2019-check-knn.toml), and `compare` takes every check store.
+
 `make` writes a check experiment beside the study's file: the same tasks, CV, held-out test and time limit;
 the R defaults of Probst et al. as each run's default trial (`defaults = "probst2019"`), then, listed
 (`[configs]`, never told to an optimizer), the surrogates' optimal default, the cross-validated defaults and
@@ -36,15 +39,20 @@ def _toml_value(value: object) -> str:
     return repr(value)
 
 
-def make(report: Path, study_file: Path) -> Path:
+def make(report: Path, study_file: Path, models: list[str] | None = None) -> Path:
     study = tomllib.loads(study_file.read_text())
     defaults = pd.read_csv(report / "optimal_defaults.csv")
+    if models is not None:  # a family that finished after the others' check ran: a check file of its own
+        unknown = sorted(set(models) - set(defaults.model))
+        if unknown:
+            raise SystemExit(f"--models: {unknown} not in {report}/optimal_defaults.csv")
+        defaults = defaults[defaults.model.isin(models)]
     configs: dict[str, list[str]] = {}
     for model, group in defaults.groupby("model", sort=False):
         unique = list(dict.fromkeys(group["config"]))  # the cross-validated defaults repeat per task
         configs[model] = ["{ " + ", ".join(f"{k} = {_toml_value(v)}" for k, v in json.loads(c).items()) + " }"
                           for c in unique]
-    name = f"{study['name']}-check"
+    name = f"{study['name']}-check" + ("" if models is None else "-" + "-".join(models))
     out = study_file.with_name(f"{name}.toml")
     keep = {k: study[k] for k in ("cv_folds", "metric", "test", "test_fraction", "time_limit_s", "n_workers")
             if k in study}
@@ -61,11 +69,16 @@ def make(report: Path, study_file: Path) -> Path:
     return out
 
 
-def compare(report: Path, study_store: Path, check_store: Path) -> str:
+def compare(report: Path, study_store: Path, check_stores: list[Path]) -> str:
     with Store(study_store, create=False) as store:
         study = metric_view(store.trials())
-    with Store(check_store, create=False) as store:
-        check = metric_view(store.trials())
+    checks = []
+    for path in check_stores:  # one per check file: the first families' and those made later
+        with Store(path, create=False) as store:
+            checks.append(metric_view(store.trials()))
+    check = pd.concat(checks, ignore_index=True)
+    if check.duplicated(["task", "model", "config"]).any():
+        raise SystemExit("the check stores evaluate some configurations twice: give each family's once")
     tables = surrogate_vs_real(study, check, pd.read_csv(report / "optimal_defaults.csv"),
                                pd.read_csv(report / "surrogate_per_dataset.csv"))
     for name, table in tables.items():
@@ -79,13 +92,14 @@ def main() -> None:
     m = sub.add_parser("make")
     m.add_argument("report", type=Path)
     m.add_argument("study_file", type=Path)
+    m.add_argument("--models", default=None, help="comma-separated: a check file of these families only")
     c = sub.add_parser("compare")
     c.add_argument("report", type=Path)
     c.add_argument("study_store", type=Path)
-    c.add_argument("check_store", type=Path)
+    c.add_argument("check_store", type=Path, nargs="+")
     args = parser.parse_args()
     if args.command == "make":
-        print(make(args.report, args.study_file))
+        print(make(args.report, args.study_file, None if args.models is None else args.models.split(",")))
     else:
         print(compare(args.report, args.study_store, args.check_store))
 

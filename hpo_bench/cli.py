@@ -7,6 +7,7 @@ import math
 import signal
 import sqlite3
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -137,18 +138,17 @@ def cmd_status(args: argparse.Namespace) -> int:
         raise HpoBenchError(f"--interval {args.interval}: only with --watch")
     store = _open_store(args.target, args.results_dir)
     if not args.watch:
-        print(_status_text(store))
+        print(_status_text(store, store.runs()))
         store.close()
         return 0
     return _watch(store, args.interval or 10.0)
 
 
-def _status_text(store: Any) -> str:
+def _status_text(store: Any, runs: Any) -> str:
     """Runs by status, trials and failures per model and optimizer, and the best validation loss so far
     per task, model and optimizer (over the seeds' runs: the best one and the median of their bests)."""
     import pandas as pd
 
-    runs = store.runs()
     name = store.experiment_row().get("name", "?")
     by_status = runs["status"].value_counts().to_dict()
     lines = [f"{name}: {len(runs)} runs ({', '.join(f'{n} {s}' for s, n in sorted(by_status.items()))}); "
@@ -185,14 +185,14 @@ def _watch(store: Any, interval: float) -> int:
     seen_writer = False
     try:
         while True:
-            writer = RunLock(path).holder()
+            writer = RunLock(path).holder()  # before reading: a view after the writer stopped is its last
             seen_writer = seen_writer or writer is not None
-            text = _status_text(store)
+            runs = store.runs()
+            text = _status_text(store, runs)
             store.close()
             clear = "\033[H\033[J" if sys.stdout.isatty() else ""
             print(f"{clear}{time.strftime('%H:%M:%S')} {path}: "
                   f"{'a run is writing (' + writer + ')' if writer else 'no run is writing'}\n{text}\n", flush=True)
-            runs = Store(path, create=False).runs()
             if (len(runs) and runs["status"].isin(["done", "crashed"]).all()) or (seen_writer and writer is None):
                 return 0
             time.sleep(interval)
@@ -388,6 +388,9 @@ def cmd_models(args: argparse.Namespace) -> int:
     from hpo_bench.plugins import MODEL_GROUP
 
     if args.action is None:
+        if args.format != "text" or args.output is not None:
+            raise HpoBenchError("models: --format and --output are for one family's space: 'hpo-bench models show "
+                                "NAME --format configspace'")
         if args.name is not None:
             raise HpoBenchError(f"models {args.name}: did you mean 'hpo-bench models show {args.name}'?")
         extra = _plugins(MODEL_GROUP, get_model)
@@ -408,6 +411,10 @@ def cmd_models(args: argparse.Namespace) -> int:
     if args.name is None:
         raise HpoBenchError("models show: give a family name, e.g. 'hpo-bench models show svm'")
     family = get_model(args.name)
+    if args.format == "configspace":
+        return _write_configspace(family, args.output)
+    if args.output is not None:
+        raise HpoBenchError("models show: --output writes ConfigSpace JSON; add --format configspace")
     print(f"{family.name}: {family.library}")
     print(f"fidelity parameter: {family.fidelity_param or 'none'}; features standardised: "
           f"{'yes' if family.needs_scaling else 'no'}; default = the library's default as run")
@@ -422,6 +429,22 @@ def cmd_models(args: argparse.Namespace) -> int:
         print("the default also sets: " + ", ".join(f"{k} = {_format_value(v)}" for k, v in extra.items()))
     for kind, config in family.named_defaults().items():
         print(f"defaults = {kind!r}: " + ", ".join(f"{k} = {_format_value(v)}" for k, v in config.items()))
+    return 0
+
+
+def _write_configspace(family: Any, output: str | None) -> int:
+    """The family's space as ConfigSpace JSON, to stdout or a file (an experiment's `spaces` reads it back)."""
+    from hpo_bench.configspace import to_configspace_json
+
+    text = to_configspace_json(family.space, name=family.name)
+    if output is None:
+        sys.stdout.write(text)
+        return 0
+    out = Path(output)
+    if out.is_dir():
+        raise HpoBenchError(f"--output {out}: is a folder; give the file to write, e.g. {out}/{family.name}.json")
+    out.write_text(text, encoding="utf-8")
+    print(f"wrote the space of {family.name} ({len(family.space)} parameters) to {out} as ConfigSpace JSON")
     return 0
 
 
@@ -455,20 +478,41 @@ def cmd_optimizers(args: argparse.Namespace) -> int:
     return 0
 
 
+# What `export` writes without --output, under <reports-dir>/<name>/: a file, or MLflow's folder.
+_EXPORT_DEFAULTS = {"parquet": "trials.parquet", "csv": "trials.csv", "optuna": "optuna.db", "mlflow": "mlflow"}
+
+
+def _check_output(out: Path, fmt: str) -> None:
+    """Where an export cannot write (a folder where a file goes, a file where a folder goes) is refused first."""
+    if out.is_dir() and fmt != "mlflow":
+        raise HpoBenchError(f"--output {out}: is a folder; give the file to write, e.g. {out}/{_EXPORT_DEFAULTS[fmt]}")
+    existing = next((a for a in out.parents if a.exists()), None)
+    if existing is not None and not existing.is_dir():
+        raise HpoBenchError(f"--output {out}: {existing} is a file, not a folder")
+
+
 def cmd_export(args: argparse.Namespace) -> int:
     store = _open_store(args.target, args.results_dir)
     try:
         name = store.experiment_name() if store.experiment_row() else store.path.stem
-        out = Path(args.output) if args.output else Path(args.reports_dir) / name / f"trials.{args.format}"
-        if out.is_dir():
-            raise HpoBenchError(f"--output {out}: is a folder; give the file to write, e.g. {out}/trials.{args.format}")
-        existing = next((a for a in out.parents if a.exists()), None)
-        if existing is not None and not existing.is_dir():
-            raise HpoBenchError(f"--output {out}: {existing} is a file, not a folder")
-        n = store.export_trials(out, args.format)
+        out = Path(args.output) if args.output else Path(args.reports_dir) / name / _EXPORT_DEFAULTS[args.format]
+        if args.format in ("parquet", "csv"):
+            _check_output(out, args.format)
+            n = store.export_trials(out, args.format)
+            print(f"wrote {n} trials to {out}")
+            return 0
+        from hpo_bench.export import EXPORTERS
+
+        if args.output and "://" in args.output:  # an sqlite:/// URL, checked by the export; kept as text, as
+            out = args.output  # a Path would make sqlite:////abs/x.db the relative path sqlite:/abs/x.db
+        else:
+            _check_output(out, args.format)
+        start = time.perf_counter()
+        summary = EXPORTERS[args.format](store, out)
     finally:
         store.close()
-    print(f"wrote {n} trials to {out}")
+    print(f"wrote {summary.n_runs} runs, {summary.n_trials} trials to {summary.output} ({args.format}) in "
+          f"{time.perf_counter() - start:.1f} s")
     return 0
 
 
@@ -597,14 +641,25 @@ def build_parser() -> argparse.ArgumentParser:
     models = sub.add_parser("models", parents=[common], help="list the model families, or show one's space")
     models.add_argument("action", nargs="?", choices=["show"], help="show NAME: the family's search space")
     models.add_argument("name", nargs="?", help="a family name (or module:ATTRIBUTE)")
+    models.add_argument("--format", choices=["text", "configspace"], default="text",
+                        help="show: a table (default) or ConfigSpace JSON, which an experiment's [spaces] reads "
+                             "(needs ConfigSpace: pip install \"hpo-bench[configspace]\")")
+    models.add_argument("--output", default=None, metavar="FILE",
+                        help="show --format configspace: write to FILE instead of stdout")
     models.set_defaults(func=cmd_models)
     optimizers = sub.add_parser("optimizers", parents=[common],
                                 help="list the optimizer types with their options and defaults")
     optimizers.set_defaults(func=cmd_optimizers)
-    export = sub.add_parser("export", parents=[common], help="write every trial to a Parquet or CSV file")
+    export = sub.add_parser("export", parents=[common],
+                            help="every trial to a Parquet or CSV file, an Optuna storage or an MLflow tracking store")
     export.add_argument("target", help="experiment file (.toml) or store (.sqlite)")
-    export.add_argument("--format", choices=["parquet", "csv"], default="parquet")
-    export.add_argument("--output", default=None, help="file to write (default: reports/<name>/trials.<format>)")
+    export.add_argument("--format", choices=list(_EXPORT_DEFAULTS), default="parquet",
+                        help="parquet (default), csv, optuna (one study per run, for optuna-dashboard) or mlflow "
+                             '(one parent run per run, a child per trial; needs pip install "hpo-bench[mlflow]")')
+    export.add_argument("--output", default=None,
+                        help="file to write; for mlflow a new or empty folder (it gets mlflow.db); optuna and mlflow "
+                             "also take an sqlite:///PATH URL, and never overwrite (default: reports/<name>/"
+                             "trials.<format>, optuna.db or mlflow/)")
     export.add_argument("--results-dir", default="results")
     export.add_argument("--reports-dir", default="reports")
     export.set_defaults(func=cmd_export)

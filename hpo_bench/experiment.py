@@ -23,6 +23,9 @@ scheduler_address = "tcp://10.0.0.5:8786"   # Dask only; without it, a LocalClus
 [configs]                  # optional: configurations evaluated after the default, before the optimizer
 random_forest = [{ n_estimators = 500, bootstrap = false, max_features = 0.5, min_samples_leaf_exp = 0.0 }]
 
+[spaces]                   # optional: a model searches a ConfigSpace JSON space instead of its family's
+xgboost = "spaces/xgboost.json"                 # relative to this file (docs/configspace.md)
+
 [optimizers]
 random = {}
 grid = { n_points = 3 }
@@ -45,11 +48,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from hpo_bench.configspace import from_configspace_json
 from hpo_bench.errors import ExperimentError, HpoBenchError
 from hpo_bench.evaluation import METRICS
-from hpo_bench.models import get_model
+from hpo_bench.models import ModelFamily, get_model
 from hpo_bench.optimizers import get_optimizer
 from hpo_bench.settings import DEFAULTS, NAME_RULE, check_name
+from hpo_bench.space import Categorical, Float, Int, Parameter, SearchSpace
 from hpo_bench.tasks import check_task_ref, expand_task_refs
 from hpo_bench.trial import RunSpec
 from hpo_bench.tuning import ALL, expand_tune, tuned_space
@@ -77,6 +82,9 @@ KEYS = {
     "configs": "a table of model = [ { parameter = value, ... }, ... ]: configurations each run of that model "
                "evaluates after the default and before its optimizer asks anything (never told to it, charged "
                "to the budget, scored on the held-out test when there is one)",
+    "spaces": "a table of model = \"path/to/space.json\": a ConfigSpace JSON file (relative to the experiment file) "
+              "whose space that model searches instead of its family's; its parameters must be the family's, and "
+              "those it leaves out are held at the default",
     "defaults": "which default each model is evaluated at and holds untuned parameters at: 'package' (default: "
                 "the library's own) or 'probst2019' (the R packages' defaults of Probst, Boulesteix & Bischl 2019)",
     "tune": "what each run tunes: 'all' (default), 'each', 'pairs', a parameter name, a list of names, or a list "
@@ -120,6 +128,7 @@ class Experiment:
     include_default: bool = False
     defaults: str = "package"
     configs: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # model -> listed configurations
+    spaces: dict[str, SearchSpace] = field(default_factory=dict)  # model -> the space of its `spaces` file
     tune: dict[str, list[str]] = field(default_factory=dict)  # model -> run labels
     time_limit_s: float | None = None
     executor: str = "local"
@@ -154,6 +163,11 @@ class Experiment:
     def text_hash(self) -> str:
         """sha256 of the text: what stores made before content hashing were bound to."""
         return hashlib.sha256(self.text.encode()).hexdigest()
+
+    def family(self, model: str) -> ModelFamily:
+        """The model's family as this experiment runs it: searching its `spaces` file's space if it has one."""
+        family = get_model(model)
+        return family.with_space(self.spaces[model]) if model in self.spaces else family
 
     def budget(self, model: str) -> int:
         """Evaluations per run of `model`, at full fidelity."""
@@ -225,10 +239,11 @@ def _budgets(where: str, value: Any, models: list[str]) -> dict[str, int]:
     return {m: _positive_int(where, f"budget_evals.{m}", value[m], limit=MAX_BUDGET_EVALS) for m in models}
 
 
-def _configs(where: str, value: Any, models: list[str]) -> dict[str, list[dict[str, Any]]]:
+def _configs(where: str, value: Any, families: dict[str, ModelFamily]) -> dict[str, list[dict[str, Any]]]:
     """The listed configurations per model, each checked against the model's space."""
     if not isinstance(value, dict):
         raise _fail(where, "configs", value, KEYS["configs"])
+    models = list(families)
     out = {}
     for model, configs in value.items():
         if model not in models:
@@ -236,7 +251,7 @@ def _configs(where: str, value: Any, models: list[str]) -> dict[str, list[dict[s
                         f"(models: {', '.join(models)})")
         if not isinstance(configs, list) or not all(isinstance(c, dict) for c in configs):
             raise _fail(where, f"configs.{model}", configs, "must be a list of tables such as [{ n_neighbors = 7 }]")
-        space = get_model(model).space
+        space = families[model].space
         try:
             out[model] = [space.validate(c, where=f"configs.{model}[{i}]") for i, c in enumerate(configs)]
         except HpoBenchError as exc:
@@ -244,8 +259,61 @@ def _configs(where: str, value: Any, models: list[str]) -> dict[str, list[dict[s
     return out
 
 
-def _build_optimizers(where: str, optimizers: list[OptimizerSpec], models: list[str], budgets: dict[str, int],
-                      tune: dict[str, list[str]], defaults: str) -> None:
+def _spaces(where: str, value: Any, models: list[str], base: Path) -> dict[str, SearchSpace]:
+    """The spaces of `spaces` files per model, each parameter one of its family's (of the same kind)."""
+    if not isinstance(value, dict):
+        raise _fail(where, "spaces", value, KEYS["spaces"])
+    out = {}
+    for model, file in value.items():
+        key = f"spaces.{model}"
+        if model not in models:
+            raise _fail(where, key, file, f"names a model the experiment does not run (models: {', '.join(models)})")
+        if not isinstance(file, str) or not file:
+            raise _fail(where, key, file, "must be the path of a ConfigSpace JSON file, such as \"xgboost.json\" "
+                        "('hpo-bench models show NAME --format configspace' writes one)")
+        path = base / file
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise _fail(where, key, file, f"cannot read {path}: {exc.strerror}") from None
+        except UnicodeDecodeError as exc:
+            raise _fail(where, key, file, f"{path} is not UTF-8 text (byte {exc.start})") from None
+        try:
+            space = from_configspace_json(text, where=str(path))
+        except HpoBenchError as exc:
+            raise ExperimentError(f"{where}: {key}: {exc}") from None
+        own = get_model(model).space
+        for p in space:
+            if p.name not in own:
+                raise ExperimentError(f"{where}: {key}: {path}: parameter {p.name!r} is not a hyperparameter of "
+                                      f"{model} (its parameters: {', '.join(own.names)})")
+            problem = _kind_problem(own[p.name], p)
+            if problem:
+                raise ExperimentError(f"{where}: {key}: {path}: parameter {p.name!r} is {p.describe()}, and "
+                                      f"{model}'s is {own[p.name].describe()}: {problem}")
+        out[model] = space
+    return out
+
+
+def _kind_problem(own: Parameter, given: Parameter) -> str | None:
+    """Why a file's parameter cannot stand for the family's parameter of the same name (its estimator
+    would get values of another kind), or None. Ranges and choices are the file's to choose."""
+    choices = given.choices if isinstance(given, Categorical) else ()
+    numbers = isinstance(given, Categorical) and all(
+        isinstance(v, (int, float)) and not isinstance(v, bool) for v in choices)
+    if isinstance(own, Categorical):
+        ok, rule = isinstance(given, Categorical), "a categorical parameter takes a categorical"
+    elif isinstance(own, Int):
+        ok = isinstance(given, Int) or (numbers and all(isinstance(v, int) for v in choices))
+        rule = "an integer parameter takes an int or a categorical of integers"
+    else:
+        ok = isinstance(given, (Float, Int)) or numbers
+        rule = "a real parameter takes a float, an int or a categorical of numbers"
+    return None if ok else rule
+
+
+def _build_optimizers(where: str, optimizers: list[OptimizerSpec], families: dict[str, ModelFamily],
+                      budgets: dict[str, int], tune: dict[str, list[str]], defaults: str) -> None:
     """Build every optimizer on every space it will search, with each model's budget.
 
     An option out of range, or an optimizer that cannot search a space (Hyperopt on a condition whose
@@ -255,8 +323,7 @@ def _build_optimizers(where: str, optimizers: list[OptimizerSpec], models: list[
     """
     for spec in optimizers:
         cls = get_optimizer(spec.type)
-        for model in models:
-            family = get_model(model)
+        for model, family in families.items():
             if cls.multi_fidelity and family.fidelity_param is None:
                 raise ExperimentError(f"{where}: optimizers.{spec.label} on {model}: optimizer {cls.name!r} asks "
                                       f"fidelities below 1, and {model} has no fidelity parameter, so each trial "
@@ -270,8 +337,11 @@ def _build_optimizers(where: str, optimizers: list[OptimizerSpec], models: list[
                     raise ExperimentError(f"{where}: optimizers.{spec.label} on {on}: {exc}") from None
 
 
-def parse_experiment(text: str, where: str = "<experiment>", *, build_optimizers: bool = True) -> Experiment:
+def parse_experiment(text: str, where: str = "<experiment>", *, build_optimizers: bool = True,
+                     base_dir: str | Path | None = None) -> Experiment:
     """Validate an experiment file's text; every error names the key, the value and what is allowed.
+
+    `base_dir`: where the paths in the file (`spaces`) are relative to; default the working directory.
 
     `build_optimizers = False` skips building each optimizer on its spaces (`_build_optimizers`): for
     readers of a finished store, which run nothing (its peer libraries may not even be installed here).
@@ -280,7 +350,7 @@ def parse_experiment(text: str, where: str = "<experiment>", *, build_optimizers
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ExperimentError(f"{where}: not valid TOML: {exc}") from None
-    return _validate(data, text, where, build_optimizers)
+    return _validate(data, text, where, build_optimizers, Path(base_dir) if base_dir is not None else Path())
 
 
 def content_hash(data: Mapping[str, Any]) -> str:
@@ -289,7 +359,8 @@ def content_hash(data: Mapping[str, Any]) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def _validate(data: dict[str, Any], text: str, where: str, build_optimizers: bool = True) -> Experiment:
+def _validate(data: dict[str, Any], text: str, where: str, build_optimizers: bool = True,
+              base: Path = Path()) -> Experiment:
     unknown = [k for k in data if k not in KEYS]
     if unknown:
         raise ExperimentError(f"{where}: unknown key {unknown[0]!r} (allowed: {', '.join(KEYS)})"
@@ -358,13 +429,15 @@ def _validate(data: dict[str, Any], text: str, where: str, build_optimizers: boo
     lacking = [m for m in models if defaults != "package" and defaults not in get_model(m).named_defaults()]
     if lacking:
         raise _fail(where, "defaults", defaults, f"model {lacking[0]!r} has no such default (only 'package')")
-    configs = _configs(where, data.get("configs", {}), models)
+    spaces = _spaces(where, data.get("spaces", {}), models, base)
+    families = {m: get_model(m).with_space(spaces[m]) if m in spaces else get_model(m) for m in models}
+    configs = _configs(where, data.get("configs", {}), families)
     for model in models:
         needed = int(include_default) + len(configs.get(model, []))
         if budgets[model] < needed:
             raise _fail(where, "budget_evals", data["budget_evals"], f"{model} needs at least {needed} evaluations "
                         "per run: its default and listed configurations come first")
-    tune = {model: expand_tune(data.get("tune", "all"), get_model(model), where, defaults) for model in models}
+    tune = {model: expand_tune(data.get("tune", "all"), families[model], where, defaults) for model in models}
     time_limit_s = data.get("time_limit_s")
     if time_limit_s is not None and (isinstance(time_limit_s, bool) or not isinstance(time_limit_s, (int, float))
                                      or not math.isfinite(time_limit_s) or time_limit_s <= 0):
@@ -400,13 +473,15 @@ def _validate(data: dict[str, Any], text: str, where: str, build_optimizers: boo
         cv_folds=_positive_int(where, "cv_folds", data.get("cv_folds", DEFAULTS["cv_folds"]), high=50, low=2),
         metric=metric,
         n_workers=_positive_int(where, "n_workers", data.get("n_workers", os.cpu_count() or 1), limit=MAX_WORKERS),
-        include_default=include_default, defaults=defaults, configs=configs, tune=tune,
+        include_default=include_default, defaults=defaults, configs=configs, spaces=spaces, tune=tune,
         time_limit_s=None if time_limit_s is None else float(time_limit_s),
         executor=executor, scheduler_address=address, test=test, test_fraction=float(test_fraction),
-        seed_design=seed_design, description=description, text=text, path=where, file_hash=content_hash(data),
+        seed_design=seed_design, description=description, text=text, path=where,
+        # The spaces files' content, not their paths: editing one makes another experiment, moving it does not.
+        file_hash=content_hash({**data, "spaces": {m: sp.to_dict() for m, sp in spaces.items()}} if spaces else data),
     )
     if build_optimizers:  # last: every other key is checked, and this is the costliest check
-        _build_optimizers(where, optimizers, models, budgets, tune, defaults)
+        _build_optimizers(where, optimizers, families, budgets, tune, defaults)
     return exp
 
 
@@ -433,4 +508,4 @@ def load_experiment(path: str | Path, *, build_optimizers: bool = True) -> Exper
     except UnicodeDecodeError as exc:
         raise ExperimentError(f"experiment file {str(path)!r} is not UTF-8 text (byte {exc.start}): a TOML file "
                               "is expected") from None
-    return parse_experiment(text, where=str(path), build_optimizers=build_optimizers)
+    return parse_experiment(text, where=str(path), build_optimizers=build_optimizers, base_dir=path.parent)

@@ -32,7 +32,6 @@ import numpy as np
 
 from hpo_bench.executors import Executor, Job, WorkerContext, make_executor
 from hpo_bench.experiment import Experiment
-from hpo_bench.models import get_model
 from hpo_bench.optimizers import Optimizer, get_optimizer
 from hpo_bench.runs import EPS, Entry, Run, RunState, error_text
 from hpo_bench.seeding import derive_seed
@@ -160,13 +159,13 @@ class Scheduler:
 
     def _make_optimizer(self, spec: RunSpec) -> Optimizer:
         opt = self.exp.optimizer(spec.optimizer)
-        space = tuned_space(get_model(spec.model), spec.tuned, self.exp.defaults)
+        space = tuned_space(self.exp.family(spec.model), spec.tuned, self.exp.defaults)
         return get_optimizer(opt.type)(space, seed=optimizer_seed(spec),
                                        budget_evals=self.exp.budget(spec.model), **opt.options)
 
     def _prepare(self, spec: RunSpec, fingerprints: dict[str, str]) -> Run:
         """The run of `spec`, recorded in the store, with its stored trials replayed (see runs.py)."""
-        model = get_model(spec.model)
+        model = self.exp.family(spec.model)  # with the experiment's space for it, if it has one
         space = tuned_space(model, spec.tuned, self.exp.defaults)
         opt = self.exp.optimizer(spec.optimizer)
         splits = self.prepared.splits[(spec.task, spec.split_rep)]

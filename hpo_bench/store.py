@@ -446,6 +446,11 @@ class Store:
             "MIN(CASE WHEN t.state = 'COMPLETE' THEN t.loss END) AS best_loss, MAX(t.metric) AS metric "
             "FROM runs r LEFT JOIN trials t USING (run_id) GROUP BY r.run_id ORDER BY r.run_id", self.db)
 
+    def run_settings(self) -> pd.DataFrame:
+        """Every recorded column of every run, in run order: its key and labels, the optimizer's type,
+        options (JSON) and seeds, the budget, the space it searched (JSON, SearchSpace.from_json), status."""
+        return pd.read_sql_query("SELECT * FROM runs ORDER BY run_id", self.db)
+
     def tasks(self) -> pd.DataFrame:
         return pd.read_sql_query("SELECT * FROM tasks ORDER BY task", self.db)
 

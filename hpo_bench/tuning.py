@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from hpo_bench.errors import ExperimentError, SpaceError
-from hpo_bench.models import ModelFamily
+from hpo_bench.models import FamilyWithSpace, ModelFamily
 from hpo_bench.space import SearchSpace
 
 ALL = "all"
@@ -69,6 +69,7 @@ def tuned_space(model: ModelFamily, label: str, defaults: str = "package") -> Se
 def full_config(model: ModelFamily, label: str, config: Mapping[str, Any],
                 defaults: str = "package") -> dict[str, Any]:
     """The configuration to evaluate: the tuned values over the default, inactive ones dropped."""
-    if label == ALL:
-        return dict(config)
-    return model.space.active_only({**model.default(defaults), **config})
+    config = dict(config) if label == ALL else model.space.active_only({**model.default(defaults), **config})
+    if isinstance(model, FamilyWithSpace):  # the parameters its space leaves out are not tuned either
+        config = model.held_at_default(config, defaults)
+    return config

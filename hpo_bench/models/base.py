@@ -66,9 +66,59 @@ class ModelFamily(ABC):
         data of this shape, so that every configuration can be placed in the search space."""
         return dict(config)
 
+    def with_space(self, space: SearchSpace) -> ModelFamily:
+        """This family searching `space` instead of its own (an experiment's `spaces` file); its estimator,
+        defaults and fidelity are this family's."""
+        return FamilyWithSpace(self, space)
+
     def scaled(self, config: Mapping[str, Any], fidelity: float) -> dict[str, Any]:
         """The configuration with its fidelity hyperparameter scaled to `fidelity`."""
         config = dict(config)
         if self.fidelity_param and fidelity < 1.0 and self.fidelity_param in config:
             config[self.fidelity_param] = max(1, round(config[self.fidelity_param] * fidelity))
         return config
+
+
+class FamilyWithSpace(ModelFamily):
+    """A family with another search space (ModelFamily.with_space); everything else is the family's own.
+
+    The workers evaluate with the family itself (its space plays no part in fitting), so only what
+    searches, validates and stores configurations needs this one.
+    """
+
+    def __init__(self, family: ModelFamily, space: SearchSpace) -> None:
+        self.family = family
+        self._space = space
+        self.name, self.library = family.name, family.library
+        self.fidelity_param, self.needs_scaling = family.fidelity_param, family.needs_scaling
+
+    @property
+    def space(self) -> SearchSpace:
+        return self._space
+
+    def package_default(self) -> dict[str, Any]:
+        return self.family.package_default()
+
+    def named_defaults(self) -> dict[str, dict[str, Any]]:
+        return self.family.named_defaults()
+
+    def make_estimator(self, config: Mapping[str, Any], *, seed: int, fidelity: float, shape: DataShape) -> Any:
+        return self.family.make_estimator(config, seed=seed, fidelity=fidelity, shape=shape)
+
+    def concrete(self, config: Mapping[str, Any], shape: DataShape) -> dict[str, Any]:
+        return self.family.concrete(config, shape)
+
+    def scaled(self, config: Mapping[str, Any], fidelity: float) -> dict[str, Any]:
+        return self.family.scaled(config, fidelity)
+
+    def held_at_default(self, config: Mapping[str, Any], kind: str = "package") -> dict[str, Any]:
+        """`config` with the family's parameters that this space leaves out held at the default `kind`,
+        where the family's own conditions make them active: what a run tuning a subset does, so that the
+        estimator gets every parameter its family reads."""
+        default = self.family.default(kind)
+        out = dict(config)
+        for p in self.family.space:
+            if p.name not in self._space and p.name not in out and p.name in default and (
+                    p.condition is None or p.condition.holds(out)):
+                out[p.name] = default[p.name]
+        return out
