@@ -138,7 +138,7 @@ def test_what_the_surrogates_chose_is_evaluated_for_real_and_set_beside_them(tmp
         checked = store.trials()
     assert list(checked["source"]) == ["default", "listed", "listed", "listed"] * 2
     assert (checked["test_state"] == "COMPLETE").all()  # every one of them also scored on the held-out test
-    probst_check.compare(report, tmp_path / "study.sqlite", tmp_path / "check.sqlite")
+    probst_check.compare(report, tmp_path / "study.sqlite", [tmp_path / "check.sqlite"])
     real = pd.read_csv(report / "surrogate_vs_real.csv")
     assert set(real["kind"]) == {"optimal", "optimum", "probst2019"} and len(real) == 2 + 2 + 2
     assert real["measured"].notna().all() and real["measured_test"].notna().all()
