@@ -82,6 +82,15 @@ def test_report_has_every_figure_and_table_and_opens_in_a_browser(stores, tmp_pa
             "return [...document.images].map(i => [i.alt, i.complete, i.naturalWidth])")
         assert len(images) >= 6
         assert all(complete and width > 0 for _, complete, width in images), images
+        # every figure has a caption that says what it rests on, and alt text of its own
+        figures = driver.execute_script(
+            "return [...document.querySelectorAll('figure')].map(f => [f.querySelector('h3').textContent, "
+            "f.querySelector('img').alt, (f.querySelector('figcaption') || {}).textContent || ''])")
+        assert len(figures) == len(images)
+        for title, alt, caption in figures:
+            assert "validation" in caption and "seed" in caption, (title, caption)
+            assert "task" in caption or "dataset" in caption, (title, caption)
+            assert alt and alt != title, title
         rows = driver.execute_script("return [...document.querySelectorAll('table')].map(t => t.rows.length)")
         assert rows and all(n > 1 for n in rows), rows  # a header and at least one row each
         driver.save_screenshot(str(out / "screenshot.png"))

@@ -189,7 +189,7 @@ def build_report(store_path: str | Path, reports_dir: str | Path = "reports", me
         "interactions": ("Pairwise interactions", lambda: fg.interaction_heatmap(_need(tables, "tunability_pairs"))),
         "robustness": ("Robustness across seeds", lambda: fg.robustness_spread(_need(tables, "robustness"), palette)),
     }
-    described = {}
+    described = _basic_captions(study, tables)
     for model in sorted(trials["model"].unique()):
         for name, (title, make, caption, alt) in _effect_figures(study, tables, model, palette).items():
             makers[name] = (title, make)
@@ -220,6 +220,68 @@ def build_report(store_path: str | Path, reports_dir: str | Path = "reports", me
     _write_markdown(report, provenance, file_text)
     _write_html(report, provenance, file_text)
     return report
+
+
+def _basic_captions(study: Study, tables: dict[str, pd.DataFrame]) -> dict[str, tuple]:
+    """Caption and alt text of the figures of runs and their incumbents: name -> (caption, alt), each a
+    function called once the figure is drawn. Every caption says what was measured on what: validation
+    or held-out test, the metric, and the tasks, seeds and budget it rests on."""
+    trials = study.trials
+    metric = ", ".join(sorted(trials["metric"].unique()))
+    full = trials[trials["tuned"] == "all"]
+    n_tasks, n_seeds = full["task"].nunique(), full["seed"].nunique()
+    optimizers = ", ".join(sorted(full["optimizer"].unique()))
+    budgets = sorted({int(b) for b in study.runs.get("budget_evals", pd.Series(dtype=float)).dropna()})
+    budget = "/".join(map(str, budgets)) or "?"
+    basis = (f"validation {metric} (mean over {study.settings.get('cv_folds')} inner CV folds) of the fully tuned "
+             f"runs: {n_tasks} task{'s' * (n_tasks != 1)} x {full['model'].nunique()} model(s) x {n_seeds} "
+             f"seed{'s' * (n_seeds != 1)}, budget {budget} evaluations per run, optimizers {optimizers}")
+    incumbent = "the incumbent (lowest validation loss so far; selected_by in best_found says by which metric)"
+
+    def plain(text: str) -> tuple:
+        return (lambda: text), (lambda: text.split(". ")[0] + ".")
+
+    captions = {
+        "incumbent": plain(f"Loss of {incumbent} against evaluations spent, per task and model: median over "
+                           f"seeds (line) and interquartile range (band); {basis}. Values: traces.csv."),
+        "regret": plain(f"Normalised regret of {incumbent} against evaluations spent: 0 = the best loss any run "
+                        "reached on that task and model, 1 = the worst (reference.csv), median and interquartile "
+                        f"range over tasks, models and seeds, symlog axis; {basis}. Values: traces.csv."),
+        "ranks": plain(f"Average rank of each optimizer's incumbent (1 = best) against evaluations spent, over "
+                       f"task x model x seed blocks; {basis}. Values: ranks.csv."),
+        "optimism": plain("Validation optimism: the held-out test loss of the incumbent minus its validation loss, "
+                          "against evaluations spent (> 0: the validation folds flattered it); median and "
+                          f"interquartile range over runs; test part: {study.settings.get('test_fraction')} of the "
+                          f"rows, never seen by the search; {basis}. Values: optimism.csv."),
+        "critical_difference": plain("Critical difference diagram at the final budget: average rank of each "
+                                     "optimizer's final incumbent over task x model x seed blocks, Friedman test "
+                                     "and Nemenyi critical difference (alpha 0.05); a bar joins optimizers whose "
+                                     f"ranks differ by less than it; {basis}. Values: tests.csv."),
+        "best_found": plain("Validation loss of each run's final incumbent (one point per seed, box = quartiles) "
+                            f"per optimizer, per task and model; {basis}. Values: best_found.csv, traces.csv."),
+        "tunability": plain("Tunability per hyperparameter: d = validation loss of the default minus that of the "
+                            "best configuration found tuning that hyperparameter alone ('all': every one jointly), "
+                            "mean over datasets with a 95% bootstrap CI over datasets; measured by the runs "
+                            "(seeds averaged within a dataset) and, where present, on the surrogates against "
+                            f"each reference default; {basis}. Values: tunability.csv, surrogate_tunability.csv."),
+        "probst2019": plain("Our mean tunability per hyperparameter (validation, datasets of this study) against "
+                            "the published Tun.P / Tun.O of Probst, Boulesteix & Bischl 2019 (38 datasets, 10-fold "
+                            "CV, their surrogates), one marker per estimate, y = x dashed; Spearman's rho with its "
+                            f"95% bootstrap CI over our datasets in the legend; {basis}. Values: "
+                            "probst2019_hyperparameters.csv, probst2019_agreement.csv."),
+        "interactions": plain("Interaction of each pair of hyperparameters tuned jointly, d_ii' - (d_i + d_i'), "
+                              f"mean over datasets (red: more than additive); {basis}. Values: "
+                              "tunability_pairs.csv."),
+        "robustness": plain("Spread of the final incumbent's validation loss over seeds, one point per task x "
+                            "model, bar = median: standard deviation (left) and CVaR 10%, the mean of the worst "
+                            f"10% of seeds (right); {basis}. Values: robustness.csv."),
+    }
+    for model in sorted(trials["model"].unique()):
+        captions[f"marginal_{model}"] = plain(
+            f"Measured validation {metric} of every fully tuned optimizer trial of {model} against each "
+            "hyperparameter's value (log axis for log parameters), scaled per task to 0 = its best and 1 = its "
+            f"worst complete trial; real trials, not surrogate predictions; {basis}.")
+    return captions
 
 
 def _effect_figures(study: Study, tables: dict[str, pd.DataFrame], model: str, palette: fg.Palette) -> dict:
