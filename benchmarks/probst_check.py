@@ -75,6 +75,10 @@ def compare(report: Path, study_store: Path, check_stores: list[Path]) -> str:
     checks = []
     for path in check_stores:  # one per check file: the first families' and those made later
         with Store(path, create=False) as store:
+            runs = store.runs()
+            if not (runs["status"] == "done").all():  # a run still refitting: its test column is not complete
+                raise SystemExit(f"{path}: {int((runs['status'] != 'done').sum())} runs are not done yet "
+                                 "(held-out refits pending); run the check to its end first")
             checks.append(metric_view(store.trials()))
     check = pd.concat(checks, ignore_index=True)
     if check.duplicated(["task", "model", "config"]).any():
