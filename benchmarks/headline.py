@@ -57,13 +57,23 @@ def optimizers(report: Path) -> str:
     ranks = ranks[~ranks.index.duplicated()].sort_values()
     best = pd.read_csv(report / "best_found.csv")
     best = best[best["tuned"] == "all"].pivot_table(index="task", columns="optimizer", values="median")
-    lines = ["| optimizer | mean rank | " + " | ".join(best.index) + " |",
-             "| --- | ---: | " + " | ".join("---:" for _ in best.index) + " |"]
+    top = ranks.index[0]
+
+    def p_holm(a: str, b: str) -> str:  # the pairwise Wilcoxon signed-rank test, Holm-corrected
+        row = pairs[((pairs["a"] == a) & (pairs["b"] == b)) | ((pairs["a"] == b) & (pairs["b"] == a))]
+        return f"{row['p_holm'].iloc[0]:.2g}" if len(row) else "-"
+
+    against = [top] + (["random"] if "random" in ranks.index and top != "random" else [])
+    lines = ["| optimizer | mean rank | " + " | ".join(f"p_holm vs {a}" for a in against) + " | "
+             + " | ".join(best.index) + " |",
+             "| --- | ---: | " + " | ".join("---:" for _ in [*against, *best.index]) + " |"]
     for opt, rank in ranks.items():
-        lines.append(f"| {opt} | {rank:.2f} | " + " | ".join(f"{best.loc[t, opt]:.4f}" for t in best.index) + " |")
+        lines.append(f"| {opt} | {rank:.2f} | " + " | ".join(p_holm(opt, a) for a in against) + " | "
+                     + " | ".join(f"{best.loc[t, opt]:.4f}" for t in best.index) + " |")
     lines.append("")
     lines.append(f"Friedman p = {friedman['p_value']:.2g} over {int(friedman['n_blocks'])} task x seed blocks; "
-                 f"Nemenyi critical difference {friedman['critical_difference']:.2f} ranks.")
+                 f"Nemenyi critical difference {friedman['critical_difference']:.2f} ranks; p_holm: pairwise "
+                 "Wilcoxon signed-rank over the same blocks, Holm-corrected over all pairs.")
     return "\n".join(lines)
 
 

@@ -6,6 +6,7 @@ tasks = ["sklearn:breast_cancer", "sklearn:wine"]
 models = ["xgboost", "random_forest"]
 budget_evals = 20          # evaluations per run, counted at full fidelity (the default trial included)
 # budget_evals = { xgboost = 200, random_forest = 50 }   # or one per model, every model named
+budget_seconds = 30        # and at most this much recorded time per run (fit + predict + the optimizer's own)
 seeds = 3                  # a count (0, 1, 2) or a list of seeds
 cv_folds = 5
 metric = "1-auc"           # or "logloss", "error"
@@ -74,6 +75,9 @@ KEYS = {
     "optimizers": "a table of label = { type = ..., options }",
     "budget_evals": "a positive integer: evaluations per run at full fidelity (the default trial included), or a "
                     "table giving one for each model, such as { xgboost = 200, knn = 500 }",
+    "budget_seconds": "a positive number of seconds per run: a run asks no more once its trials' recorded fit and "
+                      "predict times plus its optimizer's ask and tell times reach it (budget_evals still caps "
+                      "it); default: no time budget",
     "seeds": f"a positive count or a list of distinct non-negative integers (at most {MAX_SEEDS:,})",
     "cv_folds": "an integer from 2 to 50",
     "metric": f"one of {list(METRICS)} (the one optimized; every one is recorded)",
@@ -131,6 +135,7 @@ class Experiment:
     spaces: dict[str, SearchSpace] = field(default_factory=dict)  # model -> the space of its `spaces` file
     tune: dict[str, list[str]] = field(default_factory=dict)  # model -> run labels
     time_limit_s: float | None = None
+    budget_seconds: float | None = None  # recorded seconds per run (runs.py: what is charged), None: no time budget
     executor: str = "local"
     scheduler_address: str | None = None
     test: str = "none"
@@ -438,10 +443,8 @@ def _validate(data: dict[str, Any], text: str, where: str, build_optimizers: boo
             raise _fail(where, "budget_evals", data["budget_evals"], f"{model} needs at least {needed} evaluations "
                         "per run: its default and listed configurations come first")
     tune = {model: expand_tune(data.get("tune", "all"), families[model], where, defaults) for model in models}
-    time_limit_s = data.get("time_limit_s")
-    if time_limit_s is not None and (isinstance(time_limit_s, bool) or not isinstance(time_limit_s, (int, float))
-                                     or not math.isfinite(time_limit_s) or time_limit_s <= 0):
-        raise _fail(where, "time_limit_s", time_limit_s, "must be " + KEYS["time_limit_s"])
+    time_limit_s = _positive_seconds(where, data, "time_limit_s")
+    budget_seconds = _positive_seconds(where, data, "budget_seconds")
     executor = data.get("executor", "local")
     if executor not in ("local", "dask"):
         raise _fail(where, "executor", executor, KEYS["executor"])
@@ -474,7 +477,7 @@ def _validate(data: dict[str, Any], text: str, where: str, build_optimizers: boo
         metric=metric,
         n_workers=_positive_int(where, "n_workers", data.get("n_workers", os.cpu_count() or 1), limit=MAX_WORKERS),
         include_default=include_default, defaults=defaults, configs=configs, spaces=spaces, tune=tune,
-        time_limit_s=None if time_limit_s is None else float(time_limit_s),
+        time_limit_s=time_limit_s, budget_seconds=budget_seconds,
         executor=executor, scheduler_address=address, test=test, test_fraction=float(test_fraction),
         seed_design=seed_design, description=description, text=text, path=where,
         # The spaces files' content, not their paths: editing one makes another experiment, moving it does not.
@@ -483,6 +486,16 @@ def _validate(data: dict[str, Any], text: str, where: str, build_optimizers: boo
     if build_optimizers:  # last: every other key is checked, and this is the costliest check
         _build_optimizers(where, optimizers, families, budgets, tune, defaults)
     return exp
+
+
+def _positive_seconds(where: str, data: Mapping[str, Any], key: str) -> float | None:
+    """The optional number of seconds under `key`, as a float; None when absent."""
+    value = data.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+        raise _fail(where, key, value, "must be " + KEYS[key])
+    return float(value)
 
 
 def check_scheduler_address(address: object, where: str) -> str:

@@ -36,7 +36,7 @@ from typing import Any
 from hpo_bench.errors import OptimizerExhausted, StoreError
 from hpo_bench.optimizers import AwaitResults, Optimizer
 from hpo_bench.space import config_key
-from hpo_bench.trial import RunSpec, Suggestion, TrialRecord, TrialResult, TrialState
+from hpo_bench.trial import RunSpec, Suggestion, TrialRecord, TrialResult, TrialState, charged_seconds
 
 EPS = 1e-9
 PRESET_SOURCES = ("default", "listed")
@@ -64,6 +64,7 @@ class Entry:
     config: dict[str, Any]  # what is evaluated: the suggestion plus the defaults of what the run does not tune
     submitted: float | None = None  # None: not submitted yet (a trial lost when the driver died)
     result: TrialResult | None = None
+    optimizer_s: float = 0.0  # the optimizer's time for it: its ask and the tells before it (0 for a preset)
 
 
 def error_text(exc: BaseException) -> str:
@@ -82,10 +83,12 @@ class Run:
 
     def __init__(self, spec: RunSpec, run_id: int, *, budget: float, presets: list[tuple[str, dict[str, Any]]],
                  full_config: Callable[[dict[str, Any]], dict[str, Any]],
-                 list_tests: Callable[[Run], list[Entry]] | None, on_end: Callable[[Run], None]) -> None:
+                 list_tests: Callable[[Run], list[Entry]] | None, on_end: Callable[[Run], None],
+                 budget_seconds: float | None = None) -> None:
         self.spec = spec
         self.run_id = run_id
         self.budget = budget
+        self.budget_seconds = budget_seconds
         self.presets = presets  # (source, config), asked first, in order, never told
         self._full_config = full_config
         self._list_tests = list_tests
@@ -99,6 +102,8 @@ class Run:
         self.used = 0.0  # fidelity asked so far, in flight included
         self.done = 0.0  # fidelity of the trials stored
         self.failures = 0
+        self.spent_s = 0.0  # recorded seconds of the trials back (trial.charged_seconds), what budget_seconds caps
+        self._tell_s = 0.0  # tell time not yet charged: it goes to the next trial asked
         self.entries: list[Entry] = []  # asked and not yet told: presets until back, batch members until told
         self.tests: list[Entry] | None = None  # test refits not yet submitted; None: not yet worked out
         self.tests_in_flight = 0
@@ -168,10 +173,12 @@ class Run:
                     f"optimizer now asks {entry.config} at {entry.suggestion.fidelity}; the code or the "
                     "environment changed, so this store cannot be continued")
             entry.submitted = trial.submitted_at or 0.0
+            entry.optimizer_s = trial.optimizer_time_s or 0.0  # what was charged live, not this replay's clock
             self.receive(entry, trial.result)
 
     def _count(self, stored: list[TrialRecord]) -> None:
         self.used = self.done = sum(t.fidelity for t in stored)
+        self.spent_s = sum(t.charged_s for t in stored)
         self.failures = sum(t.result.state != TrialState.COMPLETE for t in stored)
 
     # -- asking ------------------------------------------------------------------------------------
@@ -206,9 +213,18 @@ class Run:
             source, config = self.presets[self.presets_asked]
             self.presets_asked += 1
             return self._add(Entry(self.n_trials, Suggestion(config), source, config))
+        if self.budget_seconds is not None and not self.batch():
+            # A new batch starts only once every earlier trial is back (the presets too): whether there is
+            # time left is then decided by stored times alone, so a resumed run stops at the same trial.
+            if any(e.result is None for e in self.entries):
+                return None
+            if self.spent_s >= self.budget_seconds:
+                self._stop(f"time budget spent: {self.spent_s:.1f} s of {self.budget_seconds:g} s recorded")
+                return None
         if self.used >= self.budget - EPS:
             self._stop(None)
             return None
+        start = time.perf_counter()
         try:
             suggestion = self.optimizer.ask()
         except AwaitResults:
@@ -230,8 +246,9 @@ class Run:
             self._stop(f"budget left ({self.budget - self.used:g}) below the next suggestion's cost "
                        f"({suggestion.fidelity:g})")
             return None
-        entry = self._add(Entry(self.n_trials, suggestion, "optimizer",
-                                self._full_config(suggestion.config)))
+        entry = self._add(Entry(self.n_trials, suggestion, "optimizer", self._full_config(suggestion.config),
+                                optimizer_s=self._tell_s + time.perf_counter() - start))
+        self._tell_s = 0.0
         if len(self.batch()) >= self.batch_size:
             self._close_batch()
         return entry
@@ -251,6 +268,7 @@ class Run:
                 self._finish_when_scored()
             return
         self.done += entry.suggestion.fidelity
+        self.spent_s += charged_seconds(result, entry.optimizer_s)
         if result.state != TrialState.COMPLETE:
             self.failures += 1
         entry.result = result
@@ -280,6 +298,7 @@ class Run:
         batch = self.batch()
         if batch and self.state in (RunState.WAITING, RunState.STOPPING) and all(e.result is not None
                                                                                  for e in batch):
+            start = time.perf_counter()
             for e in batch:
                 try:
                     self.optimizer.tell(e.suggestion, e.result)
@@ -287,6 +306,7 @@ class Run:
                     self.crash(f"tell failed at trial {e.trial_number}: {error_text(exc)}")
                     return
                 self.entries.remove(e)
+            self._tell_s += time.perf_counter() - start
             if self.state is RunState.WAITING:
                 self.state = RunState.ASKING
         if self.state is RunState.STOPPING and not self.entries:

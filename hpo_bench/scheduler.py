@@ -173,12 +173,13 @@ class Scheduler:
             spec, optimizer_type=opt.type, optimizer_options=opt.options, optimizer_seed=optimizer_seed(spec),
             model_seed=model_seed(spec), budget_evals=self.exp.budget(spec.model), space_json=space.to_json(),
             space_fingerprint=space.fingerprint(), task_fingerprint=fingerprints[spec.task],
-            split_seed=splits.seed, adaptive=get_optimizer(opt.type).adaptive)
+            split_seed=splits.seed, adaptive=get_optimizer(opt.type).adaptive, budget_seconds=self.exp.budget_seconds)
         presets = [("default", model.default(self.exp.defaults))] if self.exp.include_default else []
         presets += [("listed", config) for config in self.exp.configs.get(spec.model, [])]
         run = Run(spec, run_id, budget=float(self.exp.budget(spec.model)), presets=presets,
                   full_config=lambda config: full_config(model, spec.tuned, config, self.exp.defaults),
-                  list_tests=self._tests_needed if splits.holdout is not None else None, on_end=self._on_end)
+                  list_tests=self._tests_needed if splits.holdout is not None else None, on_end=self._on_end,
+                  budget_seconds=self.exp.budget_seconds)
         status, note = self.store.run_status(run_id)
         stored = {t.trial_number: t for t in self.store.run_trials(run_id)}
         if status != "pending":
@@ -240,7 +241,7 @@ class Scheduler:
             self.store.add_trial(run.run_id, TrialRecord(
                 trial_number=entry.trial_number, source=entry.source, config=entry.config,
                 fidelity=suggestion.fidelity, result=result, info=suggestion.info, submitted_at=entry.submitted,
-                finished_at=time.time()))
+                finished_at=time.time(), optimizer_time_s=entry.optimizer_s))
         run.receive(entry, result)
 
     def run(self) -> dict[str, int]:

@@ -29,7 +29,7 @@ from hpo_bench.settings import check_name
 from hpo_bench.space import config_key
 from hpo_bench.trial import RunSpec, TrialRecord, TrialResult, TrialState
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 _PACKAGES = ("hpo-bench", "numpy", "pandas", "scipy", "scikit-learn", "xgboost", "xgboost-cpu", "openml",
              "matplotlib", "optuna", "hyperopt", "dask", "distributed")
 
@@ -52,13 +52,13 @@ CREATE TABLE IF NOT EXISTS runs (
     budget_evals REAL NOT NULL, space TEXT NOT NULL, space_fingerprint TEXT NOT NULL,
     task_fingerprint TEXT NOT NULL, status TEXT NOT NULL DEFAULT 'pending', note TEXT,
     finished_at REAL, split_seed INTEGER, split_rep INTEGER, model_rep INTEGER, optimizer_rep INTEGER,
-    adaptive INTEGER);
+    adaptive INTEGER, budget_seconds REAL);
 CREATE TABLE IF NOT EXISTS trials (
     run_id INTEGER NOT NULL REFERENCES runs(run_id), trial_number INTEGER NOT NULL,
     source TEXT NOT NULL, config TEXT NOT NULL, fidelity REAL NOT NULL, state TEXT NOT NULL,
     metric TEXT NOT NULL, loss REAL, fold_losses TEXT NOT NULL, fit_time_s REAL, predict_time_s REAL,
     error TEXT, info TEXT NOT NULL, submitted_at REAL, finished_at REAL NOT NULL, session_id INTEGER,
-    fold_metrics TEXT, PRIMARY KEY (run_id, trial_number));
+    fold_metrics TEXT, optimizer_time_s REAL, PRIMARY KEY (run_id, trial_number));
 CREATE TABLE IF NOT EXISTS test_scores (
     run_id INTEGER NOT NULL REFERENCES runs(run_id), trial_number INTEGER NOT NULL, state TEXT NOT NULL,
     metrics TEXT NOT NULL, fit_time_s REAL, predict_time_s REAL, error TEXT, finished_at REAL NOT NULL,
@@ -76,6 +76,14 @@ ALTER TABLE runs ADD COLUMN optimizer_rep INTEGER;
 ALTER TABLE runs ADD COLUMN adaptive INTEGER;
 UPDATE meta SET value = '2' WHERE key = 'schema_version';
 """
+# Schema 2 -> 3: time budgets. Each trial's optimizer time (its ask and the tells before it) and each
+# run's budget_seconds; NULL in older rows (no optimizer time recorded, no time budget).
+_MIGRATE_2_TO_3 = """
+ALTER TABLE trials ADD COLUMN optimizer_time_s REAL;
+ALTER TABLE runs ADD COLUMN budget_seconds REAL;
+UPDATE meta SET value = '3' WHERE key = 'schema_version';
+"""
+_MIGRATIONS = {"1": _MIGRATE_1_TO_2, "2": _MIGRATE_2_TO_3}  # from version -> its script to the next
 
 RUN_STATUSES = ("pending", "done", "crashed")
 EXPORT_FORMATS = ("parquet", "csv")
@@ -263,23 +271,32 @@ class Store:
             version = self.db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
         except sqlite3.OperationalError:  # an SQLite file without our tables
             version = None
-        if version is not None and version[0] == "1":
-            self._migrate()
-            version = ("2",)
+        if version is not None and version[0] in _MIGRATIONS:
+            self._migrate(version[0])
+            version = (str(SCHEMA_VERSION),)
         if version is None or version[0] != str(SCHEMA_VERSION):
             raise StoreError(f"{self.path}: not an hpo-bench store of schema version {SCHEMA_VERSION}")
 
-    def _migrate(self) -> None:
-        """Schema 1 -> 2, also when the store was opened to be read: through a writable connection then."""
+    def _migrate(self, version: str) -> None:
+        """Schema `version` -> the current one in one transaction, also when the store was opened to be
+        read: through a writable connection then."""
+        script, v = "", version
+        while v in _MIGRATIONS:
+            script, v = script + _MIGRATIONS[v], str(int(v) + 1)
         if not self.read_only:
-            self.db.executescript("BEGIN;" + _MIGRATE_1_TO_2 + _SCHEMA + "COMMIT;")
+            self.db.executescript("BEGIN;" + script + _SCHEMA + "COMMIT;")
             return
         try:
             with sqlite3.connect(self.path, timeout=30.0, isolation_level=None) as db:
-                db.executescript("BEGIN;" + _MIGRATE_1_TO_2 + _SCHEMA + "COMMIT;")
+                db.executescript("BEGIN;" + script + _SCHEMA + "COMMIT;")
             db.close()
+            # A read-only connection (immutable=1 above all) keeps the schema it read: open it again to see
+            # the upgraded tables.
+            self.db.close()
+            self.db = sqlite3.connect(self.uri, uri=True, timeout=30.0, isolation_level=None)
+            self.db.row_factory = sqlite3.Row
         except sqlite3.OperationalError as exc:
-            raise StoreError(f"{self.path}: a store of schema version 1 that cannot be upgraded to "
+            raise StoreError(f"{self.path}: a store of schema version {version} that cannot be upgraded to "
                              f"{SCHEMA_VERSION} here ({exc}); copy it to a writable folder") from None
 
     def close(self) -> None:
@@ -383,19 +400,19 @@ class Store:
     def ensure_run(self, spec: RunSpec, *, optimizer_type: str, optimizer_options: dict[str, Any],
                    optimizer_seed: int, model_seed: int, budget_evals: float, space_json: str,
                    space_fingerprint: str, task_fingerprint: str, split_seed: int | None = None,
-                   adaptive: bool | None = None) -> int:
+                   adaptive: bool | None = None, budget_seconds: float | None = None) -> int:
         row = self.db.execute("SELECT run_id FROM runs WHERE run_key = ?", (spec.key,)).fetchone()
         if row is not None:
             return int(row["run_id"])
         cur = self.db.execute(
             "INSERT INTO runs (run_key, task, model, optimizer, optimizer_type, optimizer_options, tuned, seed, "
             "optimizer_seed, model_seed, budget_evals, space, space_fingerprint, task_fingerprint, split_seed, "
-            "split_rep, model_rep, optimizer_rep, adaptive) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
-            "?, ?)",
+            "split_rep, model_rep, optimizer_rep, adaptive, budget_seconds) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
+            "?, ?, ?, ?, ?, ?, ?, ?)",
             (spec.key, spec.task, spec.model, spec.optimizer, optimizer_type,
              json.dumps(optimizer_options, sort_keys=True), spec.tuned, spec.seed, optimizer_seed, model_seed,
              budget_evals, space_json, space_fingerprint, task_fingerprint, split_seed, spec.split_rep,
-             spec.model_rep, spec.optimizer_rep, None if adaptive is None else int(adaptive)))
+             spec.model_rep, spec.optimizer_rep, None if adaptive is None else int(adaptive), budget_seconds))
         return int(cur.lastrowid)
 
     def run_status(self, run_id: int) -> tuple[str, str | None]:
@@ -414,12 +431,12 @@ class Store:
         r = trial.result
         self.db.execute(
             "INSERT INTO trials (run_id, trial_number, source, config, fidelity, state, metric, loss, fold_losses, "
-            "fit_time_s, predict_time_s, error, info, submitted_at, finished_at, session_id, fold_metrics) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "fit_time_s, predict_time_s, error, info, submitted_at, finished_at, session_id, fold_metrics, "
+            "optimizer_time_s) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (run_id, trial.trial_number, trial.source, config_key(trial.config), trial.fidelity, str(r.state),
              r.metric, r.loss, json.dumps(r.fold_losses), r.fit_time_s, r.predict_time_s, r.error,
              json.dumps(trial.info, sort_keys=True, default=str), trial.submitted_at, trial.finished_at,
-             self.session_id, json.dumps(r.fold_metrics)))
+             self.session_id, json.dumps(r.fold_metrics), trial.optimizer_time_s))
 
     def add_test_score(self, run_id: int, trial_number: int, result: TrialResult) -> None:
         """The held-out test score of a trial's configuration (refitted on the outer training part)."""
@@ -531,4 +548,5 @@ def _record(row: sqlite3.Row) -> TrialRecord:
                          fold_metrics=json.loads(row["fold_metrics"] or "{}"))
     return TrialRecord(trial_number=row["trial_number"], source=row["source"], config=json.loads(row["config"]),
                        fidelity=row["fidelity"], result=result, info=json.loads(row["info"]),
-                       submitted_at=row["submitted_at"], finished_at=row["finished_at"])
+                       submitted_at=row["submitted_at"], finished_at=row["finished_at"],
+                       optimizer_time_s=row["optimizer_time_s"])

@@ -48,8 +48,10 @@ class TrialResult:
         return {**asdict(self), "state": str(self.state)}
 
     @classmethod
-    def failed(cls, metric: str, error: str, state: TrialState = TrialState.FAILED) -> TrialResult:
-        return cls(state=state, metric=metric, error=error)
+    def failed(cls, metric: str, error: str, state: TrialState = TrialState.FAILED,
+               fit_time_s: float = 0.0) -> TrialResult:
+        """A result without a loss; `fit_time_s`: how long it ran before it was stopped (a TIMEOUT)."""
+        return cls(state=state, metric=metric, error=error, fit_time_s=fit_time_s)
 
 
 @dataclass(frozen=True)
@@ -73,6 +75,23 @@ class TrialRecord:
     info: dict[str, Any]
     submitted_at: float | None
     finished_at: float
+    # Seconds the optimizer spent on this trial: its ask, plus the tells of the batch before it (None in
+    # stores made before time budgets). Stored, so that a time budget replays from records, not the clock.
+    optimizer_time_s: float | None = None
+
+    @property
+    def charged_s(self) -> float:
+        """What a time budget charges for the trial (`budget_seconds`): see `charged_seconds`."""
+        return charged_seconds(self.result, self.optimizer_time_s)
+
+
+def charged_seconds(result: TrialResult, optimizer_time_s: float | None) -> float:
+    """A trial's recorded time: fit and predict (over all folds) plus the optimizer's ask and tell time.
+
+    A TIMEOUT trial records the time it ran until it was stopped as its fit time; a trial whose worker
+    died records none. Nothing here reads a clock: a resumed run charges exactly what the live one did.
+    """
+    return (result.fit_time_s or 0.0) + (result.predict_time_s or 0.0) + (optimizer_time_s or 0.0)
 
 
 @dataclass(frozen=True, order=True)
@@ -101,4 +120,4 @@ class RunSpec:
         return f"{self.task}|{self.model}|{self.optimizer}|{self.seed}|{self.tuned}"
 
 
-__all__ = ["RunSpec", "Suggestion", "TrialRecord", "TrialResult", "TrialState"]
+__all__ = ["RunSpec", "Suggestion", "TrialRecord", "TrialResult", "TrialState", "charged_seconds"]

@@ -88,6 +88,7 @@ def test_a_time_limit_stops_the_evaluation_and_the_worker_goes_on(kind, context,
         again = run_all(executor, [Job(3, "sklearn:iris", SLEEPY, {"sleep_s": 0.0}, 1.0, 1)])
     assert results[1].state == TrialState.TIMEOUT
     assert "over the time limit of 2 s" in results[1].error
+    assert 2.0 <= results[1].fit_time_s < 45, "a TIMEOUT records the time it ran (a time budget charges it)"
     assert elapsed < 45, f"the 60 s evaluation was not stopped ({elapsed:.0f} s)"
     assert results[2].state == TrialState.COMPLETE and again[3].state == TrialState.COMPLETE
 

@@ -46,6 +46,9 @@ def test_a_valid_file_expands_into_runs():
      "budget_evals = {'xgboost': 3}: a table must give a budget for every model; 'knn' has none"),
     ({"budget_evals": "{ xgboost = 0 }"}, "budget_evals.xgboost = 0: must be an integer >= 1"),
     ({"defaults": '"R"'}, "defaults = 'R': must be one of ['package', 'probst2019']"),
+    ({"budget_seconds": "0"}, "budget_seconds = 0: must be a positive number of seconds per run"),
+    ({"budget_seconds": '"10s"'}, "budget_seconds = '10s': must be a positive number of seconds per run"),
+    ({"budget_seconds": "true"}, "budget_seconds = True: must be a positive number of seconds per run"),
     ({"models": '["mlp"]', "defaults": '"probst2019"'}, "model 'mlp' has no such default (only 'package')"),
 ])
 def test_bad_files_name_the_key_and_what_is_allowed(overrides, message):

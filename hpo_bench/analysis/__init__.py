@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from hpo_bench.analysis.anytime import time_traces
 from hpo_bench.analysis.best_found import (
     best_found_table,
     incumbent_traces,
@@ -73,6 +74,7 @@ def analyze(study: Study, reference: pd.DataFrame | None = None, seed: int = 0,
     tables["reference"] = ref
     tables["traces"] = regret_traces(traces, ref)
     add("optimism", lambda: optimism_table(traces))
+    add("time_traces", lambda: regret_traces(time_traces(trials), ref, at="seconds"))
     add("tunability", lambda: tunability_table(trials, seed))
     add("tunability_pairs", lambda: pair_table(trials))
     add("tuning_space", lambda: tuning_space(trials, tasks))
@@ -119,4 +121,4 @@ def write_tables(tables: dict[str, pd.DataFrame], out_dir: Path) -> list[Path]:
 
 
 __all__ = ["NotApplicable", "Study", "analyze", "best_found_table", "incumbent_traces", "load_study", "metric_view",
-           "run_best", "select_models", "write_tables"]
+           "run_best", "select_models", "time_traces", "write_tables"]

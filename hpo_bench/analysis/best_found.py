@@ -209,8 +209,11 @@ def reference_losses(trials: pd.DataFrame, frozen: pd.DataFrame | None = None) -
     return ref
 
 
-def regret_traces(traces: pd.DataFrame, reference: pd.DataFrame, baseline: str = "random") -> pd.DataFrame:
+def regret_traces(traces: pd.DataFrame, reference: pd.DataFrame, baseline: str = "random",
+                  at: str = "budget_evals") -> pd.DataFrame:
     """Adds regret, normalised regret and Bayesmark's normalised score to incumbent traces.
+
+    `at`: the traces' budget column, "budget_evals" (incumbent_traces) or "seconds" (anytime.time_traces).
 
     - regret = best - reference best of the task and model;
     - normalised regret = regret / (reference worst - reference best), in [0, 1] for the store's own
@@ -225,8 +228,8 @@ def regret_traces(traces: pd.DataFrame, reference: pd.DataFrame, baseline: str =
     span = (out["ref_worst"] - out["ref_best"]).where(lambda s: s > 0)
     out["normalized_regret"] = out["regret"] / span
     base = traces[traces["optimizer"] == baseline].groupby(
-        ["task", "model", "tuned", "budget_evals"], as_index=False).agg(baseline_mean=("best_loss", "mean"))
-    out = out.merge(base, on=["task", "model", "tuned", "budget_evals"], how="left")
+        ["task", "model", "tuned", at], as_index=False).agg(baseline_mean=("best_loss", "mean"))
+    out = out.merge(base, on=["task", "model", "tuned", at], how="left")
     gap = (out["baseline_mean"] - out["ref_best"]).where(lambda s: s > 0)
     out["score"] = 100.0 * (1.0 - out["regret"] / gap)
     return out.drop(columns=["baseline_mean"])

@@ -143,7 +143,7 @@ def dask_evaluate(context: WorkerContext, context_id: str, job: Job, time_limit_
         if outcome == "timeout":
             sandbox.stop(kill=True)
             return TrialResult.failed(context.metric, f"stopped after {value:.1f} s: over the time limit of "
-                                      f"{time_limit_s:g} s", state=TrialState.TIMEOUT)
+                                      f"{time_limit_s:g} s", state=TrialState.TIMEOUT, fit_time_s=value)
         codes.append(value)
     causes = "; ".join(f"exit code {c}{signal_name(c)}" for c in codes)
     return TrialResult.failed(context.metric, f"the worker died twice evaluating this configuration ({causes})")

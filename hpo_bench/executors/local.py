@@ -180,7 +180,7 @@ class LocalExecutor(Executor):
                 self._replace(w, kill=True)
                 done.append((job, TrialResult.failed(
                     self.context.metric, f"stopped after {elapsed:.1f} s: over the time limit of "
-                    f"{self.time_limit_s:g} s", state=TrialState.TIMEOUT)))
+                    f"{self.time_limit_s:g} s", state=TrialState.TIMEOUT, fit_time_s=elapsed)))
         self._dispatch()
         return done
 

@@ -174,6 +174,8 @@ def build_report(store_path: str | Path, reports_dir: str | Path = "reports", me
     makers = {
         "incumbent": ("Incumbent curves per task", lambda: fg.incumbent_curves(tables["traces"], palette)),
         "regret": ("Normalised regret over the budget", lambda: fg.regret_curves(tables["traces"], palette)),
+        "regret_time": ("Normalised regret over recorded time",
+                        lambda: fg.regret_curves(_need(tables, "time_traces"), palette, at="seconds")),
         "ranks": ("Average rank over the budget", lambda: fg.rank_curves(_need(tables, "ranks"), palette)),
         "optimism": ("Validation optimism of the incumbent over the budget",
                      lambda: fg.optimism_curves(_need(tables, "optimism"), palette)),
@@ -232,10 +234,13 @@ def _basic_captions(study: Study, tables: dict[str, pd.DataFrame]) -> dict[str, 
     n_tasks, n_seeds = full["task"].nunique(), full["seed"].nunique()
     optimizers = ", ".join(sorted(full["optimizer"].unique()))
     budgets = sorted({int(b) for b in study.runs.get("budget_evals", pd.Series(dtype=float)).dropna()})
-    budget = "/".join(map(str, budgets)) or "?"
+    budget = ("/".join(map(str, budgets)) or "?") + " evaluations"
+    seconds = sorted({float(b) for b in study.runs.get("budget_seconds", pd.Series(dtype=float)).dropna()})
+    if seconds:  # a time budget: whichever is spent first stops a run
+        budget += " or " + "/".join(f"{b:g}" for b in seconds) + " s of recorded time"
     basis = (f"validation {metric} (mean over {study.settings.get('cv_folds')} inner CV folds) of the fully tuned "
              f"runs: {n_tasks} task{'s' * (n_tasks != 1)} x {full['model'].nunique()} model(s) x {n_seeds} "
-             f"seed{'s' * (n_seeds != 1)}, budget {budget} evaluations per run, optimizers {optimizers}")
+             f"seed{'s' * (n_seeds != 1)}, budget {budget} per run, optimizers {optimizers}")
     incumbent = "the incumbent (lowest validation loss so far; selected_by in best_found says by which metric)"
 
     def plain(text: str) -> tuple:
@@ -247,6 +252,11 @@ def _basic_captions(study: Study, tables: dict[str, pd.DataFrame]) -> dict[str, 
         "regret": plain(f"Normalised regret of {incumbent} against evaluations spent: 0 = the best loss any run "
                         "reached on that task and model, 1 = the worst (reference.csv), median and interquartile "
                         f"range over tasks, models and seeds, symlog axis; {basis}. Values: traces.csv."),
+        "regret_time": plain(f"Normalised regret of {incumbent} against recorded time per run (fit and predict "
+                             "times over the folds plus the optimizer's own ask and tell time; no harness or queue "
+                             "time), log axis; a run that ended earlier keeps its last incumbent; 0 and 1 as in "
+                             "the regret figure, median and interquartile range over tasks, models and seeds; "
+                             f"{basis}. Values: time_traces.csv."),
         "ranks": plain(f"Average rank of each optimizer's incumbent (1 = best) against evaluations spent, over "
                        f"task x model x seed blocks; {basis}. Values: ranks.csv."),
         "optimism": plain("Validation optimism: the held-out test loss of the incumbent minus its validation loss, "

@@ -81,15 +81,16 @@ def incumbent_curves(traces: pd.DataFrame, palette: Palette) -> Figure:
     return fig
 
 
-def regret_curves(traces: pd.DataFrame, palette: Palette) -> Figure:
-    """Normalised regret aggregated over tasks, models and seeds: median and interquartile band."""
+def regret_curves(traces: pd.DataFrame, palette: Palette, at: str = "budget_evals") -> Figure:
+    """Normalised regret aggregated over tasks, models and seeds: median and interquartile band, over
+    evaluations spent (`at` = "budget_evals") or recorded seconds ("seconds", a log axis)."""
     full = traces[(traces["tuned"] == "all")].dropna(subset=["normalized_regret"])
     if full.empty:
         raise NotApplicable("no normalised regret (every task has a single loss value)")
     fig, ax = plt.subplots(figsize=(6.5, 4))
     optimizers = sorted(full["optimizer"].unique())
     for opt in optimizers:
-        stats = full[full["optimizer"] == opt].groupby("budget_evals")["normalized_regret"].quantile(
+        stats = full[full["optimizer"] == opt].groupby(at)["normalized_regret"].quantile(
             [0.25, 0.5, 0.75]).unstack()
         ax.plot(stats.index, stats[0.5], color=palette[opt], lw=1.8, label=opt)
         ax.fill_between(stats.index, stats[0.25], stats[0.75], color=palette[opt], alpha=0.15, lw=0)
@@ -97,7 +98,11 @@ def regret_curves(traces: pd.DataFrame, palette: Palette) -> Figure:
     # spreads them out and still draws a regret of exactly 0 (the best seen) as 0, where log could not.
     ax.set_yscale("symlog", linthresh=1e-3, linscale=0.5)
     ax.set_ylim(0, 1.05)
-    ax.set_xlabel("budget (full-fidelity evaluations)")
+    if at == "seconds":
+        ax.set_xscale("log")
+        ax.set_xlabel("recorded time per run, s (fit + predict + the optimizer's ask and tell), log scale")
+    else:
+        ax.set_xlabel("budget (full-fidelity evaluations)")
     ax.set_ylabel("normalised regret (0 = best seen, 1 = worst)\nsymlog scale, linear below 0.001")
     ax.set_title(f"Normalised regret over {full[['task', 'model']].drop_duplicates().shape[0]} task x model, "
                  "median and IQR over tasks and seeds", fontsize=9)
