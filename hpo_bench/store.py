@@ -407,8 +407,8 @@ class Store:
         cur = self.db.execute(
             "INSERT INTO runs (run_key, task, model, optimizer, optimizer_type, optimizer_options, tuned, seed, "
             "optimizer_seed, model_seed, budget_evals, space, space_fingerprint, task_fingerprint, split_seed, "
-            "split_rep, model_rep, optimizer_rep, adaptive, budget_seconds) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
-            "?, ?, ?, ?, ?, ?, ?, ?)",
+            "split_rep, model_rep, optimizer_rep, adaptive, budget_seconds) "
+            f"VALUES ({', '.join('?' * 20)})",
             (spec.key, spec.task, spec.model, spec.optimizer, optimizer_type,
              json.dumps(optimizer_options, sort_keys=True), spec.tuned, spec.seed, optimizer_seed, model_seed,
              budget_evals, space_json, space_fingerprint, task_fingerprint, split_seed, spec.split_rep,
