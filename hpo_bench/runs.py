@@ -114,6 +114,18 @@ class Run:
         return self.state in (RunState.DONE, RunState.CRASHED)
 
     @property
+    def total(self) -> float:
+        """The run's budget as progress counts it: recorded seconds under a time budget, else evaluations."""
+        return self.budget if self.budget_seconds is None else self.budget_seconds
+
+    @property
+    def progressed(self) -> float:
+        """How much of `total` is spent; all of it once the run ended (what it left will not be spent)."""
+        if self.ended:
+            return self.total
+        return self.done if self.budget_seconds is None else min(self.spent_s, self.budget_seconds)
+
+    @property
     def status(self) -> str:
         """The run's status in the store's words: "pending" until it is done or crashed."""
         return self.state.value if self.ended else RunState.PENDING.value

@@ -94,13 +94,14 @@ class Progress:
     failures_finished: int = 0
     _last: float = 0.0
     interval_s: float = 10.0
+    unit: str = "evals"  # "s recorded" under a time budget (Run.progressed)
 
     def line(self) -> str:
         elapsed = time.monotonic() - self.start
         rate = (self.done - self.done_at_start) / elapsed if elapsed > 0 else 0.0
         eta = _duration((self.total - self.done) / rate) if rate > 0 else "?"
         pct = 100.0 * self.done / self.total if self.total else 100.0
-        return (f"[{self.done:,.0f}/{self.total:,.0f} evals {pct:5.1f}%] {self.failures} failed | "
+        return (f"[{self.done:,.0f}/{self.total:,.0f} {self.unit} {pct:5.1f}%] {self.failures} failed | "
                 f"elapsed {_duration(elapsed)} | ETA {eta}")
 
     def update(self, force: bool = False) -> None:
@@ -258,12 +259,13 @@ class Scheduler:
         fingerprints = {ref: task.fingerprint() for ref, task in tasks.items()}
         specs = [spec for spec in self.exp.runs() if self.models is None or spec.model in self.models]
         runs = [self._prepare(spec, fingerprints) for spec in specs]
-        progress = Progress(total=sum(r.budget for r in runs), out=self.out)
+        unit = "evals" if self.exp.budget_seconds is None else "s recorded"
+        progress = Progress(total=sum(r.total for r in runs), out=self.out, unit=unit)
         # A finished run counts its whole budget: what it did not spend will not be spent.
-        progress.done = progress.done_at_start = sum(r.budget if r.ended else r.done for r in runs)
+        progress.done = progress.done_at_start = sum(r.progressed for r in runs)
         progress.failures = sum(r.failures for r in runs)
         open_runs = [r for r in runs if not r.ended]
-        progress.done_finished = sum(r.budget for r in runs if r.ended)
+        progress.done_finished = sum(r.total for r in runs if r.ended)
         progress.failures_finished = sum(r.failures for r in runs if r.ended)
         if open_runs:
             n_workers = self._n_workers(open_runs)
@@ -318,6 +320,6 @@ class Scheduler:
                 run, entry = by_job.pop(job.job_id)
                 self._record(run, entry, result)
             # A finished run counts its whole budget: what it did not spend will not be spent.
-            progress.done = sum(r.budget if r.ended else r.done for r in runs) + progress.done_finished
+            progress.done = sum(r.progressed for r in runs) + progress.done_finished
             progress.failures = sum(r.failures for r in runs) + progress.failures_finished
             progress.update()
