@@ -15,7 +15,8 @@ SPACE = MODELS["xgboost"].space  # int, log, categorical and conditional paramet
 N_ASKS = 16
 # Shorter start-up phases than the defaults, so that a short test reaches every model's own phase.
 FAST = {"gp": {"n_initial": 5}, "tpe": {"n_startup": 5}, "optuna-tpe": {"n_startup_trials": 5},
-        "optuna-gp": {"n_startup_trials": 5}, "hyperopt-tpe": {"n_startup_jobs": 5}}
+        "optuna-gp": {"n_startup_trials": 5}, "hyperopt-tpe": {"n_startup_jobs": 5},
+        "ray-optuna": {"n_startup_trials": 5}, "ray-hyperopt": {"n_initial_points": 5}}
 CASES = [(name, FAST.get(name, {})) for name in sorted(OPTIMIZERS)] + [("tpe", {"n_startup": 5, "multivariate": True})]
 
 
