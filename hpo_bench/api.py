@@ -23,8 +23,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
-from hpo_bench.errors import HpoBenchError
-from hpo_bench.experiment import MAX_WORKERS, Experiment, check_scheduler_address, load_experiment
+from hpo_bench.errors import ExperimentError, HpoBenchError
+from hpo_bench.experiment import (
+    CLUSTER_EXECUTORS,
+    EXECUTORS,
+    MAX_WORKERS,
+    Experiment,
+    check_scheduler_address,
+    load_experiment,
+)
 from hpo_bench.store import Store
 
 # How run()'s keyword options are spelt in messages; the CLI passes its flags' spelling instead.
@@ -65,13 +72,19 @@ def check_run_options(exp: Experiment, *, n_workers: int | None, executor: str |
                                   or not 1 <= n_workers <= MAX_WORKERS):
         raise HpoBenchError(f"{names['n_workers']} {n_workers}: must be a positive integer (at most {MAX_WORKERS:,})")
     executor = executor or exp.executor
-    if executor not in ("local", "dask"):
-        raise HpoBenchError(f"{names['executor']} {executor}: must be 'local' or 'dask'")
+    if executor not in EXECUTORS:
+        raise HpoBenchError(f"{names['executor']} {executor}: must be 'local', 'dask' or 'ray'")
     if scheduler_address is not None:
-        check_scheduler_address(scheduler_address, names["scheduler_address"])
-        if executor != "dask":
-            raise HpoBenchError(f"{names['scheduler_address']} {scheduler_address}: needs the dask executor (the "
-                                f"executor is {executor!r})")
+        if executor not in CLUSTER_EXECUTORS:
+            raise HpoBenchError(f"{names['scheduler_address']} {scheduler_address}: needs the dask or ray executor "
+                                f"(the executor is {executor!r})")
+        check_scheduler_address(scheduler_address, names["scheduler_address"], executor)
+    if executor == "ray":
+        import importlib.util
+
+        if importlib.util.find_spec("ray") is None:  # say so before any store is opened
+            raise ExperimentError(f"{names['executor']} ray: needs Ray, which is not installed: "
+                                  "pip install 'hpo-bench[ray]'")
     if models is not None:
         unknown = [m for m in models if m not in exp.models]
         if not models or unknown:

@@ -581,11 +581,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--n-workers", type=int, default=None, help="worker processes (default: the file's)")
     run.add_argument("--models", default=None, metavar="A,B",
                      help="work on these models' runs only this time (default: all); the others stay as they are")
-    run.add_argument("--executor", choices=["local", "dask"], default=None,
+    run.add_argument("--executor", choices=["local", "dask", "ray"], default=None,
                      help="where evaluations run (default: the file's executor, else local)")
     run.add_argument("--scheduler", default=None, metavar="ADDRESS",
-                     help="Dask scheduler, e.g. tcp://HOST:8786 (default: the file's scheduler_address; "
-                          "without one, a local Dask cluster of n_workers processes)")
+                     help="the cluster to join: a Dask scheduler, e.g. tcp://HOST:8786, or with --executor ray a "
+                          "Ray head, e.g. HOST:6379 (default: the file's scheduler_address; without one, a local "
+                          "Dask cluster or Ray of n_workers processes)")
     run.set_defaults(func=cmd_run)
 
     status = sub.add_parser("status", parents=[common], help="runs done and pending, failures")

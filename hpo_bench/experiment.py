@@ -15,11 +15,11 @@ include_default = true     # the package default is every run's first trial
 defaults = "probst2019"    # the R packages' defaults of Probst et al. 2019 instead (default: "package")
 tune = ["all", "each"]     # runs tuning everything, and one run per hyperparameter alone
 time_limit_s = 60          # an evaluation running longer is stopped and stored TIMEOUT; default: no limit
-executor = "dask"          # "local" (default) or "dask"
+executor = "dask"          # "local" (default), "dask" or "ray"
 test = "holdout"           # an outer stratified split: the search sees inner CV on the rest only
 test_fraction = 0.2        # the held-out share (default 0.2)
 seed_design = "crossed"    # split, model and optimizer seeds crossed (seeds = k gives k**3 repetitions)
-scheduler_address = "tcp://10.0.0.5:8786"   # Dask only; without it, a LocalCluster of n_workers
+scheduler_address = "tcp://10.0.0.5:8786"   # Dask or Ray (a head's "HOST:6379"); without it, a local cluster
 
 [configs]                  # optional: configurations evaluated after the default, before the optimizer
 random_forest = [{ n_estimators = 500, bootstrap = false, max_features = 0.5, min_samples_leaf_exp = 0.0 }]
@@ -94,8 +94,9 @@ KEYS = {
     "tune": "what each run tunes: 'all' (default), 'each', 'pairs', a parameter name, a list of names, or a list "
             "of these",
     "time_limit_s": "a positive number of seconds per evaluation (all its folds); default: no limit",
-    "executor": "'local' (worker processes on this machine) or 'dask'",
-    "scheduler_address": "a Dask scheduler address such as 'tcp://HOST:PORT' (executor 'dask' only)",
+    "executor": "'local' (worker processes on this machine), 'dask' or 'ray'",
+    "scheduler_address": "the cluster to join: a Dask scheduler address such as 'tcp://HOST:PORT' (executor 'dask'), "
+                         "or a Ray cluster's head 'HOST:PORT', 'ray://HOST:PORT' or 'auto' (executor 'ray')",
     "test": "'none' (default) or 'holdout': each repetition's data split into an outer training part, on which "
             "the inner CV drives the search, and a held-out test part that scores the default and each incumbent",
     "test_fraction": "a number in (0, 0.5]: the held-out share of the rows (test = 'holdout'), default 0.2",
@@ -108,6 +109,8 @@ DEFAULT_KINDS = ("probst2019",)  # named defaults besides the package's (ModelFa
 SEED_DESIGNS = ("repeated", "crossed")
 MAX_CROSSED_LEVELS = 10
 DASK_SCHEMES = ("tcp", "tls", "ucx", "ws", "wss")
+EXECUTORS = ("local", "dask", "ray")  # hpo_bench.executors.EXECUTORS; not imported: parsing a file starts nothing
+CLUSTER_EXECUTORS = ("dask", "ray")  # those that take a scheduler_address
 _HOST = re.compile(r"\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_])?")
 
 
@@ -446,13 +449,13 @@ def _validate(data: dict[str, Any], text: str, where: str, build_optimizers: boo
     time_limit_s = _positive_seconds(where, data, "time_limit_s")
     budget_seconds = _positive_seconds(where, data, "budget_seconds")
     executor = data.get("executor", "local")
-    if executor not in ("local", "dask"):
+    if executor not in EXECUTORS:
         raise _fail(where, "executor", executor, KEYS["executor"])
     address = data.get("scheduler_address")
     if address is not None:
-        check_scheduler_address(address, f"{where}: scheduler_address")
-        if executor != "dask":
-            raise _fail(where, "scheduler_address", address, "needs executor = \"dask\"")
+        if executor not in CLUSTER_EXECUTORS:
+            raise _fail(where, "scheduler_address", address, "needs executor = \"dask\" or \"ray\"")
+        check_scheduler_address(address, f"{where}: scheduler_address", executor)
     description = data.get("description", "")
     if not isinstance(description, str):
         raise _fail(where, "description", description, KEYS["description"])
@@ -498,8 +501,11 @@ def _positive_seconds(where: str, data: Mapping[str, Any], key: str) -> float | 
     return float(value)
 
 
-def check_scheduler_address(address: object, where: str) -> str:
-    """`address` if it is a Dask scheduler address SCHEME://HOST:PORT; checked before any run starts."""
+def check_scheduler_address(address: object, where: str, executor: str = "dask") -> str:
+    """`address` if it is a cluster address for `executor`, checked before any run starts: for Dask a
+    scheduler's SCHEME://HOST:PORT, for Ray a head's HOST:PORT, ray://HOST:PORT (Ray Client) or "auto"."""
+    if executor == "ray":
+        return _check_ray_address(address, where)
     scheme, sep, rest = address.partition("://") if isinstance(address, str) else ("", "", "")
     host, colon, port = rest.rpartition(":")
     # ASCII digits only ("８７８６".isdigit() is true), a port that exists, and a host name or a bracketed
@@ -508,6 +514,17 @@ def check_scheduler_address(address: object, where: str) -> str:
     if not sep or scheme not in DASK_SCHEMES or not _HOST.fullmatch(host) or not colon or not port_ok:
         raise ExperimentError(f"{where} = {address!r}: must be a Dask scheduler address SCHEME://HOST:PORT with "
                               f"SCHEME one of {list(DASK_SCHEMES)}, e.g. 'tcp://10.0.0.5:8786'")
+    return address
+
+
+def _check_ray_address(address: object, where: str) -> str:
+    rest = address.removeprefix("ray://") if isinstance(address, str) else ""
+    host, colon, port = rest.rpartition(":")
+    port_ok = port.isascii() and port.isdigit() and 0 < int(port) <= 65535
+    if address != "auto" and (not colon or not _HOST.fullmatch(host) or not port_ok):
+        raise ExperimentError(f"{where} = {address!r}: must be a Ray cluster address: the head's HOST:PORT (as "
+                              "`ray start --head` prints it, e.g. '10.0.0.5:6379'), 'ray://HOST:PORT' (Ray Client) "
+                              "or 'auto'")
     return address
 
 

@@ -141,7 +141,7 @@ class Scheduler:
         # Command-line choices override the file's: where evaluations run does not change their results.
         self.executor = executor or experiment.executor
         self.scheduler_address = scheduler_address or (
-            experiment.scheduler_address if self.executor == "dask" else None)
+            experiment.scheduler_address if self.executor == experiment.executor else None)
         self.out = out or sys.stderr
         self._job_ids = 0
 
@@ -269,8 +269,12 @@ class Scheduler:
         progress.failures_finished = sum(r.failures for r in runs if r.ended)
         if open_runs:
             n_workers = self._n_workers(open_runs)
-            where = (f"Dask scheduler {self.scheduler_address}" if self.scheduler_address
-                     else f"{n_workers} {'Dask ' if self.executor == 'dask' else ''}workers")
+            kind = {"dask": "Dask ", "ray": "Ray "}.get(self.executor, "")
+            where = f"{n_workers} {kind}workers"
+            if self.scheduler_address and self.executor == "dask":
+                where = f"Dask scheduler {self.scheduler_address}"
+            elif self.scheduler_address:  # Ray: the executor starts n_workers actors on the cluster
+                where = f"{where} on the Ray cluster at {self.scheduler_address}"
             self.out.write(f"{self.exp.name}: {len(runs)} runs, {len(open_runs)} to do, {where}\n")
             context = WorkerContext(tasks={ref: tasks[ref] for ref in {r.spec.task for r in open_runs}},
                                     splits=splits, metric=self.exp.metric, models=tuple(self.exp.models))

@@ -58,8 +58,9 @@ class Sleepy(ModelFamily):
 
 
 class WorkerKiller(ModelFamily):
-    """Dask only: SIGKILLs the Dask worker whose evaluation process runs it (as its nanny or the OOM
-    killer would). Never use it with the local executor, where the parent is the driver."""
+    """Dask and Ray only: SIGKILLs the Dask worker or Ray actor whose evaluation process runs it (as a
+    nanny, Ray's memory monitor or the OOM killer would). Never use it with the local executor, where the
+    parent is the driver."""
 
     name = "worker_killer"
     library = "sklearn.linear_model.LogisticRegression"

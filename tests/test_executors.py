@@ -1,5 +1,6 @@
-"""Both executors, the same rules: a crash is retried once then FAILED, a time limit stops the work,
-results are the evaluation's own. Dask runs on a real LocalCluster of 2 worker processes."""
+"""Every executor, the same rules: a crash is retried once then FAILED, a time limit stops the work,
+results are the evaluation's own. Dask runs on a real LocalCluster of 2 worker processes, Ray on one local
+Ray of 2 CPUs shared by this module's tests."""
 
 from __future__ import annotations
 
@@ -33,13 +34,41 @@ def dask_address():
     cluster.close()
 
 
-@pytest.fixture(params=["local", "dask"])
+@pytest.fixture(scope="module")
+def ray_local(tmp_path_factory):
+    """One local Ray for the module (it takes seconds to start); a RayExecutor uses it and leaves it running."""
+    ray = pytest.importorskip("ray")
+    import os
+    import shutil
+    import sys
+
+    from hpo_bench.executors.ray import process_temp_dir, process_token
+
+    # as RayExecutor starts a Ray: no usage statistics, the auth token in the environment (not ~/.ray)
+    env = {"RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_TOKEN": process_token()}
+    env = {k: v for k, v in env.items() if k not in os.environ}
+    os.environ.update(env)
+    if "RAY_AUTH_MODE" not in os.environ:  # ray.init sets it to "token" here: unset it again at the end
+        env["RAY_AUTH_MODE"] = ""
+    temp = process_temp_dir()  # a second Ray in this process (tests/test_ray.py) must use the same
+    ray.init(num_cpus=2, include_dashboard=False, _temp_dir=temp, logging_level=logging.ERROR,
+             runtime_env={"env_vars": {"PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}})
+    yield ray
+    ray.shutdown()
+    shutil.rmtree(temp, ignore_errors=True)
+    for key in env:
+        os.environ.pop(key, None)
+
+
+@pytest.fixture(params=["local", "dask", "ray"])
 def kind(request) -> str:
     return request.param
 
 
 def executor_of(kind: str, context: WorkerContext, request, time_limit_s: float | None = None):
     address = request.getfixturevalue("dask_address") if kind == "dask" else None
+    if kind == "ray":
+        request.getfixturevalue("ray_local")
     return make_executor(kind, 2, context, time_limit_s=time_limit_s, scheduler_address=address)
 
 
@@ -68,6 +97,7 @@ def test_a_crash_is_retried_once_then_failed_and_the_rest_goes_on(kind, context,
         r = results[job_id]
         assert r.state == TrialState.FAILED and r.loss is None
         # two attempts, each ended by the model's os._exit(3)
+        # locally the driver retries in a new process; a Dask worker or a Ray actor in a new sandbox of its own
         assert r.error == "the worker died twice evaluating this configuration (exit code 3)" if kind == "local" \
             else r.error == "the worker died twice evaluating this configuration (exit code 3; exit code 3)"
     expected = evaluate(context.tasks["sklearn:iris"], get_model(CRASHING), good, fidelity=1.0, seed=5,
@@ -124,3 +154,18 @@ def test_dask_worker_death_is_retried_by_dask_then_failed(context, dask_address)
     assert r.error.startswith("a Dask worker died running it: KilledWorker: Attempted to run task")
     assert "on 2 different workers" in r.error  # tried twice: allowed-failures = 1
     assert after[2].state == TrialState.COMPLETE
+
+
+def test_ray_actor_death_is_retried_once_then_failed(context, ray_local):
+    """WORKER_KILLER SIGKILLs its sandbox's parent, the actor: a new actor retries the job once, then FAILED."""
+    from hpo_bench.executors import RayExecutor
+
+    with RayExecutor(2, context) as executor:
+        results = run_all(executor, [Job(1, "sklearn:iris", "executor_families:WORKER_KILLER", {"x": 0.5}, 1.0, 1)])
+        after = run_all(executor, [Job(2, "sklearn:iris", CRASHING, {"x": 0.1}, 1.0, 1)])
+        assert executor._n_made == 2 + 2  # two actors replaced, one per attempt
+    r = results[1]
+    assert r.state == TrialState.FAILED
+    assert r.error.startswith("a Ray worker died twice running it: ActorDiedError"), r.error
+    assert after[2].state == TrialState.COMPLETE
+    assert ray_local.is_initialized()  # a Ray the executor did not start is left running

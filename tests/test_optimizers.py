@@ -18,7 +18,7 @@ FAST = {"gp": {"n_initial": 5}, "tpe": {"n_startup": 5}, "optuna-tpe": {"n_start
         "optuna-gp": {"n_startup_trials": 5}, "hyperopt-tpe": {"n_startup_jobs": 5},
         # SMAC's initial design is at most n_trials / 4 (4 of 16) for smac-hpo and smac-bb already; smac-hb's
         # n_trials is SMAC's count of Hyperband trials in the budget (78 for 16 evaluations, so 19 initial).
-        "smac-hb": {"n_configs": 5}}
+        "smac-hb": {"n_configs": 5}, "ray-optuna": {"n_startup_trials": 5}, "ray-hyperopt": {"n_initial_points": 5}}
 CASES = [(name, FAST.get(name, {})) for name in sorted(OPTIMIZERS)] + [("tpe", {"n_startup": 5, "multivariate": True})]
 
 

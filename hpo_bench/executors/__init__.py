@@ -1,9 +1,10 @@
 """Executors run evaluations in worker processes; the driver submits jobs and collects results.
 
 `Executor` (base.py) is the interface the scheduler uses; `LocalExecutor` (local.py: processes on this
-machine, the default) and `DaskExecutor` (dask.py: a Dask cluster) implement it, and `make_executor`
-picks one by name. worker.py is the evaluation process both run: it gets the task data once, then
-evaluates one job at a time, and dies with its driver.
+machine, the default), `DaskExecutor` (dask.py: a Dask cluster) and `RayExecutor` (ray.py: Ray actors,
+on a local Ray or a cluster) implement it, and `make_executor` picks one by name. worker.py is the
+evaluation process they all run: it gets the task data once, then evaluates one job at a time, and dies
+with its driver.
 """
 
 from __future__ import annotations
@@ -11,7 +12,8 @@ from __future__ import annotations
 from hpo_bench.executors.base import EXECUTORS, Executor, Job, WorkerContext, default_n_workers, make_executor
 from hpo_bench.executors.dask import DaskExecutor
 from hpo_bench.executors.local import LocalExecutor
+from hpo_bench.executors.ray import RayExecutor
 from hpo_bench.executors.worker import run_job
 
-__all__ = ["EXECUTORS", "DaskExecutor", "Executor", "Job", "LocalExecutor", "WorkerContext", "default_n_workers",
-           "make_executor", "run_job"]
+__all__ = ["EXECUTORS", "DaskExecutor", "Executor", "Job", "LocalExecutor", "RayExecutor", "WorkerContext",
+           "default_n_workers", "make_executor", "run_job"]

@@ -98,7 +98,7 @@ class Executor(ABC):
         """The results that finished within `timeout` seconds (maybe none), in the order they finished."""
 
 
-EXECUTORS = ("local", "dask")
+EXECUTORS = ("local", "dask", "ray")
 
 
 def default_n_workers() -> int:
@@ -107,16 +107,20 @@ def default_n_workers() -> int:
 
 def make_executor(kind: str, n_workers: int, context: WorkerContext, *, time_limit_s: float | None = None,
                   scheduler_address: str | None = None) -> Executor:
-    """The executor named `kind` ("local" or "dask"); a scheduler address makes sense only for Dask."""
-    # Imported here: both modules build on this one.
+    """The executor named `kind` ("local", "dask" or "ray"); a scheduler address is a cluster's (Dask's
+    scheduler, Ray's head), so it makes no sense for "local"."""
+    # Imported here: these modules build on this one.
     from hpo_bench.executors.dask import DaskExecutor
     from hpo_bench.executors.local import LocalExecutor
+    from hpo_bench.executors.ray import RayExecutor
 
     if kind == "local":
         if scheduler_address is not None:
             raise HpoBenchError(f"scheduler address {scheduler_address!r} given, but the executor is 'local'; "
-                                "use the 'dask' executor to connect to a Dask scheduler")
+                                "use the 'dask' or 'ray' executor to connect to a cluster")
         return LocalExecutor(n_workers, context, time_limit_s)
     if kind == "dask":
         return DaskExecutor(n_workers, context, time_limit_s, address=scheduler_address)
+    if kind == "ray":
+        return RayExecutor(n_workers, context, time_limit_s, address=scheduler_address)
     raise HpoBenchError(f"executor {kind!r}: must be one of {list(EXECUTORS)}")

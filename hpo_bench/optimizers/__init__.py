@@ -16,6 +16,7 @@ from hpo_bench.optimizers import (  # noqa: F401  (register themselves)
     halving,
     peers,
     random_search,
+    raytune,
     smac,
     sobol,
     tpe,
