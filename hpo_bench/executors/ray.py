@@ -71,7 +71,7 @@ class _RayWorker:
             if outcome == "timeout":
                 sandbox.stop(kill=True)
                 return TrialResult.failed(self.context.metric, f"stopped after {value:.1f} s: over the time limit "
-                                          f"of {time_limit_s:g} s", state=TrialState.TIMEOUT)
+                                          f"of {time_limit_s:g} s", state=TrialState.TIMEOUT, fit_time_s=value)
             codes.append(value)
         causes = "; ".join(f"exit code {c}{signal_name(c)}" for c in codes)
         return TrialResult.failed(self.context.metric, f"the worker died twice evaluating this configuration "

@@ -254,7 +254,8 @@ def _basic_captions(study: Study, tables: dict[str, pd.DataFrame]) -> dict[str, 
                         f"range over tasks, models and seeds, symlog axis; {basis}. Values: traces.csv."),
         "regret_time": plain(f"Normalised regret of {incumbent} against recorded time per run (fit and predict "
                              "times over the folds plus the optimizer's own ask and tell time; no harness or queue "
-                             "time), log axis; a run that ended earlier keeps its last incumbent; 0 and 1 as in "
+                             "time), log axis; a run without a full-fidelity result yet counts as 1, one that ended "
+                             "earlier keeps its last incumbent; 0 and 1 as in "
                              "the regret figure, median and interquartile range over tasks, models and seeds; "
                              f"{basis}. Values: time_traces.csv."),
         "ranks": plain(f"Average rank of each optimizer's incumbent (1 = best) against evaluations spent, over "

@@ -83,8 +83,14 @@ def incumbent_curves(traces: pd.DataFrame, palette: Palette) -> Figure:
 
 def regret_curves(traces: pd.DataFrame, palette: Palette, at: str = "budget_evals") -> Figure:
     """Normalised regret aggregated over tasks, models and seeds: median and interquartile band, over
-    evaluations spent (`at` = "budget_evals") or recorded seconds ("seconds", a log axis)."""
-    full = traces[(traces["tuned"] == "all")].dropna(subset=["normalized_regret"])
+    evaluations spent (`at` = "budget_evals") or recorded seconds ("seconds", a log axis). Over seconds a
+    run without an incumbent yet counts as the worst (1): runs reach their first full-fidelity result at
+    different times, and a median over only those that have one would start low and jump."""
+    full = traces[(traces["tuned"] == "all")]
+    if at == "seconds":
+        none_yet = full["best_loss"].isna() & (full["ref_worst"] > full["ref_best"])
+        full = full.assign(normalized_regret=full["normalized_regret"].mask(none_yet, 1.0))
+    full = full.dropna(subset=["normalized_regret"])
     if full.empty:
         raise NotApplicable("no normalised regret (every task has a single loss value)")
     fig, ax = plt.subplots(figsize=(6.5, 4))
