@@ -78,6 +78,34 @@ def _finite_crash_costs(encoder_cls: type) -> type:
     return FiniteCrashCosts
 
 
+class _FirstSeen(dict):
+    """A set that iterates in insertion order (the keys of a dict): what SMAC's local search needs to be
+    a function of its seed alone."""
+
+    def __init__(self, items: Any = ()) -> None:
+        super().__init__(dict.fromkeys(items))
+
+    def add(self, item: Any) -> None:
+        self[item] = None
+
+
+def _seeded_local_search() -> None:
+    """Make SMAC's local search iterate its start points in the order its docstring gives.
+
+    SMAC 2.4.1's LocalSearch collects its start points as `list(set(...))`: the order of a set of
+    Configurations follows their hashes, which Python salts per process (PYTHONHASHSEED), and the local
+    search draws from one random stream in that order. Two processes with the same seed then ask
+    different configurations, and a run resumed in a new process replays into different trials
+    (measured: tests/test_run.py's SIGKILL test). SMAC documents the list as "unique configurations
+    only ... when reading from left to right, all but the first occurrence of a configuration are
+    dropped"; `set` in that module is replaced by an insertion-ordered one, which is exactly that, the
+    same start points in the documented order. Idempotent; it changes no other module.
+    """
+    from smac.acquisition.maximizer import local_search
+
+    local_search.set = _FirstSeen  # the module's global name shadows the builtin for its own code only
+
+
 class _SmacAdapter(Optimizer):
     """One SMAC facade per run, built in a temporary directory that is gone once it exists."""
 
@@ -101,6 +129,7 @@ class _SmacAdapter(Optimizer):
             self.check_option(self.n_configs >= 0, "n_configs", "must be >= 0")
         self._check()
         smac = _need_smac(self.name)
+        _seeded_local_search()
         from smac.runhistory.dataclasses import TrialValue
         from smac.runhistory.enumerations import StatusType
 
