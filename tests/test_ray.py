@@ -72,6 +72,17 @@ def test_a_local_ray_gives_the_same_trials_as_the_local_executor(experiment, ref
     assert os.environ.get("RAY_AUTH_TOKEN") == token  # the environment is as it was
 
 
+def test_the_quickstart_on_ray_gives_the_trials_of_the_local_executor(tmp_path):
+    """The README's quickstart file as it is (3 datasets x XGBoost and random forest x grid and random x 2
+    seeds), once per executor: every configuration, loss, fold loss and state the same."""
+    quickstart = Path(__file__).parent.parent / "benchmarks" / "quickstart.toml"
+    for executor in ("local", "ray"):
+        assert main(["run", str(quickstart), "--results-dir", str(tmp_path / executor), "--executor", executor]) == 0
+    local, ray_trials = (trials_of(tmp_path / e / "quickstart.sqlite") for e in ("local", "ray"))
+    assert len(local) == 3 * 2 * 2 * 2 * 10
+    pd.testing.assert_frame_equal(ray_trials, local)
+
+
 def _processes_in_group(pgid: int) -> list[int]:
     pids = []
     for stat in Path("/proc").glob("[0-9]*/stat"):

@@ -11,95 +11,32 @@ daemonic processes.
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
 import threading
 import time
 import uuid
 from concurrent.futures import CancelledError
-from multiprocessing.connection import Connection, wait
 from typing import Any
 
 from hpo_bench.errors import HpoBenchError
 from hpo_bench.executors.base import Executor, Job, WorkerContext
-from hpo_bench.executors.worker import signal_name, worker_main
+from hpo_bench.executors.sandbox import Sandbox
+from hpo_bench.executors.worker import signal_name
 from hpo_bench.trial import TrialResult, TrialState
 
 _SANDBOX_LOCK = threading.Lock()
-_IDLE_SANDBOXES: list[_Sandbox] = []
-_SANDBOX_START_S = 300.0  # a loaded node may take a while to import scikit-learn and xgboost
+_IDLE_SANDBOXES: list[Sandbox] = []
 
 
-def _sandbox_main(fd: int, parent_pid: int) -> None:
-    """Entry point of a sandbox child: the same loop as a local worker, over a socket from its Dask worker."""
-    worker_main(Connection(fd), parent_pid)
-
-
-class _Sandbox:
-    """One evaluation process owned by a Dask worker; it receives the task data once, when it starts."""
-
-    def __init__(self, context_id: str, context: WorkerContext) -> None:
-        parent, child = socket.socketpair()
-        code = f"from hpo_bench.executors.dask import _sandbox_main; _sandbox_main({child.fileno()}, {os.getpid()})"
-        # The child sees the Dask worker's sys.path, as a spawned local worker sees the driver's, so model
-        # families importable by the worker (e.g. "families:NAME" in the tests) are importable here too.
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
-        self.process = subprocess.Popen([sys.executable, "-c", code], pass_fds=[child.fileno()], env=env,
-                                        stdin=subprocess.DEVNULL)
-        child.close()
-        self.conn = Connection(parent.detach())
-        self.context_id = context_id
-        try:
-            # The same handshake as a local worker: the task data, then "ready" once it has warmed up.
-            self.conn.send(context)
-            if not self.conn.poll(_SANDBOX_START_S) or self.conn.recv() != "ready":
-                raise OSError(f"no answer within {_SANDBOX_START_S:g} s")
-        except (EOFError, OSError) as exc:
-            self.stop(kill=True)
-            raise HpoBenchError(f"the evaluation process of a Dask worker did not start (exit code "
-                                f"{self.process.returncode}): {exc}") from None
-
-    def run(self, job: Job, time_limit_s: float | None) -> tuple[str, Any]:
-        """("ok", TrialResult), ("timeout", seconds) or ("died", exit code)."""
-        start = time.monotonic()
-        try:
-            self.conn.send(job)
-            if not wait([self.conn], time_limit_s):
-                return "timeout", time.monotonic() - start
-            _, result = self.conn.recv()
-            return "ok", result
-        except (EOFError, OSError):
-            self.stop(kill=True)
-            return "died", self.process.returncode
-
-    def stop(self, kill: bool = False) -> None:
-        if kill:
-            self.process.kill()
-        else:
-            try:
-                self.conn.send(None)
-            except OSError:
-                self.process.kill()
-        try:
-            self.process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-        self.conn.close()
-
-
-def _take_sandbox(context_id: str, context: WorkerContext) -> _Sandbox:
+def _take_sandbox(context_id: str, context: WorkerContext) -> Sandbox:
     with _SANDBOX_LOCK:
         for sandbox in _IDLE_SANDBOXES:
             if sandbox.context_id == context_id and sandbox.process.poll() is None:
                 _IDLE_SANDBOXES.remove(sandbox)
                 return sandbox
-    return _Sandbox(context_id, context)
+    return Sandbox(context_id, context)
 
 
-def _give_back(sandbox: _Sandbox) -> None:
+def _give_back(sandbox: Sandbox) -> None:
     from distributed import get_worker
 
     with _SANDBOX_LOCK:

@@ -1,7 +1,7 @@
 """The Ray executor: evaluations on Ray actors, one per worker, each with a sandbox process of its own.
 
 The rules are the local executor's and the Dask executor's, and so is the evaluation process: each actor
-runs evaluations in a child process that it keeps across jobs (the Dask worker's sandbox, dask.py), so
+runs evaluations in a child process that it keeps across jobs (sandbox.py, as a Dask worker does), so
 that a time limit kills the child, which really stops the fit, and a crash kills only the child; the
 actor and its copy of the task data go on. A child that dies is replaced and the job retried once in
 it, then the trial is FAILED with both exit codes. An actor that dies as a whole (a lost node, Ray's
@@ -35,7 +35,7 @@ from typing import Any
 
 from hpo_bench.errors import HpoBenchError
 from hpo_bench.executors.base import Executor, Job, WorkerContext
-from hpo_bench.executors.dask import _Sandbox
+from hpo_bench.executors.sandbox import Sandbox
 from hpo_bench.executors.worker import signal_name
 from hpo_bench.trial import TrialResult, TrialState
 
@@ -49,7 +49,7 @@ class _RayWorker:
     def __init__(self, context: WorkerContext, name: str) -> None:
         self.context = context
         self.name = name
-        self.sandbox: _Sandbox | None = _Sandbox(name, context)  # warmed up before the first job
+        self.sandbox: Sandbox | None = Sandbox(name, context, owner="Ray actor")  # warmed up before the first job
 
     def pid(self) -> int:
         return os.getpid()
@@ -62,7 +62,7 @@ class _RayWorker:
         codes: list[int | None] = []
         for _ in range(2):
             if self.sandbox is None:
-                self.sandbox = _Sandbox(self.name, self.context)
+                self.sandbox = Sandbox(self.name, self.context, owner="Ray actor")
             sandbox = self.sandbox
             outcome, value = sandbox.run(job, time_limit_s)
             if outcome == "ok":
