@@ -20,13 +20,14 @@ from hpo_bench.space import Categorical, Float, Int, SearchSpace
 from hpo_bench.trial import Suggestion, TrialResult
 
 
-def _need(module: str, optimizer: str) -> Any:
+def _need(module: str, optimizer: str, extra: str = "peers") -> Any:
+    """`module` imported, or ExperimentError naming the package and the extra that installs it."""
     import importlib
 
     try:
         return importlib.import_module(module)
     except ImportError:
-        hint = "pip install torch" if module == "torch" else 'pip install "hpo-bench[peers]"'
+        hint = "pip install torch" if module == "torch" else f'pip install "hpo-bench[{extra}]"'
         raise ExperimentError(f"optimizer {optimizer!r} needs the package {module.split('.')[0]!r}: {hint}") from None
 
 

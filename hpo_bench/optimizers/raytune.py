@@ -32,7 +32,6 @@ from hpo_bench.space import Categorical, Float, Int, SearchSpace
 from hpo_bench.trial import Suggestion, TrialResult
 
 METRIC = "loss"  # the metric name the searchers are built with; mode "min"
-RAY_HINT = 'pip install "hpo-bench[ray]"'
 
 
 def tune_space(space: SearchSpace, tune: Any) -> dict[str, Any]:
@@ -74,7 +73,7 @@ class _RayAdapter(Optimizer):
 
     def __init__(self, space, *, seed, budget_evals, **options):
         super().__init__(space, seed=seed, budget_evals=budget_evals, **options)
-        _need_ray(self.name)
+        _need("ray.tune", self.name, extra="ray")
         from ray import tune
 
         self._param_space = tune_space(space, tune)
@@ -84,13 +83,6 @@ class _RayAdapter(Optimizer):
         trial_id = f"{self._n_asked:05d}"  # Ray Tune's ids end in a zero-padded counter too
         self._n_asked += 1
         return trial_id
-
-
-def _need_ray(optimizer: str) -> None:
-    try:
-        import ray.tune  # noqa: F401
-    except ImportError:
-        raise ExperimentError(f"optimizer {optimizer!r} needs the package 'ray': {RAY_HINT}") from None
 
 
 @register

@@ -43,20 +43,10 @@ import warnings
 from typing import Any
 
 from hpo_bench.configspace import from_configuration, to_configspace
-from hpo_bench.errors import ExperimentError, OptimizerExhausted
+from hpo_bench.errors import OptimizerExhausted
 from hpo_bench.optimizers.base import COMMON_OPTIONS, Optimizer, Option, register
-from hpo_bench.optimizers.peers import _seed
+from hpo_bench.optimizers.peers import _need, _seed
 from hpo_bench.trial import Suggestion, TrialResult, TrialState
-
-INSTALL = 'pip install "hpo-bench[smac]"'
-
-
-def _need_smac(optimizer: str) -> Any:
-    try:
-        import smac
-    except ImportError:
-        raise ExperimentError(f"optimizer {optimizer!r} needs the package 'smac': {INSTALL}") from None
-    return smac
 
 
 def _finite_crash_costs(encoder_cls: type) -> type:
@@ -128,7 +118,7 @@ class _SmacAdapter(Optimizer):
         if getattr(self, "n_configs", None) is not None:
             self.check_option(self.n_configs >= 0, "n_configs", "must be >= 0")
         self._check()
-        smac = _need_smac(self.name)
+        smac = _need("smac", self.name, extra="smac")
         _seeded_local_search()
         from smac.runhistory.dataclasses import TrialValue
         from smac.runhistory.enumerations import StatusType
