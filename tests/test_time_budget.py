@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from test_run import _count
 
 from hpo_bench.analysis import NotApplicable, time_traces
 from hpo_bench.cli import main
@@ -102,14 +103,6 @@ def test_sigkill_then_resume_of_a_time_budgeted_run_loses_and_duplicates_nothing
         a, b = resumed[resumed["run_id"] == run_id], ref[ref["run_id"] == run_id]
         n = min(len(a), len(b))
         assert list(a["config"][:n]) == list(b["config"][:n])
-
-
-def _count(db: Path) -> int:
-    try:
-        with sqlite3.connect(db, timeout=1) as conn:
-            return conn.execute("SELECT COUNT(*) FROM trials").fetchone()[0]
-    except sqlite3.Error:
-        return 0
 
 
 def _trials(times: list[float], losses: list[float], optimizer_time: float | None = 0.0) -> pd.DataFrame:
