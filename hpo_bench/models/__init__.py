@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from hpo_bench.models.base import DataShape, FamilyWithSpace, ModelFamily
+from hpo_bench.models.base import TASK_TYPES, DataShape, FamilyWithSpace, ModelFamily
 from hpo_bench.models.decision_tree import FAMILY as DECISION_TREE
 from hpo_bench.models.elastic_net import FAMILY as ELASTIC_NET
 from hpo_bench.models.knn import FAMILY as KNN
@@ -35,4 +35,4 @@ def get_model(name: str) -> ModelFamily:
                    form="module:ATTRIBUTE")
 
 
-__all__ = ["MODELS", "DataShape", "FamilyWithSpace", "ModelFamily", "get_model", "model_problem"]
+__all__ = ["MODELS", "TASK_TYPES", "DataShape", "FamilyWithSpace", "ModelFamily", "get_model", "model_problem"]

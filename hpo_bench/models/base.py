@@ -17,7 +17,11 @@ class DataShape:
 
     n_samples: int
     n_features: int
-    n_classes: int
+    n_classes: int  # 0 for regression
+
+
+# The kinds of task a family can serve; a task knows its own (Task.task_type).
+TASK_TYPES = ("classification", "regression")
 
 
 class ModelFamily(ABC):
@@ -35,6 +39,9 @@ class ModelFamily(ABC):
     fidelity_param: ClassVar[str | None] = None
     # Distance- and gradient-based learners need standardised numeric features.
     needs_scaling: ClassVar[bool] = False
+    # What this object's estimator does. A family serving both kinds is its classifier; `for_task`
+    # gives its regressor, a family object of its own (same name, its own library, defaults, estimator).
+    task_type: ClassVar[str] = "classification"
 
     @property
     @abstractmethod
@@ -59,12 +66,30 @@ class ModelFamily(ABC):
 
     @abstractmethod
     def make_estimator(self, config: Mapping[str, Any], *, seed: int, fidelity: float, shape: DataShape) -> Any:
-        """An unfitted scikit-learn compatible classifier for `config` (already validated or a default)."""
+        """An unfitted scikit-learn compatible estimator for `config` (already validated or a default): a
+        classifier with predict_proba, or for a regression family a regressor with predict."""
 
     def concrete(self, config: Mapping[str, Any], shape: DataShape) -> dict[str, Any]:
         """`config` with symbolic values (a default's "sqrt") replaced by the numbers they stand for on
         data of this shape, so that every configuration can be placed in the search space."""
         return dict(config)
+
+    def task_types(self) -> tuple[str, ...]:
+        """The kinds of task this family serves (what `hpo-bench models` lists)."""
+        return tuple(t for t in TASK_TYPES if self._variant(t) is not None)
+
+    def _variant(self, task_type: str) -> ModelFamily | None:
+        """The family object for `task_type`, None if it serves no such task. Families with a regressor
+        override this to return it for "regression"."""
+        return self if task_type == self.task_type else None
+
+    def for_task(self, task_type: str) -> ModelFamily:
+        """The family as it runs on a task of `task_type`; SpaceError naming the family if it has none."""
+        variant = self._variant(task_type)
+        if variant is None:
+            raise SpaceError(f"model {self.name!r} has no estimator for {task_type} tasks (it serves: "
+                             f"{', '.join(self.task_types()) or 'none'})")
+        return variant
 
     def with_space(self, space: SearchSpace) -> ModelFamily:
         """This family searching `space` instead of its own (an experiment's `spaces` file); its estimator,
@@ -91,6 +116,11 @@ class FamilyWithSpace(ModelFamily):
         self._space = space
         self.name, self.library = family.name, family.library
         self.fidelity_param, self.needs_scaling = family.fidelity_param, family.needs_scaling
+        self.task_type = family.task_type
+
+    def _variant(self, task_type: str) -> ModelFamily | None:
+        variant = self.family._variant(task_type)
+        return None if variant is None else variant if variant is self.family else FamilyWithSpace(variant, self._space)
 
     @property
     def space(self) -> SearchSpace:
