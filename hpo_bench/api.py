@@ -144,10 +144,10 @@ class Analysis:
 
 def check_metric(metric: str | None, name: str = "metric") -> None:
     """A metric to report must be one that every trial records; `name` spells the option as given."""
-    from hpo_bench.evaluation import METRICS  # not at the top: it imports scikit-learn, slow for --help
+    from hpo_bench.evaluation import ALL_METRICS  # not at the top: it imports scikit-learn, slow for --help
 
-    if metric is not None and metric not in METRICS:
-        raise HpoBenchError(f"{name} {metric}: must be one of {list(METRICS)}")
+    if metric is not None and metric not in ALL_METRICS:
+        raise HpoBenchError(f"{name} {metric}: must be one of {list(ALL_METRICS)}")
 
 
 def read_reference(path: str | Path, name: str = "reference") -> Any:

@@ -254,7 +254,12 @@ def _describe(entry: Any) -> str:
     kind = (f"official {splits['n_repeats']}x{splits['n_folds']}-fold" if splits["official"]
             else "generated splits")
     return (f"{meta['n_rows']} rows, {meta['n_features']} features ({len(meta['categorical'])} categorical), "
-            f"{meta['n_classes']} classes, {kind}")
+            f"{_target_kind(meta)}, {kind}")
+
+
+def _target_kind(meta: dict[str, Any]) -> str:
+    """"2 classes" or "regression" for a stored task's metadata (stored before regression: classification)."""
+    return "regression" if meta.get("task_type") == "regression" else f"{meta['n_classes']} classes"
 
 
 def cmd_tasks_pull(args: argparse.Namespace) -> int:
@@ -300,12 +305,15 @@ def cmd_tasks_import(args: argparse.Namespace) -> int:
         if not is_manifest(args.path):
             raise TaskError(f"{args.path}: give --target COLUMN for a data file (a manifest is a .csv file with "
                             "the columns name, file, target)")
+        if args.task_type is not None:
+            raise TaskError(f"--task-type {args.task_type}: applies to a data file; a manifest gives each row's type "
+                            "in its task_type column")
         results = import_manifest(store, args.path, replace=args.replace)
     else:
         categorical = [c.strip() for c in (args.categorical or "").split(",") if c.strip()]
         results = [import_file(store, args.path, target=args.target, categorical=categorical, name=args.name,
                                openml_data_id=args.openml_data_id, openml_task_id=args.openml_task_id,
-                               replace=args.replace)]
+                               replace=args.replace, task_type=args.task_type or "classification")]
     for r in results:
         print(f"{r.entry.key}: {r.status}: {_describe(r.entry)}")
     print(f"{len(results)} task(s) in {time.perf_counter() - start:.1f} s; task store: {store.root}")
@@ -326,7 +334,9 @@ def cmd_tasks_list(args: argparse.Namespace) -> int:
     for e in entries:
         m, s = e.meta, e.meta["splits"]
         rows.append({"name": e.key, "dataset": m["name"], "rows": m["n_rows"], "features": m["n_features"],
-                     "categorical": len(m["categorical"]), "classes": m["n_classes"],
+                     "categorical": len(m["categorical"]),
+                     "type": m.get("task_type", "classification"),
+                     "classes": "-" if m.get("task_type") == "regression" else m["n_classes"],
                      "openml_task": e.ids.get("openml_task_id", "-"), "openml_data": e.ids.get("openml_data_id", "-"),
                      "splits": f"official {s['n_repeats']}x{s['n_folds']}" if s["official"] else "generated",
                      "source": m["source"]["kind"], "fingerprint": m["checksum"]["fingerprint"]})
@@ -622,7 +632,7 @@ def build_parser() -> argparse.ArgumentParser:
     pull.add_argument("--task", type=int, action="append", default=[], metavar="ID", help="an OpenML task id")
     pull.add_argument("--data", type=int, action="append", default=[], metavar="ID", help="an OpenML dataset id")
     pull.add_argument("--suite", action="append", default=[], metavar="NAME",
-                      help="OpenML-CC18 or probst-38 (bundled), or a suite name or id on the server")
+                      help="OpenML-CC18, OpenML-CTR23 or probst-38 (bundled), or a suite name or id on the server")
     pull.add_argument("--openml-server", default=None, metavar="URL",
                       help="default: $HPO_BENCH_OPENML_SERVER, else https://www.openml.org/api/v1/xml")
     pull.add_argument("--replace", action="store_true", help="download again what the store already has")
@@ -631,6 +641,9 @@ def build_parser() -> argparse.ArgumentParser:
                                help="a data file (CSV/TSV, gzipped or not, ARFF, Parquet) or a manifest of them")
     imp.add_argument("path", help="the data file, or a manifest .csv with columns name, file, target, ...")
     imp.add_argument("--target", default=None, help="the label column (required for a data file)")
+    imp.add_argument("--task-type", choices=["classification", "regression"], default=None,
+                     help="regression: the target is a number (default: classification; a manifest has a "
+                     "task_type column instead)")
     imp.add_argument("--categorical", default=None, metavar="A,B", help="categorical columns, comma-separated")
     imp.add_argument("--name", default=None, help="the task's name in the store (default: the file name)")
     imp.add_argument("--openml-data-id", type=int, default=None, metavar="ID")

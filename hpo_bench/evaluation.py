@@ -11,12 +11,21 @@ from typing import Any
 import numpy as np
 from sklearn.compose import ColumnTransformer
 from sklearn.impute import SimpleImputer
-from sklearn.metrics import balanced_accuracy_score, brier_score_loss, log_loss, roc_auc_score, zero_one_loss
+from sklearn.metrics import (
+    balanced_accuracy_score,
+    brier_score_loss,
+    log_loss,
+    mean_absolute_error,
+    r2_score,
+    roc_auc_score,
+    root_mean_squared_error,
+    zero_one_loss,
+)
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from hpo_bench.models.base import DataShape, ModelFamily
-from hpo_bench.tasks.base import Split, Task
+from hpo_bench.tasks.base import CLASSIFICATION, REGRESSION, Split, Task
 from hpo_bench.trial import TrialResult, TrialState
 
 
@@ -53,13 +62,32 @@ METRICS: dict[str, Callable[[np.ndarray, np.ndarray], float]] = {
 }
 
 
-def score_fold(y: np.ndarray, proba: np.ndarray) -> dict[str, float]:
-    """Every metric of METRICS on one fold's predictions."""
+# Regression: the same rules, on one predict per fold. 1 - R^2 is R^2 as a loss: 0 is a perfect fit,
+# 1 predicting the test fold's mean, above 1 worse than that (scikit-learn's r2_score on the fold).
+REGRESSION_METRICS: dict[str, Callable[[np.ndarray, np.ndarray], float]] = {
+    "rmse": root_mean_squared_error,
+    "mae": mean_absolute_error,
+    "1-r2": lambda y, pred: 1.0 - r2_score(y, pred),
+}
+METRICS_BY_TASK_TYPE = {CLASSIFICATION: METRICS, REGRESSION: REGRESSION_METRICS}
+# Every metric name, for checking an experiment before its tasks are loaded.
+ALL_METRICS = {**METRICS, **REGRESSION_METRICS}
+
+
+def metric_task_type(metric: str) -> str:
+    """The task type a metric scores: "classification" or "regression"."""
+    return REGRESSION if metric in REGRESSION_METRICS else CLASSIFICATION
+
+
+def score_fold(y: np.ndarray, predicted: np.ndarray, task_type: str = CLASSIFICATION) -> dict[str, float]:
+    """Every metric of the task type on one fold's predictions: class probabilities (classification) or
+    predicted values (regression)."""
+    metrics = METRICS_BY_TASK_TYPE[task_type]
     with warnings.catch_warnings():
         # float32 probabilities (XGBoost's) sum to 1 within 1e-7 only; log_loss and brier_score_loss warn
         # about every such row although they score the values as given. Not a property of the trial.
         warnings.filterwarnings("ignore", message="The y_prob values do not sum to one")
-        return {name: float(fn(y, proba)) for name, fn in METRICS.items()}
+        return {name: float(fn(y, predicted)) for name, fn in metrics.items()}
 
 
 # A categorical column keeps one indicator column for each of its most frequent categories, at most
@@ -109,14 +137,29 @@ def _full_proba(estimator: Any, X: Any, n_classes: int) -> np.ndarray:
     return out
 
 
+def _predictions(estimator: Any, X: Any, task: Task) -> np.ndarray:
+    """What the metrics score: probabilities per class, or for regression the predicted values (float64)."""
+    if not task.is_regression:
+        return _full_proba(estimator, X, task.n_classes)
+    predicted = np.asarray(estimator.predict(X), dtype=np.float64).reshape(-1)
+    if not np.all(np.isfinite(predicted)):
+        raise ValueError(f"the model predicted {int((~np.isfinite(predicted)).sum())} non-finite value(s)")
+    return predicted
+
+
 def evaluate(task: Task, model: ModelFamily, config: Mapping[str, Any], *, fidelity: float, seed: int,
              splits: Sequence[Split], metric: str = "1-auc") -> TrialResult:
     """Cross-validate `config` on `task`. Never raises for a bad configuration: it returns FAILED.
 
     A fold whose score is not finite (AUC on a test fold with one class) makes the trial FAILED with
     the reason: a mean over folds with a NaN in it is not a loss an optimizer or a table can use.
+    `model` is the family for the task's type (`family.for_task(task.task_type)`); every metric of that
+    type is recorded per fold.
     """
-    fold_metrics: dict[str, list[float]] = {name: [] for name in METRICS}
+    fold_metrics: dict[str, list[float]] = {name: [] for name in METRICS_BY_TASK_TYPE[task.task_type]}
+    if metric not in fold_metrics or model.task_type != task.task_type:
+        raise ValueError(f"{task.name} is a {task.task_type} task: metric {metric!r} and the {model.task_type} "
+                         f"family of {model.name} do not apply (metrics: {list(fold_metrics)})")
     fit_time = predict_time = 0.0
     # Warnings are recorded with the trial, not printed: a ConvergenceWarning per fold of every trial
     # would flood a run's output, and a trial that stopped at max_iter should say so in the store.
@@ -134,17 +177,17 @@ def evaluate(task: Task, model: ModelFamily, config: Mapping[str, Any], *, fidel
                 pipeline.fit(task.X.iloc[train], task.y[train])
                 fit_time += time.perf_counter() - start
                 start = time.perf_counter()
-                proba = _full_proba(pipeline, task.X.iloc[test], task.n_classes)
+                predicted = _predictions(pipeline, task.X.iloc[test], task)
                 predict_time += time.perf_counter() - start
-                scores = score_fold(task.y[test], proba)
+                scores = score_fold(task.y[test], predicted, task.task_type)
             caught.extend(fold_warnings)
             for name, value in scores.items():
                 fold_metrics[name].append(value)
             bad = [name for name, value in scores.items() if not np.isfinite(value)]
             if bad:
-                classes = len(np.unique(task.y[test]))
+                content = "" if task.is_regression else f" of {len(np.unique(task.y[test]))} class(es)"
                 raise ValueError(f"fold {len(fold_metrics[metric]) - 1}: {', '.join(bad)} not finite "
-                                 f"({scores[bad[0]]}; the test fold has {len(test)} rows of {classes} class(es))")
+                                 f"({scores[bad[0]]}; the test fold has {len(test)} rows{content})")
     except Exception as exc:  # a bad configuration is a result, not a crash of the run
         last = traceback.extract_tb(exc.__traceback__)[-1]
         error = f"{type(exc).__name__}: {exc} (at {last.filename.rsplit('/', 1)[-1]}:{last.lineno})"

@@ -51,7 +51,7 @@ from typing import Any
 
 from hpo_bench.configspace import from_configspace_json
 from hpo_bench.errors import ExperimentError, HpoBenchError
-from hpo_bench.evaluation import METRICS
+from hpo_bench.evaluation import ALL_METRICS, METRICS, REGRESSION_METRICS
 from hpo_bench.models import ModelFamily, get_model
 from hpo_bench.optimizers import get_optimizer
 from hpo_bench.settings import DEFAULTS, NAME_RULE, check_name
@@ -80,7 +80,8 @@ KEYS = {
                       "it); default: no time budget",
     "seeds": f"a positive count or a list of distinct non-negative integers (at most {MAX_SEEDS:,})",
     "cv_folds": "an integer from 2 to 50",
-    "metric": f"one of {list(METRICS)} (the one optimized; every one is recorded)",
+    "metric": f"one of {list(METRICS)} for classification tasks, {list(REGRESSION_METRICS)} for regression tasks "
+              "(the one optimized; every one of the task type is recorded)",
     "n_workers": f"a positive integer (at most {MAX_WORKERS:,})",
     "include_default": "true or false",
     "configs": "a table of model = [ { parameter = value, ... }, ... ]: configurations each run of that model "
@@ -172,9 +173,10 @@ class Experiment:
         """sha256 of the text: what stores made before content hashing were bound to."""
         return hashlib.sha256(self.text.encode()).hexdigest()
 
-    def family(self, model: str) -> ModelFamily:
-        """The model's family as this experiment runs it: searching its `spaces` file's space if it has one."""
-        family = get_model(model)
+    def family(self, model: str, task_type: str = "classification") -> ModelFamily:
+        """The model's family as this experiment runs it on tasks of `task_type`: searching its `spaces`
+        file's space if it has one."""
+        family = get_model(model).for_task(task_type)
         return family.with_space(self.spaces[model]) if model in self.spaces else family
 
     def budget(self, model: str) -> int:
@@ -425,7 +427,7 @@ def _validate(data: dict[str, Any], text: str, where: str, build_optimizers: boo
     else:
         seeds = list(range(_positive_int(where, "seeds", seeds_value, limit=MAX_SEEDS)))
     metric = data.get("metric", DEFAULTS["metric"])
-    if metric not in METRICS:
+    if metric not in ALL_METRICS:
         raise _fail(where, "metric", metric, KEYS["metric"])
     include_default = data.get("include_default", DEFAULTS["include_default"])
     if not isinstance(include_default, bool):

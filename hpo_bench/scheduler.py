@@ -30,8 +30,11 @@ from typing import TextIO
 
 import numpy as np
 
+from hpo_bench.errors import ExperimentError, HpoBenchError
+from hpo_bench.evaluation import METRICS_BY_TASK_TYPE, metric_task_type
 from hpo_bench.executors import Executor, Job, WorkerContext, make_executor
 from hpo_bench.experiment import Experiment
+from hpo_bench.models import ModelFamily, get_model
 from hpo_bench.optimizers import Optimizer, get_optimizer
 from hpo_bench.runs import EPS, Entry, Run, RunState, error_text
 from hpo_bench.seeding import derive_seed
@@ -72,12 +75,32 @@ class PreparedTasks:
 def prepare_tasks(exp: Experiment, task_store: TaskStore) -> PreparedTasks:
     """Load every task and make its splits; an unusable one raises ExperimentError (exit 2), nothing written."""
     tasks = {ref: load_task(ref, task_store) for ref in exp.tasks}
+    check_task_types(exp, tasks)
     fraction = exp.test_fraction if exp.test == "holdout" else None
     reps = sorted({spec.split_rep for spec in exp.runs()})
     splits = {(ref, rep): make_splits(task, ref, n_folds=exp.cv_folds, split_rep=rep, test_fraction=fraction,
                                       where=exp.path)
               for ref, task in tasks.items() for rep in reps}
     return PreparedTasks(tasks, splits)
+
+
+def check_task_types(exp: Experiment, tasks: dict[str, Task]) -> None:
+    """The metric scores every task's type, and every model serves it; else ExperimentError (exit 2).
+
+    One metric is optimised for the whole experiment, so classification and regression tasks cannot be
+    mixed in one experiment file.
+    """
+    wanted = metric_task_type(exp.metric)
+    for ref, task in tasks.items():
+        if task.task_type != wanted:
+            names = list(METRICS_BY_TASK_TYPE[task.task_type])
+            raise ExperimentError(f"{exp.path}: task {ref!r} is a {task.task_type} task, metric {exp.metric!r} scores "
+                                  f"{wanted} tasks; set metric to one of {names} (one experiment holds one task type)")
+        for model in exp.models:
+            try:
+                get_model(model).for_task(task.task_type)
+            except HpoBenchError as exc:
+                raise ExperimentError(f"{exp.path}: task {ref!r}: {exc}") from None
 
 
 @dataclass
@@ -158,15 +181,19 @@ class Scheduler:
                 table[splits.test_key] = [splits.holdout]
         return table
 
+    def _family(self, spec: RunSpec) -> ModelFamily:
+        """The run's family: for its task's type, searching the experiment's space for it if it has one."""
+        return self.exp.family(spec.model, self.prepared.tasks[spec.task].task_type)
+
     def _make_optimizer(self, spec: RunSpec) -> Optimizer:
         opt = self.exp.optimizer(spec.optimizer)
-        space = tuned_space(self.exp.family(spec.model), spec.tuned, self.exp.defaults)
+        space = tuned_space(self._family(spec), spec.tuned, self.exp.defaults)
         return get_optimizer(opt.type)(space, seed=optimizer_seed(spec),
                                        budget_evals=self.exp.budget(spec.model), **opt.options)
 
     def _prepare(self, spec: RunSpec, fingerprints: dict[str, str]) -> Run:
         """The run of `spec`, recorded in the store, with its stored trials replayed (see runs.py)."""
-        model = self.exp.family(spec.model)  # with the experiment's space for it, if it has one
+        model = self._family(spec)  # with the experiment's space for it, if it has one
         space = tuned_space(model, spec.tuned, self.exp.defaults)
         opt = self.exp.optimizer(spec.optimizer)
         splits = self.prepared.splits[(spec.task, spec.split_rep)]

@@ -2,10 +2,12 @@
 
 Without a held-out test, the folds are the task's official ones or stratified k folds from a recorded
 seed, the same for every repetition unless the seed design varies the split. With `test = "holdout"`,
-the rows are first split into an outer training part and a test part (stratified, from a recorded seed;
-an official OpenML fold where the task has them); the inner folds are drawn from the outer training part
-only, so nothing the optimizer sees was computed on a test row. Checked before anything is written: a
-class with fewer rows than folds would leave test folds without it (AUC undefined), so it is refused.
+the rows are first split into an outer training part and a test part (stratified for classification,
+from a recorded seed; an official OpenML fold where the task has them); the inner folds are drawn from
+the outer training part only, so nothing the optimizer sees was computed on a test row. Checked before
+anything is written: a class with fewer rows than folds would leave test folds without it (AUC
+undefined), so it is refused; a regression task needs two rows in every test fold (R^2 is undefined on
+one).
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from sklearn.model_selection import StratifiedShuffleSplit
+from sklearn.model_selection import ShuffleSplit, StratifiedShuffleSplit
 
 from hpo_bench.errors import ExperimentError
 from hpo_bench.seeding import derive_seed
@@ -42,6 +44,9 @@ def split_seed(task: str, n_folds: int, split_rep: int = 0, test_fraction: float
 
 
 def _check_classes(task: Task, ref: str, rows: np.ndarray, need: int, rule: str, where: str) -> None:
+    if task.is_regression:
+        _check_rows(task, ref, rows, need, where)
+        return
     counts = np.bincount(task.y[rows], minlength=task.n_classes)
     part = "" if len(rows) == task.n_rows else " in this part of the split"
     smallest = int(np.argmin(counts))
@@ -50,6 +55,14 @@ def _check_classes(task: Task, ref: str, rows: np.ndarray, need: int, rule: str,
             f"{where}: task {ref!r}: class {task.classes[smallest]!r} has {counts[smallest]} row(s)"
             f"{part}, fewer than {rule}; lower "
             "cv_folds or leave the task out")
+
+
+def _check_rows(task: Task, ref: str, rows: np.ndarray, n_parts: int, where: str) -> None:
+    """A regression task's rows must fill `n_parts` test parts of at least two rows each."""
+    part = "" if len(rows) == task.n_rows else " in this part of the split"
+    if len(rows) < 2 * n_parts:
+        raise ExperimentError(f"{where}: task {ref!r}: {len(rows)} row(s){part}, fewer than 2 per test part for "
+                              f"{n_parts} parts (R^2 needs two rows); lower cv_folds or leave the task out")
 
 
 def make_splits(task: Task, ref: str, *, n_folds: int, split_rep: int = 0, test_fraction: float | None = None,
@@ -77,7 +90,8 @@ def make_splits(task: Task, ref: str, *, n_folds: int, split_rep: int = 0, test_
         # Every class in the test part and cv_folds of it in the outer training part.
         _check_classes(task, ref, np.arange(task.n_rows), n_folds + 1, f"cv_folds + 1 = {n_folds + 1} (the held-out "
                        "part and every inner test fold need every class)", where)
-        outer = StratifiedShuffleSplit(n_splits=1, test_size=test_fraction, random_state=seed)
+        kind = ShuffleSplit if task.is_regression else StratifiedShuffleSplit
+        outer = kind(n_splits=1, test_size=test_fraction, random_state=seed)
         outer_train, test = next(outer.split(np.zeros(task.n_rows), task.y))
         outer_train, test = np.sort(outer_train), np.sort(test)
         _check_classes(task, ref, test, 1, f"1 in the held-out part (test_fraction = {test_fraction:g})", where)

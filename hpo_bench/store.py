@@ -29,7 +29,7 @@ from hpo_bench.settings import check_name
 from hpo_bench.space import config_key
 from hpo_bench.trial import RunSpec, TrialRecord, TrialResult, TrialState
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 _PACKAGES = ("hpo-bench", "numpy", "pandas", "scipy", "scikit-learn", "xgboost", "xgboost-cpu", "openml",
              "matplotlib", "optuna", "hyperopt", "dask", "distributed")
 
@@ -44,7 +44,7 @@ CREATE TABLE IF NOT EXISTS sessions (
 CREATE TABLE IF NOT EXISTS tasks (
     task TEXT PRIMARY KEY, fingerprint TEXT NOT NULL, source TEXT, n_rows INTEGER, n_features INTEGER,
     n_classes INTEGER, n_categorical INTEGER, ids TEXT, splits_official INTEGER, split_seed INTEGER,
-    n_folds INTEGER);
+    n_folds INTEGER, task_type TEXT);
 CREATE TABLE IF NOT EXISTS runs (
     run_id INTEGER PRIMARY KEY, run_key TEXT UNIQUE NOT NULL, task TEXT NOT NULL, model TEXT NOT NULL,
     optimizer TEXT NOT NULL, optimizer_type TEXT NOT NULL, optimizer_options TEXT NOT NULL,
@@ -83,7 +83,14 @@ ALTER TABLE trials ADD COLUMN optimizer_time_s REAL;
 ALTER TABLE runs ADD COLUMN budget_seconds REAL;
 UPDATE meta SET value = '3' WHERE key = 'schema_version';
 """
-_MIGRATIONS = {"1": _MIGRATE_1_TO_2, "2": _MIGRATE_2_TO_3}  # from version -> its script to the next
+# Schema 3 -> 4: regression. Each task's type; every task stored before was a classification task.
+_MIGRATE_3_TO_4 = """
+ALTER TABLE tasks ADD COLUMN task_type TEXT;
+UPDATE tasks SET task_type = 'classification';
+UPDATE meta SET value = '4' WHERE key = 'schema_version';
+"""
+# From version -> its script to the next.
+_MIGRATIONS = {"1": _MIGRATE_1_TO_2, "2": _MIGRATE_2_TO_3, "3": _MIGRATE_3_TO_4}
 
 RUN_STATUSES = ("pending", "done", "crashed")
 EXPORT_FORMATS = ("parquet", "csv")
@@ -392,10 +399,10 @@ class Store:
                                  f"{row['fingerprint']} stored, {summary['fingerprint']} now)")
             return
         self.db.execute(
-            "INSERT INTO tasks VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO tasks VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (summary["name"], summary["fingerprint"], summary["source"], summary["n_rows"],
              summary["n_features"], summary["n_classes"], summary["n_categorical"], json.dumps(summary["ids"]),
-             int(summary["splits_official"]), split_seed, n_folds))
+             int(summary["splits_official"]), split_seed, n_folds, summary["task_type"]))
 
     def ensure_run(self, spec: RunSpec, *, optimizer_type: str, optimizer_options: dict[str, Any],
                    optimizer_seed: int, model_seed: int, budget_evals: float, space_json: str,

@@ -134,9 +134,10 @@ def test_a_store_of_schema_2_is_upgraded_and_keeps_its_trials(timed, tmp_path):
     with sqlite3.connect(db) as conn:  # the store as schema 2 made it
         conn.execute("ALTER TABLE trials DROP COLUMN optimizer_time_s")
         conn.execute("ALTER TABLE runs DROP COLUMN budget_seconds")
+        conn.execute("ALTER TABLE tasks DROP COLUMN task_type")
         conn.execute("UPDATE meta SET value = '2' WHERE key = 'schema_version'")
     conn.close()
     after = trials_of(db)
-    assert SCHEMA_VERSION == 3 and after["optimizer_time_s"].isna().all()
+    assert SCHEMA_VERSION == 4 and after["optimizer_time_s"].isna().all()
     cols = [c for c in COLUMNS if c != "optimizer_time_s"]
     pd.testing.assert_frame_equal(after[cols], before[cols])

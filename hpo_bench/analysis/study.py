@@ -54,6 +54,11 @@ class Study:
     left_out: tuple[str, ...] = ()
 
     @property
+    def task_type(self) -> str:
+        """"classification" or "regression" (see `task_type_of`)."""
+        return task_type_of(self.tasks)
+
+    @property
     def settings(self) -> dict[str, Any]:
         """The recorded file's plain settings (cv_folds, test, test_fraction, seed_design, ...)."""
         return recorded_settings(self.experiment.get("file_text", ""), str(self.experiment.get("file_path")))
@@ -109,14 +114,28 @@ def select_models(trials: pd.DataFrame, models: list[str]) -> tuple[pd.DataFrame
     return trials[trials["model"].isin(models)], sorted(set(present) - set(models))
 
 
-def builtin_family(model: str) -> ModelFamily | None:
-    """hpo-bench's own family of that name, or None for a model from elsewhere ("package.module:ATTR").
+def builtin_family(model: str, task_type: str = "classification") -> ModelFamily | None:
+    """hpo-bench's own family of that name for tasks of `task_type`, or None for a model from elsewhere
+    ("package.module:ATTR") or one without an estimator for that type.
 
     Only what a store does not record is taken from it (defaults, the placing of symbolic values), and
     only from the families that ship with hpo-bench: importing the module a user's model names would run
     its code on reading a store.
     """
-    return MODELS.get(model)
+    family = MODELS.get(model)
+    return None if family is None or task_type not in family.task_types() else family.for_task(task_type)
+
+
+def task_type_of(tasks: pd.DataFrame | None) -> str:
+    """The type of a store's tasks: one per store, since one experiment optimises one metric (the
+    scheduler refuses to mix types). Stores made before regression existed hold classification tasks."""
+    if tasks is None or tasks.empty or "task_type" not in tasks:
+        return "classification"
+    kinds = sorted(set(tasks["task_type"].fillna("classification")))
+    if len(kinds) > 1:
+        raise HpoBenchError(f"the store holds tasks of several types ({', '.join(kinds)}); analyse each from a "
+                            "store of its own")
+    return kinds[0]
 
 
 def outside_reason(model: str) -> str:
@@ -125,4 +144,4 @@ def outside_reason(model: str) -> str:
             "values are code, which reading a store does not import")
 
 
-__all__ = ["Study", "builtin_family", "load_study", "outside_reason", "select_models"]
+__all__ = ["Study", "builtin_family", "load_study", "outside_reason", "select_models", "task_type_of"]

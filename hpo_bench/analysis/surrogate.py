@@ -11,7 +11,8 @@ gradient-boosted trees; the one with the higher out-of-fold R^2 is refitted on t
 out-of-fold R^2 and Kendall tau are reported per dataset. A dataset is left out of a family's tables,
 with the reason, when
 - its design has fewer than MIN_TRIALS complete configurations;
-- the package default already scores 1-AUC below MIN_DEFAULT_AUC_LOSS (nothing left to tune), or
+- the package default already scores 1-AUC (regression: 1-R^2) below MIN_DEFAULT_AUC_LOSS (nothing
+  left to tune), or
 - the surrogate's out-of-fold R^2 is below MIN_R2 (it explains less than half the loss's variance).
 These thresholds are fixed here, before any study was analysed, and apply to every store alike.
 
@@ -46,7 +47,7 @@ from sklearn.metrics import r2_score
 from sklearn.model_selection import KFold, cross_val_predict
 
 from hpo_bench.analysis.best_found import _metric_values, is_adaptive
-from hpo_bench.analysis.study import builtin_family, outside_reason
+from hpo_bench.analysis.study import builtin_family, outside_reason, task_type_of
 from hpo_bench.analysis.tunability import NotApplicable, bootstrap_ci, default_losses
 from hpo_bench.models import DataShape, ModelFamily
 from hpo_bench.seeding import derive_rng
@@ -59,6 +60,11 @@ PAIR_REFERENCES = ("package", "optimal")
 MIN_TRIALS = 20
 MIN_R2 = 0.5
 MIN_DEFAULT_AUC_LOSS = 0.001
+# The "nothing left to tune" rule's metric per task type, and its column in the quality table. For
+# regression 1 - R^2 plays 1 - AUC's part: scale-free, 0 for a perfect model (below 0.001: the default
+# explains 99.9% of the variance).
+FLOOR_METRIC = {"classification": ("1-auc", "default_auc_loss", "1-AUC"),
+                "regression": ("1-r2", "default_r2_loss", "1-R^2")}
 LEARNERS = {
     "random_forest": lambda seed: RandomForestRegressor(n_estimators=200, random_state=seed, n_jobs=1),
     # The exact (not histogram) booster: single-threaded, so it neither oversubscribes a machine whose cores
@@ -99,14 +105,14 @@ def design_trials(trials: pd.DataFrame) -> pd.DataFrame:
     return trials[keep]
 
 
-def _default_auc_losses(trials: pd.DataFrame) -> dict[tuple[str, str], float]:
-    """(model, task) -> the package default's validation 1-AUC (median over its default trials)."""
+def _default_floor_losses(trials: pd.DataFrame, metric: str) -> dict[tuple[str, str], float]:
+    """(model, task) -> the package default's validation `metric` (median over its default trials)."""
     d = trials[(trials["source"] == "default") & (trials["state"] == "COMPLETE")]
     if d.empty:
         return {}
     if "fold_metrics" in d and d["fold_metrics"].notna().all():
-        auc = _metric_values(d["fold_metrics"], "1-auc", np.mean)
-    elif (d["metric"] == "1-auc").all():
+        auc = _metric_values(d["fold_metrics"], metric, np.mean)
+    elif (d["metric"] == metric).all():
         auc = d["loss"].astype(float)
     else:
         return {}
@@ -132,18 +138,20 @@ def fit_surrogates(trials: pd.DataFrame, tasks: pd.DataFrame, spaces: Mapping[st
     if design.empty:
         raise NotApplicable("no fully tuned run of a non-adaptive optimizer (random, Sobol, grid) to fit "
                             "surrogates on")
+    task_type = task_type_of(tasks)
     models = {m: _Model(m, spaces[m], family) for m in design["model"].unique()
-              if (family := builtin_family(m)) is not None}
+              if (family := builtin_family(m, task_type)) is not None}
     if not models:
         raise NotApplicable("; ".join(outside_reason(m) for m in sorted(design["model"].unique())))
-    default_auc = _default_auc_losses(trials)
+    floor_metric, floor_column, floor_name = FLOOR_METRIC[task_type]
+    default_auc = _default_floor_losses(trials, floor_metric)
     shapes = _shapes(tasks)
     fitted: dict = {}
     quality = []
     for (model_name, task), group in design.groupby(["model", "task"], sort=True):
         shape = shapes.get(task, DataShape(0, 1, 0))
         row = {"model": model_name, "task": task, "n_design": len(group),
-               "default_auc_loss": default_auc.get((model_name, task), np.nan)}
+               floor_column: default_auc.get((model_name, task), np.nan)}
         if model_name not in models:
             quality.append({**row, "kept": False, "reason": outside_reason(model_name)})
             continue
@@ -162,8 +170,8 @@ def fit_surrogates(trials: pd.DataFrame, tasks: pd.DataFrame, spaces: Mapping[st
         row.update(learner=learner, r2=scores[learner][0], kendall_tau=scores[learner][1],
                    **{f"r2_{n}": s[0] for n, s in scores.items()})
         reason = None
-        if row["default_auc_loss"] < MIN_DEFAULT_AUC_LOSS:
-            reason = f"package default 1-AUC {row['default_auc_loss']:.2g} < {MIN_DEFAULT_AUC_LOSS}: nothing to tune"
+        if row[floor_column] < MIN_DEFAULT_AUC_LOSS:
+            reason = f"package default {floor_name} {row[floor_column]:.2g} < {MIN_DEFAULT_AUC_LOSS}: nothing to tune"
         elif not row["r2"] >= MIN_R2:
             reason = f"out-of-fold R^2 {row['r2']:.2f} < {MIN_R2}"
         quality.append({**row, "kept": reason is None, "reason": reason or ""})

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from hpo_bench.analysis.best_found import run_best
-from hpo_bench.analysis.study import builtin_family
+from hpo_bench.analysis.study import builtin_family, task_type_of
 
 N_BOOTSTRAP = 2000
 # Gains below this are rounding, not tuning (losses are means of fold losses, whose last bit depends on
@@ -203,7 +203,7 @@ def tuning_space(trials: pd.DataFrame, tasks: pd.DataFrame | None = None, low: f
     n_features = {} if tasks is None else dict(zip(tasks["task"], tasks["n_features"], strict=True))
     rows = []
     for (model, optimizer), group in best.groupby(["model", "optimizer"]):
-        family = builtin_family(model)
+        family = builtin_family(model, task_type_of(tasks))
         concrete = family.concrete if family is not None else lambda config, shape: config
         configs = pd.DataFrame([concrete(json.loads(c), DataShape(0, int(n_features.get(task, 1)), 0))
                                 for c, task in zip(group["config"], group["task"], strict=True)])

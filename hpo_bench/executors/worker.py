@@ -22,7 +22,8 @@ def run_job(context: WorkerContext, job: Job) -> TrialResult:
     from hpo_bench.models import get_model
 
     task = context.tasks[job.task]
-    return evaluate(task, get_model(job.model), job.config, fidelity=job.fidelity, seed=job.seed,
+    family = get_model(job.model).for_task(task.task_type)
+    return evaluate(task, family, job.config, fidelity=job.fidelity, seed=job.seed,
                     splits=context.splits[job.splits or job.task], metric=context.metric)
 
 

@@ -94,7 +94,7 @@ def page_data(study: Study, tables: dict[str, pd.DataFrame]) -> dict[str, Any]:
     for (task, model, optimizer), g in trials.groupby(["task", "model", "optimizer"], sort=True):
         if model in study.spaces:
             points[task][model][optimizer].update(_dimensions(
-                g[g["state"] == "COMPLETE"], study.spaces[model], builtin_family(model),
+                g[g["state"] == "COMPLETE"], study.spaces[model], builtin_family(model, study.task_type),
                 shapes.get(task, DataShape(0, 1, 0))))
     return {"name": study.name, "metrics": metrics, "optimised": str(trials["metric"].iloc[0]),
             "tasks": sorted(trials["task"].unique()), "models": sorted(trials["model"].unique()),

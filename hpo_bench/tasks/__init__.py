@@ -4,7 +4,7 @@
 - `openml:task/<id>`: an OpenML task in the local task store (pulled: official splits; imported with
   that task id: generated splits, and the store says so);
 - `openml:data/<id>`: an OpenML dataset in the store, splits generated from the recorded seed;
-- `suite:<name>`: a bundled suite (`OpenML-CC18`, `probst-38`), expanded into its members;
+- `suite:<name>`: a bundled suite (`OpenML-CC18`, `OpenML-CTR23`, `probst-38`), expanded into its members;
 - `<name>` or `<id>`: a task in the store by its name (folder) or OpenML task or dataset id.
 
 Only `hpo-bench tasks pull` goes to the network; everything here reads the store.

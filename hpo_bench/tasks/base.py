@@ -1,4 +1,4 @@
-"""A task: a classification dataset with its feature types, ids and cross-validation splits."""
+"""A task: a classification or regression dataset with its feature types, ids and cross-validation splits."""
 
 from __future__ import annotations
 
@@ -9,16 +9,19 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.model_selection import StratifiedKFold
+from sklearn.model_selection import KFold, StratifiedKFold
 
 from hpo_bench.errors import TaskError
 
 Split = tuple[np.ndarray, np.ndarray]
 
+CLASSIFICATION, REGRESSION = "classification", "regression"
+
 
 @dataclass
 class Task:
-    """X as a DataFrame (categorical columns named in `categorical`), y as class codes 0..k-1.
+    """X as a DataFrame (categorical columns named in `categorical`); y as class codes 0..k-1 (with their
+    names in `classes`) for classification, as finite float64 values (and no classes) for regression.
 
     Every source builds X with `canonical_frame`: numeric columns as float64 (NaN for missing),
     categorical columns as pandas categories of strings (NaN for missing), so the preprocessing, the
@@ -37,6 +40,15 @@ class Task:
     splits: list[Split] | None = None
     splits_official: bool = False
     target: str = ""
+    task_type: str = CLASSIFICATION
+
+    def __post_init__(self) -> None:
+        if self.task_type not in (CLASSIFICATION, REGRESSION):
+            raise TaskError(f"task {self.name!r}: task_type = {self.task_type!r}: must be {CLASSIFICATION!r} or "
+                            f"{REGRESSION!r}")
+        if (self.task_type == REGRESSION) != (not self.classes):
+            raise TaskError(f"task {self.name!r}: a {self.task_type} task {'has no' if self.classes else 'needs'} "
+                            "class names")
 
     @property
     def n_rows(self) -> int:
@@ -48,18 +60,27 @@ class Task:
 
     @property
     def n_classes(self) -> int:
+        """The number of classes; 0 for a regression task."""
         return len(self.classes)
+
+    @property
+    def is_regression(self) -> bool:
+        return self.task_type == REGRESSION
 
     def fingerprint(self) -> str:
         """SHA-256 of the data (values, column names and types, labels) and of official splits if any.
 
         Stable across processes. Tasks without official splits hash exactly as before splits were
-        stored, so result stores made with scikit-learn tasks stay valid.
+        stored, and classification tasks as before regression existed, so result stores made with
+        scikit-learn tasks stay valid. A regression target is hashed as its float64 bytes, after a marker.
         """
         h = hashlib.sha256()
         h.update("\x1f".join(f"{c}:{t}" for c, t in zip(self.X.columns, self.X.dtypes, strict=True)).encode())
         h.update(pd.util.hash_pandas_object(self.X, index=False).to_numpy().tobytes())
-        h.update(np.asarray(self.y, dtype=np.int64).tobytes())
+        if self.is_regression:
+            h.update(b"\x1eregression" + np.asarray(self.y, dtype=np.float64).tobytes())
+        else:
+            h.update(np.asarray(self.y, dtype=np.int64).tobytes())
         h.update("\x1f".join(self.classes).encode())
         if self.splits is not None:
             for train, test in self.splits:
@@ -68,19 +89,22 @@ class Task:
         return h.hexdigest()[:16]
 
     def cv_splits(self, n_folds: int, seed: int, rows: np.ndarray | None = None) -> list[Split]:
-        """The official splits if there are any, else stratified k folds shuffled by `seed`.
+        """The official splits if there are any, else k folds shuffled by `seed`: stratified by class for
+        classification, plain k folds for regression.
 
-        With `rows` (an outer training part), stratified folds of those rows only, as row indices of the
-        task; official splits do not apply to a subset.
+        With `rows` (an outer training part), folds of those rows only, as row indices of the task;
+        official splits do not apply to a subset.
         """
         if rows is None and self.splits is not None:
             return self.splits
         rows = np.arange(len(self.y)) if rows is None else np.asarray(rows)
-        folds = StratifiedKFold(n_splits=n_folds, shuffle=True, random_state=seed)
+        kind = KFold if self.is_regression else StratifiedKFold
+        folds = kind(n_splits=n_folds, shuffle=True, random_state=seed)
         return [(rows[train], rows[test]) for train, test in folds.split(np.zeros(len(rows)), self.y[rows])]
 
     def summary(self) -> dict[str, Any]:
-        return {"name": self.name, "source": self.source, "n_rows": self.n_rows, "n_features": self.n_features,
+        return {"name": self.name, "source": self.source, "task_type": self.task_type, "n_rows": self.n_rows,
+                "n_features": self.n_features,
                 "n_classes": self.n_classes, "n_categorical": len(self.categorical), "ids": self.ids,
                 "fingerprint": self.fingerprint(), "splits_official": self.splits_official}
 
@@ -164,3 +188,22 @@ def encode_labels(y: pd.Series | np.ndarray, where: str) -> tuple[np.ndarray, li
     if len(classes) < 2:
         raise TaskError(f"{where}: the label has {len(classes)} class(es); classification needs at least 2")
     return codes, classes
+
+
+def regression_target(y: pd.Series | np.ndarray, where: str) -> np.ndarray:
+    """A regression target as float64; a value that is not a finite number is an error naming the row.
+
+    Missing targets are refused rather than dropped, as for labels: official splits index rows.
+    """
+    series = pd.Series(y)
+    if isinstance(series.dtype, pd.CategoricalDtype) or pd.api.types.is_bool_dtype(series):
+        raise TaskError(f"{where}: the target is {series.dtype}, a regression target must be numeric")
+    values = pd.to_numeric(series, errors="coerce").to_numpy(dtype=np.float64)
+    bad = np.flatnonzero(~np.isfinite(values))
+    if bad.size:
+        first = series.iloc[bad[0]]
+        raise TaskError(f"{where}: {bad.size} target value(s) are not finite numbers (row {bad[0]}: {first!r}); "
+                        "a regression target must be numeric and finite")
+    if np.ptp(values) == 0:
+        raise TaskError(f"{where}: the target is constant ({values[0]:g}); regression needs varying values")
+    return values

@@ -1,8 +1,10 @@
 """Tasks from local files: CSV / TSV (gzipped or not), ARFF and Parquet, one file or a manifest of many.
 
-Imported tasks have no official splits: runs generate stratified folds from the seed they record,
-and the store's metadata says so. OpenML ids given with a file (or in the manifest) let experiments
-name the task as `openml:task/ID`, `openml:data/ID` or by the bare id.
+Imported tasks have no official splits: runs generate folds (stratified for classification) from the
+seed they record, and the store's metadata says so. A task is classification unless it is imported as
+regression (`task_type`, a manifest column or `--task-type`): its target must then be numeric and
+finite. OpenML ids given with a file (or in the manifest) let experiments name the task as
+`openml:task/ID`, `openml:data/ID` or by the bare id.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from typing import Any
 import pandas as pd
 
 from hpo_bench.errors import TaskError
-from hpo_bench.tasks.base import Task, canonical_frame, encode_labels
+from hpo_bench.tasks.base import CLASSIFICATION, REGRESSION, Task, canonical_frame, encode_labels, regression_target
 from hpo_bench.tasks.store import GENERATED_SPLITS, StoredTask, TaskStore
 
 FORMATS = (".csv", ".tsv", ".tab", ".arff", ".parquet", ".pq")  # each also as .gz, except Parquet
@@ -83,8 +85,12 @@ def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+TASK_TYPES = (CLASSIFICATION, REGRESSION)
+
+
 def task_from_file(path: str | Path, *, target: str, categorical: list[str] | None = None,
-                   name: str | None = None, ids: dict[str, Any] | None = None, where: str | None = None) -> Task:
+                   name: str | None = None, ids: dict[str, Any] | None = None, where: str | None = None,
+                   task_type: str = CLASSIFICATION) -> Task:
     """A Task from one file; `categorical` adds to the columns the file declares nominal (ARFF)."""
     path = Path(path)
     where = where or str(path)
@@ -92,25 +98,31 @@ def task_from_file(path: str | Path, *, target: str, categorical: list[str] | No
     if target not in frame.columns:
         shown = ", ".join(map(str, list(frame.columns)[:15])) + (" ..." if frame.shape[1] > 15 else "")
         raise TaskError(f"{where}: target column {target!r} is not in {path.name} (columns: {shown})")
+    if task_type not in TASK_TYPES:
+        raise TaskError(f"{where}: task_type = {task_type!r}: must be one of {list(TASK_TYPES)}")
     y = frame.pop(target)
-    codes, classes = encode_labels(y, where=where)
+    if task_type == REGRESSION:
+        codes, classes = regression_target(y, where=f"{where}: target {target!r}"), []
+    else:
+        codes, classes = encode_labels(y, where=where)
     X, cats = canonical_frame(frame, [c for c in [*nominal, *(categorical or [])] if c != target], where=where)
     name = name or path.name.split(".")[0]
     return Task(name=name, X=X, y=codes, classes=classes, categorical=cats, source=f"file {path.name}",
-                ids={"name": name, **(ids or {})}, target=target)
+                ids={"name": name, **(ids or {})}, target=target, task_type=task_type)
 
 
 def import_file(store: TaskStore, path: str | Path, *, target: str, categorical: list[str] | None = None,
                 name: str | None = None, openml_data_id: int | None = None, openml_task_id: int | None = None,
                 replace: bool = False, extra: dict[str, Any] | None = None, where: str | None = None,
-                expected: dict[str, int] | None = None) -> Imported:
+                expected: dict[str, int] | None = None, task_type: str = CLASSIFICATION) -> Imported:
     """Import one file into the store under `name` (default: the file name without its suffixes).
 
     `expected` (n_rows, n_features, n_classes) is checked against the file before anything is written.
     """
     path = Path(path)
     ids = {k: v for k, v in (("openml_data_id", openml_data_id), ("openml_task_id", openml_task_id)) if v}
-    task = task_from_file(path, target=target, categorical=categorical, name=name, ids=ids, where=where)
+    task = task_from_file(path, target=target, categorical=categorical, name=name, ids=ids, where=where,
+                          task_type=task_type)
     for key, value in (expected or {}).items():
         if getattr(task, key) != value:
             raise TaskError(f"{where or path}: {key} = {value} in the manifest, but {path.name} has "
@@ -118,7 +130,8 @@ def import_file(store: TaskStore, path: str | Path, *, target: str, categorical:
     key = task.name
     existing = store.get(key)
     if existing is not None:
-        if existing.meta["checksum"]["fingerprint"] == task.fingerprint() and existing.ids == task.ids:
+        if (existing.meta["checksum"]["fingerprint"] == task.fingerprint() and existing.ids == task.ids
+                and existing.meta.get("task_type", CLASSIFICATION) == task.task_type):
             return Imported(existing, "unchanged")
         if not replace:
             raise TaskError(f"{where or path}: task {key!r} is already in the task store {store.root} with other "
@@ -149,8 +162,9 @@ def _int_or_none(value: str, where: str, column: str) -> int | None:
 
 
 def import_manifest(store: TaskStore, manifest: str | Path, *, replace: bool = False) -> list[Imported]:
-    """Import every row of a manifest (name, file, target; optional categorical_columns separated by ';',
-    n_rows / n_features / n_classes checked against the file, openml_data_id, openml_task_id)."""
+    """Import every row of a manifest (name, file, target; optional task_type (classification, the default,
+    or regression), categorical_columns separated by ';', n_rows / n_features / n_classes checked against
+    the file, openml_data_id, openml_task_id)."""
     manifest = Path(manifest)
     table = pd.read_csv(manifest, dtype=str, keep_default_na=False)
     missing = [c for c in MANIFEST_COLUMNS if c not in table.columns]
@@ -159,8 +173,10 @@ def import_manifest(store: TaskStore, manifest: str | Path, *, replace: bool = F
     results = []
     for i, row in enumerate(table.to_dict("records"), start=2):  # line 1 is the header
         where = f"{manifest}:{i} ({row['name']})"
-        if row.get("task_type", "classification") not in ("classification", ""):
-            raise TaskError(f"{where}: task_type = {row['task_type']!r}: only classification is supported")
+        task_type = row.get("task_type", "") or CLASSIFICATION
+        if task_type not in TASK_TYPES:
+            raise TaskError(f"{where}: task_type = {task_type!r}: must be one of {list(TASK_TYPES)} (or empty: "
+                            "classification)")
         categorical = [c for c in row.get("categorical_columns", "").split(";") if c]
         task_ids = {_int_or_none(row[c], where, c) for c in _TASK_ID_COLUMNS if c in row} - {None}
         if len(task_ids) > 1:
@@ -170,6 +186,7 @@ def import_manifest(store: TaskStore, manifest: str | Path, *, replace: bool = F
             store, manifest.parent / row["file"], target=row["target"], categorical=categorical, name=row["name"],
             openml_data_id=_int_or_none(row.get("openml_data_id", ""), where, "openml_data_id"),
             openml_task_id=next(iter(task_ids), None), replace=replace, where=where, expected=expected,
+            task_type=task_type,
             extra={"manifest": str(manifest.resolve()), "manifest_row": row})
         results.append(imported)
     return results

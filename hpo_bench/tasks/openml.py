@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from hpo_bench.errors import TaskError
-from hpo_bench.tasks.base import Task, canonical_frame, encode_labels
+from hpo_bench.tasks.base import CLASSIFICATION, REGRESSION, Task, canonical_frame, encode_labels, regression_target
 from hpo_bench.tasks.store import GENERATED_SPLITS, StoredTask, TaskStore, folds_to_splits
 from hpo_bench.tasks.suites import SUITES
 
@@ -117,11 +117,14 @@ class Puller:
     def _fetch_task(self, openml: Any, task_id: int) -> tuple[Task, np.ndarray, dict[str, Any]]:
         task = openml.tasks.get_task(task_id, download_splits=True, download_data=True, download_qualities=False,
                                      download_features_meta_data=True)
-        if task.task_type_id != openml.tasks.TaskType.SUPERVISED_CLASSIFICATION:
-            raise TaskError(f"OpenML task {task_id} is a {task.task_type} task; hpo-bench runs classification only")
+        kinds = {openml.tasks.TaskType.SUPERVISED_CLASSIFICATION: CLASSIFICATION,
+                 openml.tasks.TaskType.SUPERVISED_REGRESSION: REGRESSION}
+        if task.task_type_id not in kinds:
+            raise TaskError(f"OpenML task {task_id} is a {task.task_type} task; hpo-bench runs supervised "
+                            "classification and regression tasks")
         dataset = task.get_dataset()
         where = f"OpenML task {task_id} (dataset {dataset.dataset_id} {dataset.name!r})"
-        built = _task_from_dataset(dataset, task.target_name, where)
+        built = _task_from_dataset(dataset, task.target_name, where, kinds[task.task_type_id])
         repeats, n_folds, n_samples = task.get_split_dimensions()
         if n_samples != 1:
             raise TaskError(f"{where}: learning-curve tasks ({n_samples} samples per fold) are not supported")
@@ -167,7 +170,10 @@ class Puller:
         target = dataset.default_target_attribute
         if not target or "," in target:
             raise TaskError(f"{where}: has no single default target ({target!r}); pull an OpenML task on it instead")
-        built = _task_from_dataset(dataset, target, where)
+        # A dataset has no task type; OpenML declares its target's type: nominal is classification,
+        # numeric regression (what OpenML itself would make of it).
+        kind = REGRESSION if _feature_type(dataset, target) == "numeric" else CLASSIFICATION
+        built = _task_from_dataset(dataset, target, where, kind)
         built.name = f"openml:data/{data_id}"
         built.source = f"OpenML dataset {data_id} {dataset.name!r} version {dataset.version} from {self.server}"
         return built, {**_source(openml, self.server, dataset), "kind": "openml-data"}
@@ -188,10 +194,19 @@ def _source(openml: Any, server: str, dataset: Any) -> dict[str, Any]:
             "openml_python": openml.__version__}
 
 
-def _task_from_dataset(dataset: Any, target: str, where: str) -> Task:
+def _feature_type(dataset: Any, name: str) -> str | None:
+    """The data type ("nominal", "numeric", ...) OpenML's feature description gives the column `name`."""
+    return next((f.data_type for f in (dataset.features or {}).values() if f.name == name), None)
+
+
+def _task_from_dataset(dataset: Any, target: str, where: str, task_type: str) -> Task:
     X, y, categorical_indicator, names = dataset.get_data(target=target)
-    codes, classes = encode_labels(y, where=where)
+    if task_type == REGRESSION:
+        codes, classes = regression_target(y, where=f"{where}: target {target!r}"), []
+    else:
+        codes, classes = encode_labels(y, where=where)
     categorical = [n for n, is_cat in zip(names, categorical_indicator, strict=True) if is_cat]
     X, categorical = canonical_frame(X, categorical, where=where)
     ids = {"name": dataset.name, "openml_data_id": int(dataset.dataset_id), "openml_data_version": dataset.version}
-    return Task(name=dataset.name, X=X, y=codes, classes=classes, categorical=categorical, ids=ids, target=target)
+    return Task(name=dataset.name, X=X, y=codes, classes=classes, categorical=categorical, ids=ids, target=target,
+                task_type=task_type)

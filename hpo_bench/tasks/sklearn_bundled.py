@@ -6,7 +6,7 @@ import numpy as np
 from sklearn import datasets
 
 from hpo_bench.errors import TaskError
-from hpo_bench.tasks.base import Task
+from hpo_bench.tasks.base import REGRESSION, Task, regression_target
 
 # name -> (loader, OpenML data id of the same data where there is one)
 BUNDLED = {
@@ -14,7 +14,11 @@ BUNDLED = {
     "wine": (datasets.load_wine, 187),
     "iris": (datasets.load_iris, 61),
     "digits": (datasets.load_digits, None),
+    # Regression: disease progression after one year, 442 patients, 10 features (already centred and
+    # scaled by scikit-learn; Efron et al. 2004).
+    "diabetes": (datasets.load_diabetes, None),
 }
+REGRESSION_SETS = ("diabetes",)
 
 
 def load_sklearn_task(name: str) -> Task:
@@ -23,8 +27,11 @@ def load_sklearn_task(name: str) -> Task:
     loader, openml_id = BUNDLED[name]
     bunch = loader(as_frame=True)
     X = bunch.data.astype(np.float64)
+    ids = {"openml_data_id": openml_id} if openml_id else {}
+    source = "scikit-learn " + loader.__name__
+    if name in REGRESSION_SETS:
+        return Task(name=f"sklearn:{name}", X=X, y=regression_target(bunch.target, f"sklearn:{name}"), classes=[],
+                    source=source, ids=ids, task_type=REGRESSION)
     y = np.asarray(bunch.target, dtype=np.int64)
     classes = [str(c) for c in bunch.target_names]
-    ids = {"openml_data_id": openml_id} if openml_id else {}
-    return Task(name=f"sklearn:{name}", X=X, y=y, classes=classes, source="scikit-learn " + loader.__name__,
-                ids=ids)
+    return Task(name=f"sklearn:{name}", X=X, y=y, classes=classes, source=source, ids=ids)

@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from hpo_bench.errors import TaskError
-from hpo_bench.tasks.base import Split, Task, canonical_frame
+from hpo_bench.tasks.base import CLASSIFICATION, REGRESSION, Split, Task, canonical_frame, regression_target
 
 STORE_ENV = "HPO_BENCH_TASK_STORE"
 FORMAT_VERSION = 1
@@ -134,11 +134,16 @@ class TaskStore:
                                 f"sha256 in {META}; pull or import the task again")
         frame = pd.read_parquet(entry.path / DATA)
         target = meta["target"]
-        labels = frame.pop(target).astype(object).to_numpy()
-        codes = pd.Categorical(labels, categories=meta["classes"]).codes.astype(np.int64)
-        if (codes < 0).any():
-            raise TaskError(f"task store {self.root}: {entry.key}: {int((codes < 0).sum())} labels are not among "
-                            f"the classes {meta['classes']} of {META}; pull or import the task again")
+        # Stored before regression existed: a classification task.
+        task_type = meta.get("task_type", CLASSIFICATION)
+        if task_type == REGRESSION:
+            codes = regression_target(frame.pop(target), where=f"{entry.key}/{DATA}")
+        else:
+            labels = frame.pop(target).astype(object).to_numpy()
+            codes = pd.Categorical(labels, categories=meta["classes"]).codes.astype(np.int64)
+            if (codes < 0).any():
+                raise TaskError(f"task store {self.root}: {entry.key}: {int((codes < 0).sum())} labels are not among "
+                                f"the classes {meta['classes']} of {META}; pull or import the task again")
         X, categorical = canonical_frame(frame, meta["categorical"], where=f"{entry.key}/{DATA}")
         splits = None
         if meta["splits"]["official"]:
@@ -146,7 +151,7 @@ class TaskStore:
             splits = folds_to_splits(folds)
         task = Task(name=name or entry.key, X=X, y=codes, classes=list(meta["classes"]), categorical=categorical,
                     source=meta["source"]["description"], ids=dict(meta["ids"]), splits=splits,
-                    splits_official=splits is not None, target=target)
+                    splits_official=splits is not None, target=target, task_type=task_type)
         if task.fingerprint() != meta["checksum"]["fingerprint"]:
             raise TaskError(f"task store {self.root}: {entry.key} reads back with fingerprint {task.fingerprint()}, "
                             f"it was stored as {meta['checksum']['fingerprint']} (a different pandas/pyarrow reads "
@@ -179,7 +184,8 @@ class TaskStore:
         tmp.mkdir()
         try:
             frame = task.X.copy()
-            frame[task.target] = pd.Categorical.from_codes(task.y, categories=task.classes)
+            frame[task.target] = (np.asarray(task.y, dtype=np.float64) if task.is_regression
+                                  else pd.Categorical.from_codes(task.y, categories=task.classes))
             frame.to_parquet(tmp / DATA, index=False)
             files = {DATA: _sha256(tmp / DATA)}
             splits_meta: dict[str, Any] = {"official": folds is not None, "kind": splits_kind}
@@ -192,7 +198,7 @@ class TaskStore:
                                    used_by_runs="repeat 0 (every repeat is kept in splits.parquet)")
             meta = {
                 "format_version": FORMAT_VERSION, "key": key, "name": task.ids.get("name", key),
-                "target": task.target, "classes": task.classes, "n_rows": task.n_rows,
+                "target": task.target, "task_type": task.task_type, "classes": task.classes, "n_rows": task.n_rows,
                 "n_features": task.n_features, "n_classes": task.n_classes, "categorical": task.categorical,
                 "features": [{"name": c, "type": "categorical" if c in task.categorical else "numeric",
                               "n_missing": int(task.X[c].isna().sum()),

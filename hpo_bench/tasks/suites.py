@@ -1,5 +1,7 @@
 """Named suites bundled with hpo-bench, so that `suite:OpenML-CC18` works without the OpenML server.
 
+OpenML-CTR23 is the regression counterpart of CC18 (below).
+
 OpenML-CC18 is OpenML study 99 (Bischl et al. 2021, "OpenML Benchmarking Suites"): 72 classification
 tasks, each with official 10-fold cross-validation splits. probst-38 are the 38 datasets of Probst,
 Boulesteix & Bischl (2019, JMLR 20(53), "Tunability"), given as dataset ids: the paper drew its own
@@ -36,4 +38,13 @@ PROBST_38 = Suite("probst-38", "data", (
     4534,
 ), "the 38 OpenML datasets of Probst, Boulesteix & Bischl (2019), splits generated from the recorded seed")
 
-SUITES: dict[str, Suite] = {s.name: s for s in (OPENML_CC18, PROBST_38)}
+# OpenML study 353 (Fischer, Feurer & Bischl 2023, "OpenML-CTR23 - A curated tabular regression
+# benchmarking suite"): 35 regression tasks, each with official 10-fold CV splits (the ids as the suite
+# lists them).
+OPENML_CTR23 = Suite("OpenML-CTR23", "task", (
+    361234, 361235, 361236, 361237, 361241, 361242, 361243, 361244, 361247, 361249, 361250, 361251, 361252,
+    361253, 361254, 361255, 361256, 361257, 361258, 361259, 361260, 361261, 361264, 361266, 361267, 361268,
+    361269, 361272, 361616, 361617, 361618, 361619, 361621, 361622, 361623,
+), "OpenML study 353: 35 curated regression tasks with official 10-fold CV splits")
+
+SUITES: dict[str, Suite] = {s.name: s for s in (OPENML_CC18, PROBST_38, OPENML_CTR23)}
