@@ -405,18 +405,22 @@ def cmd_models(args: argparse.Namespace) -> int:
             raise HpoBenchError(f"models {args.name}: did you mean 'hpo-bench models show {args.name}'?")
         extra = _plugins(MODEL_GROUP, get_model)
         width = max(map(len, [*MODELS, *(p.name for p, _, _ in extra)]))
-        print(f"{'family':<{width}}  params  fidelity     scaled  library")
         rows = [(name, family, None, None) for name, family in MODELS.items()]
         rows += [(plugin.name, family, plugin, why) for plugin, family, why in extra]
+        tasks = {name: ", ".join(family.task_types()) for name, family, _, why in rows if why is None}
+        tasks_width = max(len("tasks"), *map(len, tasks.values()))
+        print(f"{'family':<{width}}  params  fidelity     scaled  {'tasks':<{tasks_width}}  library")
         for name, family, plugin, why in rows:
             if why is not None:
                 print(f"{name:<{width}}  not usable: {why}")
                 continue
             origin = f"  [plugin: {plugin.origin}]" if plugin else ""
             print(f"{name:<{width}}  {len(family.space):>6}  {family.fidelity_param or '-':<11}  "
-                  f"{'yes' if family.needs_scaling else 'no':<6}  {family.library}{origin}")
-        print("\n'hpo-bench models show NAME' prints a family's space; ranges and sources: docs/models.md; a family "
-              "of your own: docs/plugins.md")
+                  f"{'yes' if family.needs_scaling else 'no':<6}  {tasks[name]:<{tasks_width}}  "
+                  f"{family.library}{origin}")
+        print("\nlibrary: the classifier's where a family has one; 'hpo-bench models show NAME' prints a family's "
+              "space and every task type's library and defaults; ranges and sources: docs/models.md; a family of "
+              "your own: docs/plugins.md")
         return 0
     if args.name is None:
         raise HpoBenchError("models show: give a family name, e.g. 'hpo-bench models show svm'")
@@ -427,7 +431,8 @@ def cmd_models(args: argparse.Namespace) -> int:
         raise HpoBenchError("models show: --output writes ConfigSpace JSON; add --format configspace")
     print(f"{family.name}: {family.library}")
     print(f"fidelity parameter: {family.fidelity_param or 'none'}; features standardised: "
-          f"{'yes' if family.needs_scaling else 'no'}; default = the library's default as run")
+          f"{'yes' if family.needs_scaling else 'no'}; tasks: {', '.join(family.task_types())}; "
+          f"default = the library's default as run")
     rows = model_rows(args.name)
     columns = ["name", "type", "range", "scale", "default", "condition"]
     widths = {c: max(len(c), *(len(r[c]) for r in rows)) for c in columns}
@@ -439,6 +444,18 @@ def cmd_models(args: argparse.Namespace) -> int:
         print("the default also sets: " + ", ".join(f"{k} = {_format_value(v)}" for k, v in extra.items()))
     for kind, config in family.named_defaults().items():
         print(f"defaults = {kind!r}: " + ", ".join(f"{k} = {_format_value(v)}" for k, v in config.items()))
+    for task_type in family.task_types():
+        # The family's other task types (a classifier's regressor): its library and its own defaults.
+        variant = family.for_task(task_type)
+        if variant is family:
+            continue
+        space = "the same space" if variant.space == family.space else f"its own space of {len(variant.space)}"
+        print(f"the default for {task_type} ({variant.library}; {space}; fidelity parameter: "
+              f"{variant.fidelity_param or 'none'}): "
+              + ", ".join(f"{k} = {_format_value(v)}" for k, v in variant.package_default().items()))
+        for kind, config in variant.named_defaults().items():
+            print(f"the default {kind!r} for {task_type}: "
+                  + ", ".join(f"{k} = {_format_value(v)}" for k, v in config.items()))
     return 0
 
 

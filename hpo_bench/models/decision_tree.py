@@ -23,6 +23,15 @@ The mapping, parameter by parameter:
 Package default: scikit-learn's (max_depth None, min_samples_split 2, min_samples_leaf 1, ccp_alpha 0),
 not rpart's (cp 0.01, maxdepth 30, minsplit 20, minbucket 7), which are the space's defaults.
 There is no fidelity parameter.
+
+Regression (rpart's method = "anova" -> DecisionTreeRegressor, squared error). The same space and
+mapping; cp is relative to the root's risk on the squared-error scale: ccp_alpha = cp * R(root), with
+R(root) the mean squared error of the root node, i.e. the training fold's variance of y (1/n, not
+1/(n-1)). scikit-learn's R(T) for regression is the sample-weighted MSE of the leaves, so again cp = 1
+gives the root alone and cp = 0 the unpruned tree. For regression rpart both splits and prunes on the
+sum of squares, so the only difference left is that rpart stops growing early at cp. Package default:
+scikit-learn's DecisionTreeRegressor() in rpart's terms (as for the classifier); probst2019: the same
+rpart.control() defaults, which do not depend on the method.
 """
 
 from __future__ import annotations
@@ -32,8 +41,8 @@ from functools import cached_property
 from typing import Any
 
 import numpy as np
-from sklearn.base import BaseEstimator, ClassifierMixin
-from sklearn.tree import DecisionTreeClassifier
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 
 from hpo_bench.models.base import DataShape, ModelFamily
 from hpo_bench.space import Float, Int, SearchSpace
@@ -70,6 +79,28 @@ class RelativeCpTree(ClassifierMixin, BaseEstimator):
 
     def predict_proba(self, X: Any) -> np.ndarray:
         return self.tree_model_.predict_proba(X)
+
+    def predict(self, X: Any) -> np.ndarray:
+        return self.tree_model_.predict(X)
+
+
+class RelativeCpTreeRegressor(RegressorMixin, BaseEstimator):
+    """A DecisionTreeRegressor pruned at ccp_alpha = cp * (variance of the training targets), the root's MSE."""
+
+    def __init__(self, cp: float = 0.0, max_depth: int | None = None, min_samples_split: int = 2,
+                 min_samples_leaf: int = 1, random_state: int | None = None) -> None:
+        self.cp = cp
+        self.max_depth = max_depth
+        self.min_samples_split = min_samples_split
+        self.min_samples_leaf = min_samples_leaf
+        self.random_state = random_state
+
+    def fit(self, X: Any, y: Any) -> RelativeCpTreeRegressor:
+        self.ccp_alpha_ = self.cp * float(np.var(np.asarray(y, dtype=float)))
+        self.tree_model_ = DecisionTreeRegressor(
+            ccp_alpha=self.ccp_alpha_, max_depth=self.max_depth, min_samples_split=self.min_samples_split,
+            min_samples_leaf=self.min_samples_leaf, random_state=self.random_state).fit(X, y)
+        return self
 
     def predict(self, X: Any) -> np.ndarray:
         return self.tree_model_.predict(X)
@@ -116,5 +147,29 @@ class DecisionTreeFamily(ModelFamily):
                               min_samples_split=max(2, int(config["minsplit"])),
                               min_samples_leaf=int(config["minbucket"]), random_state=seed)
 
+    def _variant(self, task_type: str) -> ModelFamily | None:
+        # Only this class's regressor: a subclass (a family of one's own) names its own or has none.
+        if task_type == "regression" and type(self) is DecisionTreeFamily:
+            return REGRESSOR
+        return super()._variant(task_type)
+
+
+class DecisionTreeRegressorFamily(DecisionTreeFamily):
+    """The regressor: the classifier's space and defaults, cp relative to the root's MSE."""
+
+    task_type = "regression"
+    library = "sklearn.tree.DecisionTreeRegressor"
+
+    def make_estimator(self, config: Mapping[str, Any], *, seed: int, fidelity: float, shape: DataShape) -> Any:
+        return RelativeCpTreeRegressor(cp=float(config["cp"]), max_depth=config["maxdepth"],
+                                       min_samples_split=max(2, int(config["minsplit"])),
+                                       min_samples_leaf=int(config["minbucket"]), random_state=seed)
+
+    def _variant(self, task_type: str) -> ModelFamily | None:
+        if task_type == "classification" and type(self) is DecisionTreeRegressorFamily:
+            return FAMILY
+        return ModelFamily._variant(self, task_type)
+
 
 FAMILY = DecisionTreeFamily()
+REGRESSOR = DecisionTreeRegressorFamily()

@@ -32,6 +32,25 @@ scikit-learn, whose defaults are an L2 penalty (l1_ratio = 0) with C = 1, i.e. a
 lambda = 1 / n. Because that lambda depends on the fold's size it is written symbolically,
 lambda = "1/n", and fitted with saga like every other configuration (the same convex objective as
 scikit-learn's default lbfgs, so the same minimiser up to the tolerance).
+
+Regression (glmnet's family = "gaussian" -> scikit-learn's ElasticNet). glmnet minimises
+
+    1/(2n) * ||y - b0 - X b||^2 + lambda * [ (1 - alpha) / 2 * ||b||_2^2 + alpha * ||b||_1 ],
+
+which is scikit-learn's ElasticNet objective term for term, so there the mapping is the identity:
+
+    ElasticNet(alpha = lambda, l1_ratio = alpha)    (scikit-learn's alpha is glmnet's lambda),
+
+with no factor of n (both scale the loss by 1/n). lambda = 0 (no penalty; the probst2019 default) is
+ordinary least squares, fitted with LinearRegression: ElasticNet(alpha=0) warns that it should not be
+used so. The solver is scikit-learn's coordinate descent with its defaults (tol = 1e-4 on the duality
+gap, max_iter = 1000 passes); an unconverged fit is kept, its ConvergenceWarning recorded, as above.
+lambda is on the scale of y: the penalty competes with half the mean squared error, so the same lambda
+regularises a target in thousands far less than one in units.
+
+Regression package default: scikit-learn's ElasticNet(), alpha = 1.0 and l1_ratio = 0.5, i.e. glmnet's
+lambda = 1 and alpha = 0.5 (inside the space; no symbolic value). The probst2019 default is the
+classifier's, glmnet's alpha = 1 with lambda = 0: unpenalised least squares.
 """
 
 from __future__ import annotations
@@ -103,5 +122,42 @@ class ElasticNetFamily(ModelFamily):
                                   C=self.inverse_c(config, shape.n_samples), max_iter=MAX_ITER, tol=1e-4,
                                   random_state=seed, **_penalty_keyword())
 
+    def _variant(self, task_type: str) -> ModelFamily | None:
+        # Only this class's regressor: a subclass (a family of one's own) names its own or has none.
+        if task_type == "regression" and type(self) is ElasticNetFamily:
+            return REGRESSOR
+        return super()._variant(task_type)
+
+
+class ElasticNetRegressorFamily(ElasticNetFamily):
+    """glmnet's gaussian family: ElasticNet(alpha=lambda, l1_ratio=alpha); LinearRegression at lambda = 0."""
+
+    task_type = "regression"
+    library = "sklearn.linear_model.ElasticNet"
+
+    def package_default(self) -> dict[str, Any]:
+        # scikit-learn's ElasticNet(): alpha = 1.0 (glmnet's lambda), l1_ratio = 0.5 (glmnet's alpha).
+        return {"alpha": 0.5, "lambda": 1.0}
+
+    def concrete(self, config: Mapping[str, Any], shape: DataShape) -> dict[str, Any]:
+        return dict(config)
+
+    def make_estimator(self, config: Mapping[str, Any], *, seed: int, fidelity: float, shape: DataShape) -> Any:
+        from sklearn.linear_model import ElasticNet, LinearRegression
+
+        lam = config["lambda"]
+        if isinstance(lam, str):
+            raise SpaceError(f"elastic_net (regression): lambda = {lam!r}: a number")
+        if float(lam) == 0.0:
+            return LinearRegression()
+        # Coordinate descent is deterministic in its default cyclic order; `seed` has nothing to seed.
+        return ElasticNet(alpha=float(lam), l1_ratio=float(config["alpha"]))
+
+    def _variant(self, task_type: str) -> ModelFamily | None:
+        if task_type == "classification" and type(self) is ElasticNetRegressorFamily:
+            return FAMILY
+        return ModelFamily._variant(self, task_type)
+
 
 FAMILY = ElasticNetFamily()
+REGRESSOR = ElasticNetRegressorFamily()

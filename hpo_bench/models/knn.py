@@ -8,6 +8,10 @@
 
 k larger than the training fold cannot be fitted; such a configuration fails (FAILED) rather than
 being silently capped. There is no fidelity parameter. Package default: scikit-learn's (5, uniform, 2).
+
+Regression: KNeighborsRegressor, the mean of the k neighbours' targets (weighted by 1 / distance under
+"distance"), with the same space and defaults (KNeighborsRegressor's are the classifier's; kknn's k = 7
+and distance = 2 hold for regression too).
 """
 
 from __future__ import annotations
@@ -49,5 +53,30 @@ class KNNFamily(ModelFamily):
         return KNeighborsClassifier(n_neighbors=int(config["n_neighbors"]), weights=config["weights"],
                                     p=float(config["p"]), n_jobs=1)
 
+    def _variant(self, task_type: str) -> ModelFamily | None:
+        # Only this class's regressor: a subclass (a family of one's own) names its own or has none.
+        if task_type == "regression" and type(self) is KNNFamily:
+            return REGRESSOR
+        return super()._variant(task_type)
+
+
+class KNNRegressorFamily(KNNFamily):
+    """The regressor: the classifier's space and defaults on KNeighborsRegressor."""
+
+    task_type = "regression"
+    library = "sklearn.neighbors.KNeighborsRegressor"
+
+    def make_estimator(self, config: Mapping[str, Any], *, seed: int, fidelity: float, shape: DataShape) -> Any:
+        from sklearn.neighbors import KNeighborsRegressor
+
+        return KNeighborsRegressor(n_neighbors=int(config["n_neighbors"]), weights=config["weights"],
+                                   p=float(config["p"]), n_jobs=1)
+
+    def _variant(self, task_type: str) -> ModelFamily | None:
+        if task_type == "classification" and type(self) is KNNRegressorFamily:
+            return FAMILY
+        return ModelFamily._variant(self, task_type)
+
 
 FAMILY = KNNFamily()
+REGRESSOR = KNNRegressorFamily()

@@ -17,6 +17,9 @@ and LCBench (Zimmer, Lindauer & Hutter 2021: momentum [0.1, 0.99]), with one wid
 Package default: scikit-learn's MLPClassifier() as run: one layer of 100, relu, adam, alpha 1e-4,
 learning_rate_init 1e-3, batch_size "auto" (min(200, n)), max_iter 200 with the plateau stop of
 n_iter_no_change = 10 epochs, which the default configuration carries explicitly.
+
+Regression: MLPRegressor (squared error, identity output) with the same space, fidelity and epoch
+budget; its defaults are MLPClassifier's, so the package default is the same configuration.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from functools import cached_property
 from typing import Any
 
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.neural_network import MLPClassifier
+from sklearn.neural_network import MLPClassifier, MLPRegressor
 
 from hpo_bench.models.base import DataShape, ModelFamily
 from hpo_bench.space import Categorical, Condition, Float, Int, SearchSpace
@@ -39,6 +42,15 @@ class EpochBudgetMLP(MLPClassifier):
     """MLPClassifier whose fit does not warn that it used all max_iter epochs (that is its budget)."""
 
     def fit(self, X: Any, y: Any) -> EpochBudgetMLP:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", category=ConvergenceWarning, message=".*Maximum iterations")
+            return super().fit(X, y)
+
+
+class EpochBudgetMLPRegressor(MLPRegressor):
+    """MLPRegressor whose fit does not warn that it used all max_iter epochs (that is its budget)."""
+
+    def fit(self, X: Any, y: Any) -> EpochBudgetMLPRegressor:
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", category=ConvergenceWarning, message=".*Maximum iterations")
             return super().fit(X, y)
@@ -72,15 +84,40 @@ class MLPFamily(ModelFamily):
                 "batch_size": "auto", "alpha": 1e-4, "max_iter": 200, "n_iter_no_change": 10}
 
     def make_estimator(self, config: Mapping[str, Any], *, seed: int, fidelity: float, shape: DataShape) -> Any:
+        return EpochBudgetMLP(**self._estimator_params(config, seed=seed, fidelity=fidelity))
+
+    def _estimator_params(self, config: Mapping[str, Any], *, seed: int, fidelity: float) -> dict[str, Any]:
         params = self.scaled(config, fidelity)
         layers = tuple(int(params[f"width_{i}"]) for i in range(1, int(params["n_layers"]) + 1))
         batch = params["batch_size"]
-        return EpochBudgetMLP(
+        return dict(
             hidden_layer_sizes=layers, activation=params["activation"], solver=params["solver"],
             learning_rate_init=float(params["learning_rate_init"]), momentum=float(params.get("momentum", 0.9)),
             batch_size=batch if isinstance(batch, str) else int(batch), alpha=float(params["alpha"]),
             max_iter=int(params["max_iter"]), n_iter_no_change=int(params.get("n_iter_no_change", params["max_iter"])),
             early_stopping=False, random_state=seed)
 
+    def _variant(self, task_type: str) -> ModelFamily | None:
+        # Only this class's regressor: a subclass (a family of one's own) names its own or has none.
+        if task_type == "regression" and type(self) is MLPFamily:
+            return REGRESSOR
+        return super()._variant(task_type)
+
+
+class MLPRegressorFamily(MLPFamily):
+    """The regressor: the classifier's space, defaults and epoch fidelity on MLPRegressor."""
+
+    task_type = "regression"
+    library = "sklearn.neural_network.MLPRegressor"
+
+    def make_estimator(self, config: Mapping[str, Any], *, seed: int, fidelity: float, shape: DataShape) -> Any:
+        return EpochBudgetMLPRegressor(**self._estimator_params(config, seed=seed, fidelity=fidelity))
+
+    def _variant(self, task_type: str) -> ModelFamily | None:
+        if task_type == "classification" and type(self) is MLPRegressorFamily:
+            return FAMILY
+        return ModelFamily._variant(self, task_type)
+
 
 FAMILY = MLPFamily()
+REGRESSOR = MLPRegressorFamily()

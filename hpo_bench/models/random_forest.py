@@ -1,7 +1,18 @@
-"""Random forest (scikit-learn), space of Probst, Boulesteix & Bischl 2019 (ranger in the paper)."""
+"""Random forest (scikit-learn), space of Probst, Boulesteix & Bischl 2019 (ranger in the paper).
+
+Regression: RandomForestRegressor (squared error) with the same space and fidelity. Its package default
+differs from the classifier's in max_features: scikit-learn's regressor considers every feature at each
+split (max_features = 1.0), not sqrt(p). The "probst2019" default for regression is ranger's regression
+default: 500 trees, bootstrap of n rows, mtry = floor(sqrt(p)) (ranger uses sqrt(p) for regression too;
+p/3 is randomForest's rule) and min.node.size = 5. In this space min.node.size is min_samples_leaf =
+round(n ** x), so 5 rows is the symbolic exponent "log_n(5)" (x = log(5) / log(n), whatever the n).
+As for the classifier, ranger's min.node.size is strictly the smallest node that may still be split,
+not the smallest leaf; the space maps it to the leaf size throughout.
+"""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from functools import cached_property
 from typing import Any
@@ -10,6 +21,9 @@ import numpy as np
 
 from hpo_bench.models.base import DataShape, ModelFamily
 from hpo_bench.space import Categorical, Condition, Float, Int, SearchSpace
+
+# ranger's regression min.node.size = 5 as min_samples_leaf_exp: round(n ** log_n(5)) = 5 rows.
+FIVE_ROWS = "log_n(5)"
 
 
 class RandomForestFamily(ModelFamily):
@@ -54,5 +68,52 @@ class RandomForestFamily(ModelFamily):
             params.pop("max_samples", None)
         return RandomForestClassifier(**params, random_state=seed, n_jobs=1)
 
+    def _variant(self, task_type: str) -> ModelFamily | None:
+        # Only this class's regressor: a subclass (a family of one's own) names its own or has none.
+        if task_type == "regression" and type(self) is RandomForestFamily:
+            return REGRESSOR
+        return super()._variant(task_type)
+
+
+class RandomForestRegressorFamily(RandomForestFamily):
+    """The regressor: the classifier's space and fidelity on RandomForestRegressor."""
+
+    task_type = "regression"
+    library = "sklearn.ensemble.RandomForestRegressor"
+
+    def package_default(self) -> dict[str, Any]:
+        # scikit-learn's regressor defaults: max_features = 1.0 (every feature), the rest as the classifier's.
+        return {"n_estimators": 100, "bootstrap": True, "max_samples": 1.0, "max_features": 1.0,
+                "min_samples_leaf_exp": 0.0}
+
+    def named_defaults(self) -> dict[str, dict[str, Any]]:
+        # ranger() for regression: 500 trees, bootstrap of n rows, mtry = floor(sqrt(p)), min.node.size 5.
+        return {"probst2019": {"n_estimators": 500, "bootstrap": True, "max_samples": 1.0, "max_features": "sqrt",
+                               "min_samples_leaf_exp": FIVE_ROWS}}
+
+    def concrete(self, config: Mapping[str, Any], shape: DataShape) -> dict[str, Any]:
+        config = super().concrete(config, shape)
+        if config.get("min_samples_leaf_exp") == FIVE_ROWS:
+            # n ** x = 5, capped to the range's top (n rows) for folds of 5 rows or fewer.
+            config["min_samples_leaf_exp"] = min(1.0, math.log(5) / math.log(shape.n_samples)) if (
+                shape.n_samples > 1) else 1.0
+        return config
+
+    def make_estimator(self, config: Mapping[str, Any], *, seed: int, fidelity: float, shape: DataShape) -> Any:
+        from sklearn.ensemble import RandomForestRegressor
+
+        params = self.scaled(config, fidelity)
+        exponent = params.pop("min_samples_leaf_exp")
+        params["min_samples_leaf"] = 5 if exponent == FIVE_ROWS else max(1, round(shape.n_samples**exponent))
+        if not params["bootstrap"]:
+            params.pop("max_samples", None)
+        return RandomForestRegressor(**params, random_state=seed, n_jobs=1)
+
+    def _variant(self, task_type: str) -> ModelFamily | None:
+        if task_type == "classification" and type(self) is RandomForestRegressorFamily:
+            return FAMILY
+        return ModelFamily._variant(self, task_type)
+
 
 FAMILY = RandomForestFamily()
+REGRESSOR = RandomForestRegressorFamily()

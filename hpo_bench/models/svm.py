@@ -17,6 +17,13 @@ more classes (the argmax is the SVM's prediction). These scores are not calibrat
 Large C on large data can take very long (libsvm's max_iter is unlimited); the experiment's
 `time_limit_s` is what stops it. There is no fidelity parameter. Package default: scikit-learn's
 (rbf, C = 1, gamma = "scale", i.e. 1 / (p * Var(X)) on the training fold).
+
+Regression: epsilon-SVR (scikit-learn's SVR, libsvm's epsilon-SVR as e1071's eps-regression) with the
+same kernel, C, gamma and degree mapping and the same defaults. SVR's epsilon (the half-width of the
+tube inside which errors cost nothing) is not in the classification space and is held at SVR's
+default, 0.1, not searched. It is on the scale of y, as is C's trade-off against the squared norm:
+e1071 scales y as well as x by default, so its epsilon = 0.1 is a tenth of y's standard deviation,
+while here (y as the task gives it) it is 0.1 in y's own units. Predictions are SVR's own (no scores).
 """
 
 from __future__ import annotations
@@ -28,7 +35,7 @@ from typing import Any
 import numpy as np
 from scipy.special import expit, softmax
 from sklearn.base import BaseEstimator, ClassifierMixin
-from sklearn.svm import SVC
+from sklearn.svm import SVC, SVR
 
 from hpo_bench.models.base import DataShape, ModelFamily
 from hpo_bench.space import Categorical, Condition, Float, Int, SearchSpace
@@ -101,5 +108,35 @@ class SVMFamily(ModelFamily):
                          gamma=gamma if isinstance(gamma, str) else float(gamma),
                          degree=int(config.get("degree", 3)), random_state=seed)
 
+    def _variant(self, task_type: str) -> ModelFamily | None:
+        # Only this class's regressor: a subclass (a family of one's own) names its own or has none.
+        if task_type == "regression" and type(self) is SVMFamily:
+            return REGRESSOR
+        return super()._variant(task_type)
+
+
+# SVR's default tube half-width, held fixed: it is not in the (classification) space of the paper.
+EPSILON = 0.1
+
+
+class SVMRegressorFamily(SVMFamily):
+    """The regressor: the classifier's space and defaults on SVR, epsilon held at SVR's default."""
+
+    task_type = "regression"
+    library = "sklearn.svm.SVR"
+
+    def make_estimator(self, config: Mapping[str, Any], *, seed: int, fidelity: float, shape: DataShape) -> Any:
+        # SVR is deterministic (libsvm shuffles nothing without probability estimates): nothing to seed.
+        gamma = config.get("gamma", "scale")
+        return SVR(kernel=config["kernel"], C=float(config["C"]),
+                   gamma=gamma if isinstance(gamma, str) else float(gamma), degree=int(config.get("degree", 3)),
+                   epsilon=EPSILON)
+
+    def _variant(self, task_type: str) -> ModelFamily | None:
+        if task_type == "classification" and type(self) is SVMRegressorFamily:
+            return FAMILY
+        return ModelFamily._variant(self, task_type)
+
 
 FAMILY = SVMFamily()
+REGRESSOR = SVMRegressorFamily()

@@ -1,4 +1,8 @@
-"""XGBoost (gradient-boosted trees or linear boosting), space of Probst, Boulesteix & Bischl 2019."""
+"""XGBoost (gradient-boosted trees or linear boosting), space of Probst, Boulesteix & Bischl 2019.
+
+Regression: XGBRegressor with objective reg:squarederror, the same space, defaults and fidelity; every
+hyperparameter carries over unchanged (xgboost's defaults do not depend on the objective).
+"""
 
 from __future__ import annotations
 
@@ -51,5 +55,30 @@ class XGBoostFamily(ModelFamily):
         return XGBClassifier(**self.scaled(config, fidelity), random_state=seed, n_jobs=1, tree_method="hist",
                              verbosity=0)
 
+    def _variant(self, task_type: str) -> ModelFamily | None:
+        # Only this class's regressor: a subclass (a family of one's own) names its own or has none.
+        if task_type == "regression" and type(self) is XGBoostFamily:
+            return REGRESSOR
+        return super()._variant(task_type)
+
+
+class XGBoostRegressorFamily(XGBoostFamily):
+    """The regressor: the classifier's space, defaults and fidelity on XGBRegressor (squared error)."""
+
+    task_type = "regression"
+    library = "xgboost.XGBRegressor"
+
+    def make_estimator(self, config: Mapping[str, Any], *, seed: int, fidelity: float, shape: DataShape) -> Any:
+        from xgboost import XGBRegressor
+
+        return XGBRegressor(**self.scaled(config, fidelity), objective="reg:squarederror", random_state=seed,
+                            n_jobs=1, tree_method="hist", verbosity=0)
+
+    def _variant(self, task_type: str) -> ModelFamily | None:
+        if task_type == "classification" and type(self) is XGBoostRegressorFamily:
+            return FAMILY
+        return ModelFamily._variant(self, task_type)
+
 
 FAMILY = XGBoostFamily()
+REGRESSOR = XGBoostRegressorFamily()
