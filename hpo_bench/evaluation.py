@@ -9,7 +9,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
-from sklearn.compose import ColumnTransformer
+from sklearn.compose import ColumnTransformer, TransformedTargetRegressor
 from sklearn.impute import SimpleImputer
 from sklearn.metrics import (
     balanced_accuracy_score,
@@ -123,6 +123,19 @@ def make_preprocessor(task: Task, scale: bool) -> ColumnTransformer:
     return ColumnTransformer(transformers, remainder="drop", verbose_feature_names_out=False)
 
 
+def scaled_target(regressor: Any) -> TransformedTargetRegressor:
+    """`regressor` fitted on the training fold's target standardised (mean 0, variance 1) and predicting
+    on the target's own scale.
+
+    For the families that get standardised features (elastic net, kNN, SVM, MLP) the target is
+    standardised too, as e1071's svm() does by default: their hyperparameters (lambda, SVR's epsilon and
+    C, an MLP's learning rate) are on the scale of y, so the same space would mean a different model on
+    every task (house prices in 1e5 against a target in units). Tree ensembles and trees are unaffected by
+    the scale of y and get it as it is. Metrics score the predictions on the target's own scale.
+    """
+    return TransformedTargetRegressor(regressor=regressor, transformer=StandardScaler())
+
+
 def _full_proba(estimator: Any, X: Any, n_classes: int) -> np.ndarray:
     """predict_proba with one column per class of the task, even if a class was absent in training."""
     proba = np.asarray(estimator.predict_proba(X), dtype=np.float64)
@@ -167,9 +180,10 @@ def evaluate(task: Task, model: ModelFamily, config: Mapping[str, Any], *, fidel
     try:
         for train, test in splits:
             shape = DataShape(n_samples=len(train), n_features=task.n_features, n_classes=task.n_classes)
+            estimator = model.make_estimator(config, seed=seed, fidelity=fidelity, shape=shape)
             pipeline = Pipeline([
                 ("preprocess", make_preprocessor(task, scale=model.needs_scaling)),
-                ("model", model.make_estimator(config, seed=seed, fidelity=fidelity, shape=shape)),
+                ("model", scaled_target(estimator) if task.is_regression and model.needs_scaling else estimator),
             ])
             with warnings.catch_warnings(record=True) as fold_warnings:
                 warnings.simplefilter("always")

@@ -102,8 +102,9 @@ def probst_tables(trials: pd.DataFrame, surrogate: pd.DataFrame | None, metric: 
     """
     measure = MEASURES.get(metric)
     if measure is None:
-        raise NotApplicable(f"Probst et al. report AUC, accuracy and Brier score; metric {metric!r} has no "
-                            f"counterpart (use --metric with one of {list(MEASURES)})")
+        raise NotApplicable(f"Probst et al. report AUC, accuracy and Brier score of classifiers; metric {metric!r} "
+                            f"has no counterpart (classification: use --metric with one of {list(MEASURES)}; "
+                            "regression tunability has no published reference)")
     models = [m for m in sorted(trials["model"].unique()) if m in FAMILIES]
     if not models:
         raise NotApplicable(f"no model of the paper's six families ({', '.join(FAMILIES)})")

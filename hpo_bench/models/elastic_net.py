@@ -46,7 +46,9 @@ ordinary least squares, fitted with LinearRegression: ElasticNet(alpha=0) warns 
 used so. The solver is scikit-learn's coordinate descent with its defaults (tol = 1e-4 on the duality
 gap, max_iter = 1000 passes); an unconverged fit is kept, its ConvergenceWarning recorded, as above.
 lambda is on the scale of y: the penalty competes with half the mean squared error, so the same lambda
-regularises a target in thousands far less than one in units.
+would regularise a target in thousands far less than one in units; the evaluation standardises the
+target in each training fold for this family (hpo_bench.evaluation.scaled_target), so lambda is that of a
+unit-variance target on every task.
 
 Regression package default: scikit-learn's ElasticNet(), alpha = 1.0 and l1_ratio = 0.5, i.e. glmnet's
 lambda = 1 and alpha = 0.5 (inside the space; no symbolic value). The probst2019 default is the

@@ -83,6 +83,12 @@ class MLPFamily(ModelFamily):
         return {"n_layers": 1, "width_1": 100, "activation": "relu", "solver": "adam", "learning_rate_init": 1e-3,
                 "batch_size": "auto", "alpha": 1e-4, "max_iter": 200, "n_iter_no_change": 10}
 
+    def concrete(self, config: Mapping[str, Any], shape: DataShape) -> dict[str, Any]:
+        config = dict(config)
+        if config.get("batch_size") == "auto":  # scikit-learn's "auto": min(200, n) rows per batch
+            config["batch_size"] = min(200, shape.n_samples) if shape.n_samples else 200
+        return config
+
     def make_estimator(self, config: Mapping[str, Any], *, seed: int, fidelity: float, shape: DataShape) -> Any:
         return EpochBudgetMLP(**self._estimator_params(config, seed=seed, fidelity=fidelity))
 

@@ -22,8 +22,9 @@ Regression: epsilon-SVR (scikit-learn's SVR, libsvm's epsilon-SVR as e1071's eps
 same kernel, C, gamma and degree mapping and the same defaults. SVR's epsilon (the half-width of the
 tube inside which errors cost nothing) is not in the classification space and is held at SVR's
 default, 0.1, not searched. It is on the scale of y, as is C's trade-off against the squared norm:
-e1071 scales y as well as x by default, so its epsilon = 0.1 is a tenth of y's standard deviation,
-while here (y as the task gives it) it is 0.1 in y's own units. Predictions are SVR's own (no scores).
+e1071 scales y as well as x by default, so its epsilon = 0.1 is a tenth of y's standard deviation, and
+so it is here: the evaluation standardises the target in each training fold for the scaled families
+(hpo_bench.evaluation.scaled_target). Predictions are SVR's own (no scores), mapped back to y's scale.
 """
 
 from __future__ import annotations
