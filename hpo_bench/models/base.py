@@ -79,9 +79,12 @@ class ModelFamily(ABC):
         return tuple(t for t in TASK_TYPES if self._variant(t) is not None)
 
     def _variant(self, task_type: str) -> ModelFamily | None:
-        """The family object for `task_type`, None if it serves no such task. Families with a regressor
-        override this to return it for "regression"."""
-        return self if task_type == self.task_type else None
+        """The family object for `task_type`, None if it serves no such task: itself, or the object
+        `pair_families` made its sibling. The pairing is on the instances, so a subclass of a built-in
+        family (a family of one's own, under its own name) does not inherit the built-in's regressor."""
+        if task_type == self.task_type:
+            return self
+        return self.__dict__.get("_siblings", {}).get(task_type)
 
     def for_task(self, task_type: str) -> ModelFamily:
         """The family as it runs on a task of `task_type`; SpaceError naming the family if it has none."""
@@ -102,6 +105,16 @@ class ModelFamily(ABC):
         if self.fidelity_param and fidelity < 1.0 and self.fidelity_param in config:
             config[self.fidelity_param] = max(1, round(config[self.fidelity_param] * fidelity))
         return config
+
+
+def pair_families(*families: ModelFamily) -> None:
+    """Make family objects of one name, one per task type (a classifier and its regressor), each other's
+    `for_task`."""
+    by_type = {family.task_type: family for family in families}
+    if len(by_type) != len(families) or len({family.name for family in families}) != 1:
+        raise ValueError("pair_families: one family object per task type, all of one name")
+    for family in families:
+        family._siblings = by_type
 
 
 class FamilyWithSpace(ModelFamily):

@@ -44,7 +44,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 
-from hpo_bench.models.base import DataShape, ModelFamily
+from hpo_bench.models.base import DataShape, ModelFamily, pair_families
 from hpo_bench.space import Float, Int, SearchSpace
 
 
@@ -147,12 +147,6 @@ class DecisionTreeFamily(ModelFamily):
                               min_samples_split=max(2, int(config["minsplit"])),
                               min_samples_leaf=int(config["minbucket"]), random_state=seed)
 
-    def _variant(self, task_type: str) -> ModelFamily | None:
-        # Only this class's regressor: a subclass (a family of one's own) names its own or has none.
-        if task_type == "regression" and type(self) is DecisionTreeFamily:
-            return REGRESSOR
-        return super()._variant(task_type)
-
 
 class DecisionTreeRegressorFamily(DecisionTreeFamily):
     """The regressor: the classifier's space and defaults, cp relative to the root's MSE."""
@@ -165,11 +159,7 @@ class DecisionTreeRegressorFamily(DecisionTreeFamily):
                                        min_samples_split=max(2, int(config["minsplit"])),
                                        min_samples_leaf=int(config["minbucket"]), random_state=seed)
 
-    def _variant(self, task_type: str) -> ModelFamily | None:
-        if task_type == "classification" and type(self) is DecisionTreeRegressorFamily:
-            return FAMILY
-        return ModelFamily._variant(self, task_type)
-
 
 FAMILY = DecisionTreeFamily()
 REGRESSOR = DecisionTreeRegressorFamily()
+pair_families(FAMILY, REGRESSOR)

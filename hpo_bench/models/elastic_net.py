@@ -63,7 +63,7 @@ from functools import cached_property
 from typing import Any
 
 from hpo_bench.errors import SpaceError
-from hpo_bench.models.base import DataShape, ModelFamily
+from hpo_bench.models.base import DataShape, ModelFamily, pair_families
 from hpo_bench.space import Float, SearchSpace
 
 MAX_ITER = 1000
@@ -124,12 +124,6 @@ class ElasticNetFamily(ModelFamily):
                                   C=self.inverse_c(config, shape.n_samples), max_iter=MAX_ITER, tol=1e-4,
                                   random_state=seed, **_penalty_keyword())
 
-    def _variant(self, task_type: str) -> ModelFamily | None:
-        # Only this class's regressor: a subclass (a family of one's own) names its own or has none.
-        if task_type == "regression" and type(self) is ElasticNetFamily:
-            return REGRESSOR
-        return super()._variant(task_type)
-
 
 class ElasticNetRegressorFamily(ElasticNetFamily):
     """glmnet's gaussian family: ElasticNet(alpha=lambda, l1_ratio=alpha); LinearRegression at lambda = 0."""
@@ -155,11 +149,7 @@ class ElasticNetRegressorFamily(ElasticNetFamily):
         # Coordinate descent is deterministic in its default cyclic order; `seed` has nothing to seed.
         return ElasticNet(alpha=float(lam), l1_ratio=float(config["alpha"]))
 
-    def _variant(self, task_type: str) -> ModelFamily | None:
-        if task_type == "classification" and type(self) is ElasticNetRegressorFamily:
-            return FAMILY
-        return ModelFamily._variant(self, task_type)
-
 
 FAMILY = ElasticNetFamily()
 REGRESSOR = ElasticNetRegressorFamily()
+pair_families(FAMILY, REGRESSOR)

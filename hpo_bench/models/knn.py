@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from functools import cached_property
 from typing import Any
 
-from hpo_bench.models.base import DataShape, ModelFamily
+from hpo_bench.models.base import DataShape, ModelFamily, pair_families
 from hpo_bench.space import Categorical, Float, Int, SearchSpace
 
 
@@ -53,12 +53,6 @@ class KNNFamily(ModelFamily):
         return KNeighborsClassifier(n_neighbors=int(config["n_neighbors"]), weights=config["weights"],
                                     p=float(config["p"]), n_jobs=1)
 
-    def _variant(self, task_type: str) -> ModelFamily | None:
-        # Only this class's regressor: a subclass (a family of one's own) names its own or has none.
-        if task_type == "regression" and type(self) is KNNFamily:
-            return REGRESSOR
-        return super()._variant(task_type)
-
 
 class KNNRegressorFamily(KNNFamily):
     """The regressor: the classifier's space and defaults on KNeighborsRegressor."""
@@ -72,11 +66,7 @@ class KNNRegressorFamily(KNNFamily):
         return KNeighborsRegressor(n_neighbors=int(config["n_neighbors"]), weights=config["weights"],
                                    p=float(config["p"]), n_jobs=1)
 
-    def _variant(self, task_type: str) -> ModelFamily | None:
-        if task_type == "classification" and type(self) is KNNRegressorFamily:
-            return FAMILY
-        return ModelFamily._variant(self, task_type)
-
 
 FAMILY = KNNFamily()
 REGRESSOR = KNNRegressorFamily()
+pair_families(FAMILY, REGRESSOR)

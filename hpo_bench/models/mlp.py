@@ -32,7 +32,7 @@ from typing import Any
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.neural_network import MLPClassifier, MLPRegressor
 
-from hpo_bench.models.base import DataShape, ModelFamily
+from hpo_bench.models.base import DataShape, ModelFamily, pair_families
 from hpo_bench.space import Categorical, Condition, Float, Int, SearchSpace
 
 MAX_LAYERS = 4
@@ -103,12 +103,6 @@ class MLPFamily(ModelFamily):
             max_iter=int(params["max_iter"]), n_iter_no_change=int(params.get("n_iter_no_change", params["max_iter"])),
             early_stopping=False, random_state=seed)
 
-    def _variant(self, task_type: str) -> ModelFamily | None:
-        # Only this class's regressor: a subclass (a family of one's own) names its own or has none.
-        if task_type == "regression" and type(self) is MLPFamily:
-            return REGRESSOR
-        return super()._variant(task_type)
-
 
 class MLPRegressorFamily(MLPFamily):
     """The regressor: the classifier's space, defaults and epoch fidelity on MLPRegressor."""
@@ -119,11 +113,7 @@ class MLPRegressorFamily(MLPFamily):
     def make_estimator(self, config: Mapping[str, Any], *, seed: int, fidelity: float, shape: DataShape) -> Any:
         return EpochBudgetMLPRegressor(**self._estimator_params(config, seed=seed, fidelity=fidelity))
 
-    def _variant(self, task_type: str) -> ModelFamily | None:
-        if task_type == "classification" and type(self) is MLPRegressorFamily:
-            return FAMILY
-        return ModelFamily._variant(self, task_type)
-
 
 FAMILY = MLPFamily()
 REGRESSOR = MLPRegressorFamily()
+pair_families(FAMILY, REGRESSOR)

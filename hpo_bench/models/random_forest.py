@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from hpo_bench.models.base import DataShape, ModelFamily
+from hpo_bench.models.base import DataShape, ModelFamily, pair_families
 from hpo_bench.space import Categorical, Condition, Float, Int, SearchSpace
 
 # ranger's regression min.node.size = 5 as min_samples_leaf_exp: round(n ** log_n(5)) = 5 rows.
@@ -68,12 +68,6 @@ class RandomForestFamily(ModelFamily):
             params.pop("max_samples", None)
         return RandomForestClassifier(**params, random_state=seed, n_jobs=1)
 
-    def _variant(self, task_type: str) -> ModelFamily | None:
-        # Only this class's regressor: a subclass (a family of one's own) names its own or has none.
-        if task_type == "regression" and type(self) is RandomForestFamily:
-            return REGRESSOR
-        return super()._variant(task_type)
-
 
 class RandomForestRegressorFamily(RandomForestFamily):
     """The regressor: the classifier's space and fidelity on RandomForestRegressor."""
@@ -109,11 +103,7 @@ class RandomForestRegressorFamily(RandomForestFamily):
             params.pop("max_samples", None)
         return RandomForestRegressor(**params, random_state=seed, n_jobs=1)
 
-    def _variant(self, task_type: str) -> ModelFamily | None:
-        if task_type == "classification" and type(self) is RandomForestRegressorFamily:
-            return FAMILY
-        return ModelFamily._variant(self, task_type)
-
 
 FAMILY = RandomForestFamily()
 REGRESSOR = RandomForestRegressorFamily()
+pair_families(FAMILY, REGRESSOR)

@@ -38,7 +38,7 @@ from scipy.special import expit, softmax
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.svm import SVC, SVR
 
-from hpo_bench.models.base import DataShape, ModelFamily
+from hpo_bench.models.base import DataShape, ModelFamily, pair_families
 from hpo_bench.space import Categorical, Condition, Float, Int, SearchSpace
 
 
@@ -109,12 +109,6 @@ class SVMFamily(ModelFamily):
                          gamma=gamma if isinstance(gamma, str) else float(gamma),
                          degree=int(config.get("degree", 3)), random_state=seed)
 
-    def _variant(self, task_type: str) -> ModelFamily | None:
-        # Only this class's regressor: a subclass (a family of one's own) names its own or has none.
-        if task_type == "regression" and type(self) is SVMFamily:
-            return REGRESSOR
-        return super()._variant(task_type)
-
 
 # SVR's default tube half-width, held fixed: it is not in the (classification) space of the paper.
 EPSILON = 0.1
@@ -133,11 +127,7 @@ class SVMRegressorFamily(SVMFamily):
                    gamma=gamma if isinstance(gamma, str) else float(gamma), degree=int(config.get("degree", 3)),
                    epsilon=EPSILON)
 
-    def _variant(self, task_type: str) -> ModelFamily | None:
-        if task_type == "classification" and type(self) is SVMRegressorFamily:
-            return FAMILY
-        return ModelFamily._variant(self, task_type)
-
 
 FAMILY = SVMFamily()
 REGRESSOR = SVMRegressorFamily()
+pair_families(FAMILY, REGRESSOR)

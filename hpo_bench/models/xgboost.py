@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from functools import cached_property
 from typing import Any
 
-from hpo_bench.models.base import DataShape, ModelFamily
+from hpo_bench.models.base import DataShape, ModelFamily, pair_families
 from hpo_bench.space import Categorical, Condition, Float, Int, SearchSpace
 
 _TREE = Condition("booster", ("gbtree",))
@@ -55,12 +55,6 @@ class XGBoostFamily(ModelFamily):
         return XGBClassifier(**self.scaled(config, fidelity), random_state=seed, n_jobs=1, tree_method="hist",
                              verbosity=0)
 
-    def _variant(self, task_type: str) -> ModelFamily | None:
-        # Only this class's regressor: a subclass (a family of one's own) names its own or has none.
-        if task_type == "regression" and type(self) is XGBoostFamily:
-            return REGRESSOR
-        return super()._variant(task_type)
-
 
 class XGBoostRegressorFamily(XGBoostFamily):
     """The regressor: the classifier's space, defaults and fidelity on XGBRegressor (squared error)."""
@@ -74,11 +68,7 @@ class XGBoostRegressorFamily(XGBoostFamily):
         return XGBRegressor(**self.scaled(config, fidelity), objective="reg:squarederror", random_state=seed,
                             n_jobs=1, tree_method="hist", verbosity=0)
 
-    def _variant(self, task_type: str) -> ModelFamily | None:
-        if task_type == "classification" and type(self) is XGBoostRegressorFamily:
-            return FAMILY
-        return ModelFamily._variant(self, task_type)
-
 
 FAMILY = XGBoostFamily()
 REGRESSOR = XGBoostRegressorFamily()
+pair_families(FAMILY, REGRESSOR)
