@@ -55,11 +55,12 @@ def gini(y: np.ndarray) -> float:
     return float(1.0 - np.sum(p**2))
 
 
-class RelativeCpTree(ClassifierMixin, BaseEstimator):
-    """A DecisionTreeClassifier pruned at ccp_alpha = cp * (Gini impurity of the training labels).
+class _RelativeCp(BaseEstimator):
+    """A scikit-learn tree pruned at ccp_alpha = cp * R(root), R(root) the risk of the root node on the
+    training targets (`_root_risk`). A wrapper rather than a fixed ccp_alpha because the root's risk is
+    known only at fit time."""
 
-    A wrapper rather than a fixed ccp_alpha because the root's impurity is known only at fit time.
-    """
+    _tree: Any = None
 
     def __init__(self, cp: float = 0.0, max_depth: int | None = None, min_samples_split: int = 2,
                  min_samples_leaf: int = 1, random_state: int | None = None) -> None:
@@ -69,41 +70,44 @@ class RelativeCpTree(ClassifierMixin, BaseEstimator):
         self.min_samples_leaf = min_samples_leaf
         self.random_state = random_state
 
-    def fit(self, X: Any, y: Any) -> RelativeCpTree:
-        self.ccp_alpha_ = self.cp * gini(np.asarray(y))
-        self.tree_model_ = DecisionTreeClassifier(
+    @staticmethod
+    def _root_risk(y: np.ndarray) -> float:
+        raise NotImplementedError
+
+    def fit(self, X: Any, y: Any) -> _RelativeCp:
+        self.ccp_alpha_ = self.cp * self._root_risk(np.asarray(y))
+        self.tree_model_ = self._tree(
             ccp_alpha=self.ccp_alpha_, max_depth=self.max_depth, min_samples_split=self.min_samples_split,
             min_samples_leaf=self.min_samples_leaf, random_state=self.random_state).fit(X, y)
+        return self
+
+    def predict(self, X: Any) -> np.ndarray:
+        return self.tree_model_.predict(X)
+
+
+class RelativeCpTree(ClassifierMixin, _RelativeCp):
+    """A DecisionTreeClassifier pruned at ccp_alpha = cp * (Gini impurity of the training labels)."""
+
+    _tree = DecisionTreeClassifier
+    _root_risk = staticmethod(gini)
+
+    def fit(self, X: Any, y: Any) -> RelativeCpTree:
+        super().fit(X, y)
         self.classes_ = self.tree_model_.classes_
         return self
 
     def predict_proba(self, X: Any) -> np.ndarray:
         return self.tree_model_.predict_proba(X)
 
-    def predict(self, X: Any) -> np.ndarray:
-        return self.tree_model_.predict(X)
 
-
-class RelativeCpTreeRegressor(RegressorMixin, BaseEstimator):
+class RelativeCpTreeRegressor(RegressorMixin, _RelativeCp):
     """A DecisionTreeRegressor pruned at ccp_alpha = cp * (variance of the training targets), the root's MSE."""
 
-    def __init__(self, cp: float = 0.0, max_depth: int | None = None, min_samples_split: int = 2,
-                 min_samples_leaf: int = 1, random_state: int | None = None) -> None:
-        self.cp = cp
-        self.max_depth = max_depth
-        self.min_samples_split = min_samples_split
-        self.min_samples_leaf = min_samples_leaf
-        self.random_state = random_state
+    _tree = DecisionTreeRegressor
 
-    def fit(self, X: Any, y: Any) -> RelativeCpTreeRegressor:
-        self.ccp_alpha_ = self.cp * float(np.var(np.asarray(y, dtype=float)))
-        self.tree_model_ = DecisionTreeRegressor(
-            ccp_alpha=self.ccp_alpha_, max_depth=self.max_depth, min_samples_split=self.min_samples_split,
-            min_samples_leaf=self.min_samples_leaf, random_state=self.random_state).fit(X, y)
-        return self
-
-    def predict(self, X: Any) -> np.ndarray:
-        return self.tree_model_.predict(X)
+    @staticmethod
+    def _root_risk(y: np.ndarray) -> float:
+        return float(np.var(np.asarray(y, dtype=float)))
 
 
 # rpart's deepest tree (rpart.control's maxdepth limit): the top of the space, and where scikit-learn's
