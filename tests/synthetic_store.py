@@ -59,7 +59,7 @@ def write_store(path: Path, name: str, losses: dict[str, Callable[[dict, float],
         for task in tasks:
             store.add_task({"name": task, "source": "synthetic", "n_rows": N_ROWS, "n_features": N_FEATURES,
                             "n_classes": 2, "n_categorical": 0, "ids": {}, "fingerprint": f"synthetic-{task}",
-                            "splits_official": False}, split_seed=0, n_folds=CV_FOLDS)
+                            "splits_official": False, "task_type": "classification"}, split_seed=0, n_folds=CV_FOLDS)
         for model, loss in losses.items():
             family = get_model(model)
             space = family.space
