@@ -202,8 +202,9 @@ def tuning_space(trials: pd.DataFrame, tasks: pd.DataFrame | None = None, low: f
     best = full.loc[full.groupby(["task", "model", "optimizer", "seed"])["_select"].idxmin()]
     n_features = {} if tasks is None else dict(zip(tasks["task"], tasks["n_features"], strict=True))
     rows = []
+    task_type = task_type_of(tasks)
     for (model, optimizer), group in best.groupby(["model", "optimizer"]):
-        family = builtin_family(model, task_type_of(tasks))
+        family = builtin_family(model, task_type)
         concrete = family.concrete if family is not None else lambda config, shape: config
         configs = pd.DataFrame([concrete(json.loads(c), DataShape(0, int(n_features.get(task, 1)), 0))
                                 for c, task in zip(group["config"], group["task"], strict=True)])

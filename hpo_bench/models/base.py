@@ -9,6 +9,7 @@ from typing import Any, ClassVar
 
 from hpo_bench.errors import SpaceError
 from hpo_bench.space import SearchSpace
+from hpo_bench.tasks.base import TASK_TYPES  # the kinds of task a family can serve
 
 
 @dataclass(frozen=True)
@@ -18,10 +19,6 @@ class DataShape:
     n_samples: int
     n_features: int
     n_classes: int  # 0 for regression
-
-
-# The kinds of task a family can serve; a task knows its own (Task.task_type).
-TASK_TYPES = ("classification", "regression")
 
 
 class ModelFamily(ABC):

@@ -16,6 +16,7 @@ from hpo_bench.errors import TaskError
 Split = tuple[np.ndarray, np.ndarray]
 
 CLASSIFICATION, REGRESSION = "classification", "regression"
+TASK_TYPES = (CLASSIFICATION, REGRESSION)
 
 
 @dataclass
@@ -43,9 +44,8 @@ class Task:
     task_type: str = CLASSIFICATION
 
     def __post_init__(self) -> None:
-        if self.task_type not in (CLASSIFICATION, REGRESSION):
-            raise TaskError(f"task {self.name!r}: task_type = {self.task_type!r}: must be {CLASSIFICATION!r} or "
-                            f"{REGRESSION!r}")
+        if self.task_type not in TASK_TYPES:
+            raise TaskError(f"task {self.name!r}: task_type = {self.task_type!r}: must be one of {list(TASK_TYPES)}")
         if (self.task_type == REGRESSION) != (not self.classes):
             raise TaskError(f"task {self.name!r}: a {self.task_type} task {'has no' if self.classes else 'needs'} "
                             "class names")

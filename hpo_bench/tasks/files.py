@@ -18,7 +18,15 @@ from typing import Any
 import pandas as pd
 
 from hpo_bench.errors import TaskError
-from hpo_bench.tasks.base import CLASSIFICATION, REGRESSION, Task, canonical_frame, encode_labels, regression_target
+from hpo_bench.tasks.base import (
+    CLASSIFICATION,
+    REGRESSION,
+    TASK_TYPES,
+    Task,
+    canonical_frame,
+    encode_labels,
+    regression_target,
+)
 from hpo_bench.tasks.store import GENERATED_SPLITS, StoredTask, TaskStore
 
 FORMATS = (".csv", ".tsv", ".tab", ".arff", ".parquet", ".pq")  # each also as .gz, except Parquet
@@ -83,9 +91,6 @@ def _read_arff(path: Path, gz: bool) -> tuple[pd.DataFrame, list[str]]:
 
 def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-TASK_TYPES = (CLASSIFICATION, REGRESSION)
 
 
 def task_from_file(path: str | Path, *, target: str, categorical: list[str] | None = None,
