@@ -150,6 +150,20 @@ def check_metric(metric: str | None, name: str = "metric") -> None:
         raise HpoBenchError(f"{name} {metric}: must be one of {list(ALL_METRICS)}")
 
 
+def check_against(path: str | Path, name: str = "against", value: str | None = None) -> Path:
+    """The real benchmark's store to compare a surrogate benchmark with, opened once to check it is one;
+    `name` and `value` spell the option and what was given (an experiment file names its store)."""
+    from hpo_bench.errors import StoreError
+
+    try:
+        with open_store(path) as real:
+            real.experiment_name()
+    except StoreError as exc:
+        raise StoreError(f"{name} {value or path}: {exc}; it names the real benchmark to compare with, by its result "
+                         "store (.sqlite) or its experiment file (.toml)") from None
+    return Path(path)
+
+
 def read_reference(path: str | Path, name: str = "reference") -> Any:
     """A reference.csv (the best and worst losses per task and model of an earlier analysis), checked."""
     import pandas as pd
@@ -197,17 +211,21 @@ def analyze(store: str | Path, *, metric: str | None = None, models: list[str] |
 
 
 def report(store: str | Path, *, reports_dir: str | Path = "reports", metric: str | None = None,
-           models: list[str] | None = None, ice_task: str | None = None) -> Any:
+           models: list[str] | None = None, ice_task: str | None = None, against: str | Path | None = None) -> Any:
     """Write reports_dir/<name>/index.html and index.md with every table and figure, and interactive.html
     where plotly is installed (`hpo-bench report`); returns the Report (its folder, figures, tables, and
-    what was left out and why). `ice_task`: as for `analyze`."""
+    what was left out and why). `ice_task`: as for `analyze`. `against`: the store of the real benchmark
+    that `store`'s surrogate benchmark stands for; the report gets a section on how far they agree."""
     from hpo_bench.analysis.tunability import NotApplicable
     from hpo_bench.errors import StoreError
     from hpo_bench.report import build_report
 
     check_metric(metric)
     open_store(store).close()  # a missing or foreign store raises here, before any folder is made
+    if against is not None:
+        check_against(against)
     try:
-        return build_report(Path(store), Path(reports_dir), metric=metric, models=models, ice_task=ice_task)
+        return build_report(Path(store), Path(reports_dir), metric=metric, models=models, ice_task=ice_task,
+                            against=None if against is None else Path(against))
     except NotApplicable as why:
         raise StoreError(f"{store}: {why}; run the experiment first") from None

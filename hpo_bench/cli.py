@@ -238,14 +238,27 @@ def cmd_report(args: argparse.Namespace) -> int:
     _check_metric(args.metric)
     _check_dir("--reports-dir", args.reports_dir)
     _open_store(args.target, args.results_dir).close()  # one line if the experiment file has changed
+    against = None if args.against is None else _against(args.against, args.results_dir)
     report = make_report(_store_path(args.target, args.results_dir), reports_dir=args.reports_dir,
-                         metric=args.metric, models=_model_list(args.models), ice_task=args.ice_task)
+                         metric=args.metric, models=_model_list(args.models), ice_task=args.ice_task, against=against)
     interactive = "" if "interactive.html" in report.skipped else " and interactive.html"
     print(f"wrote {report.out_dir / 'index.html'}, index.md{interactive}: {len(report.figures)} figures, "
           f"{len(report.tables)} tables in {report.seconds:.1f} s")
     for name, why in sorted(report.skipped.items()):
         print(f"left out {name}: {why}")
     return 0
+
+
+def _against(value: str, results_dir: str) -> Path:
+    """The store `--against VALUE` names (an experiment file's store, or a store), checked before any report
+    is made: a bad value is one line naming it."""
+    from hpo_bench.api import check_against
+
+    try:
+        path = _store_path(value, results_dir)
+    except HpoBenchError as exc:
+        raise HpoBenchError(f"--against {value}: {exc}") from None
+    return check_against(path, "--against", value)
 
 
 def _describe(entry: Any) -> str:
@@ -641,6 +654,9 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--metric", default=None, help=METRIC_HELP)
     report.add_argument("--models", default=None, metavar="A,B", help=MODELS_HELP)
     report.add_argument("--ice-task", default=None, metavar="TASK", help=ICE_HELP)
+    report.add_argument("--against", default=None, metavar="REAL",
+                        help="the real benchmark (its experiment file or store) that this surrogate benchmark's "
+                             "experiment stands for: adds a section on how far their optimizer rankings agree")
     report.set_defaults(func=cmd_report)
     tasks = sub.add_parser("tasks", parents=[common], help="the local task store: pull, import, list")
     tasks_sub = tasks.add_subparsers(dest="tasks_command", required=True)

@@ -47,18 +47,25 @@ def _result(loss: float) -> TrialResult:
 
 
 def write_store(path: Path, name: str, losses: dict[str, Callable[[dict, float], float]], tasks: dict[str, float],
-                optimizers: dict[str, str], budget: int, seeds: int = 1, include_default: bool = True) -> Path:
+                optimizers: dict[str, str], budget: int, seeds: int = 1, include_default: bool = True,
+                task_prefix: str = "", shift: Callable[[str, str, int], float] | None = None) -> Path:
     """A store of `name`: for each model (loss(config, task offset)), task, optimizer (label -> type) and seed,
-    one fully tuned run of `budget` trials, the package default first where `include_default`."""
-    text = (f'name = "{name}"\ntasks = {list(tasks)!r}\nmodels = {list(losses)!r}\nbudget_evals = {budget}\n'
+    one fully tuned run of `budget` trials, the package default first where `include_default`.
+
+    `task_prefix`: the tasks are stored as prefix + name (a surrogate study's "surrogate:NAME/" tasks), with
+    the same optimizer seeds and losses as without it. `shift(task, optimizer label, seed)`: added to every
+    loss of that run, which gives the optimizers a known order.
+    """
+    stored = {task: task_prefix + task for task in tasks}
+    text = (f'name = "{name}"\ntasks = {list(stored.values())!r}\nmodels = {list(losses)!r}\nbudget_evals = {budget}\n'
             f"seeds = {seeds}\ncv_folds = {CV_FOLDS}\ninclude_default = {str(include_default).lower()}\n\n"
             "[optimizers]\n" + "".join(f'{label} = {{ type = "{kind}" }}\n' for label, kind in optimizers.items()))
     with Store(path) as store:
         store.bind_experiment(_File(name, text.replace("'", '"')))
         store.start_session("tests/synthetic_store.py")
         for task in tasks:
-            store.add_task({"name": task, "source": "synthetic", "n_rows": N_ROWS, "n_features": N_FEATURES,
-                            "n_classes": 2, "n_categorical": 0, "ids": {}, "fingerprint": f"synthetic-{task}",
+            store.add_task({"name": stored[task], "source": "synthetic", "n_rows": N_ROWS, "n_features": N_FEATURES,
+                            "n_classes": 2, "n_categorical": 0, "ids": {}, "fingerprint": f"synthetic-{stored[task]}",
                             "splits_official": False, "task_type": "classification"}, split_seed=0, n_folds=CV_FOLDS)
         for model, loss in losses.items():
             family = get_model(model)
@@ -66,24 +73,26 @@ def write_store(path: Path, name: str, losses: dict[str, Callable[[dict, float],
             for task, offset in tasks.items():
                 for label, kind in optimizers.items():
                     for seed in range(seeds):
-                        spec = RunSpec(seed, task, model, label)
+                        spec = RunSpec(seed, stored[task], model, label)
+                        extra = shift(task, label, seed) if shift else 0.0
                         cls = get_optimizer(kind)
                         run_id = store.ensure_run(
                             spec, optimizer_type=kind, optimizer_options={}, optimizer_seed=seed, model_seed=seed,
                             budget_evals=budget, space_json=space.to_json(), space_fingerprint=space.fingerprint(),
-                            task_fingerprint=f"synthetic-{task}", split_seed=0, adaptive=cls.adaptive)
+                            task_fingerprint=f"synthetic-{stored[task]}", split_seed=0, adaptive=cls.adaptive)
                         optimizer = cls(space, seed=1000 * seed + sum(map(ord, task + label)), budget_evals=budget)
                         number = 0
                         if include_default:
                             default = family.package_default()
                             store.add_trial(run_id, TrialRecord(0, "default", default, 1.0,
-                                                                _result(loss(family.concrete(default, SHAPE), offset)),
+                                                                _result(loss(family.concrete(default, SHAPE), offset)
+                                                                        + extra),
                                                                 {}, None, 0.0))
                             number = 1
                         spent = float(number)
                         while spent < budget - 1e-9:
                             suggestion = optimizer.ask()
-                            result = _result(loss(suggestion.config, offset))
+                            result = _result(loss(suggestion.config, offset) + extra)
                             optimizer.tell(suggestion, result)
                             store.add_trial(run_id, TrialRecord(number, "optimizer", suggestion.config,
                                                                 suggestion.fidelity, result, suggestion.info, None,

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from hpo_bench.analysis.agreement import agreement_tables
 from hpo_bench.analysis.anytime import time_traces
 from hpo_bench.analysis.best_found import (
     best_found_table,
@@ -120,5 +121,5 @@ def write_tables(tables: dict[str, pd.DataFrame], out_dir: Path) -> list[Path]:
     return paths
 
 
-__all__ = ["NotApplicable", "Study", "analyze", "best_found_table", "incumbent_traces", "load_study", "metric_view",
-           "run_best", "select_models", "time_traces", "write_tables"]
+__all__ = ["NotApplicable", "Study", "agreement_tables", "analyze", "best_found_table", "incumbent_traces",
+           "load_study", "metric_view", "run_best", "select_models", "time_traces", "write_tables"]

@@ -17,9 +17,11 @@ import pandas as pd
 
 from hpo_bench.analysis import Study, analyze, load_study, metric_view, write_tables
 from hpo_bench.analysis import partial_dependence as pdp
+from hpo_bench.analysis.agreement import agreement_tables
 from hpo_bench.analysis.sampling import GOOD_SHARE
 from hpo_bench.analysis.surrogate import design_trials
 from hpo_bench.analysis.tunability import NotApplicable
+from hpo_bench.errors import HpoBenchError
 from hpo_bench.report import effects
 from hpo_bench.report import figures as fg
 from hpo_bench.report.interactive import write_interactive
@@ -81,6 +83,15 @@ SHOWN = {
     "beat_probabilities": ("Probability that one optimizer beats another (same task, any two seeds)", None),
     "importance": ("Hyperparameter importance (Optuna fANOVA and PED-ANOVA)", None),
 }
+# With --against: the section "Agreement with the real benchmark", its tables and its figure.
+AGREEMENT = {
+    "agreement_ranks": "Mean rank of each optimizer (1 = best) on the real tasks and on their surrogates, and the "
+                       "rank of those mean ranks on each side",
+    "agreement_summary": "Kendall tau between the real and the surrogate ranking, over all tasks and per task, and "
+                         "how far P(A beats B) moves",
+    "agreement_beats": "P(A beats B) on the real tasks and on the surrogates (same task and model, any two seeds)",
+}
+AGREEMENT_FIGURE = "agreement"
 INTERACTIVE = "interactive.html"
 
 
@@ -94,6 +105,7 @@ class Report:
     skipped: dict[str, str] = field(default_factory=dict)  # table or figure -> why left out
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)
     seconds: float = 0.0
+    against: str = ""  # with --against: what the agreement section compares, in a sentence
 
 
 def _provenance(study: Study) -> list[tuple[str, str]]:
@@ -138,12 +150,15 @@ def _recorded_metrics(trials: pd.DataFrame) -> set[str]:
 
 
 def build_report(store_path: str | Path, reports_dir: str | Path = "reports", metric: str | None = None,
-                 models: list[str] | None = None, ice_task: str | None = None) -> Report:
+                 models: list[str] | None = None, ice_task: str | None = None,
+                 against: str | Path | None = None) -> Report:
     """The report of a store; with `metric` other than the optimised one, in <reports_dir>/<name>/<metric>/.
 
     `models`: report these models' trials only (a study whose other runs are still going); the report's
     "What was run" says so. `ice_task`: the dataset of the ICE curves (see `analyze`). Besides index.html,
-    an interactive page (interactive.html) where plotly is installed.
+    an interactive page (interactive.html) where plotly is installed. `against`: the store of the real
+    benchmark this store's surrogate benchmark stands for; the report gets a section on their agreement
+    (`agreement_tables`), and HpoBenchError says why when they cannot be compared.
     """
     start = time.perf_counter()
     study = load_study(store_path, models)
@@ -161,14 +176,19 @@ def build_report(store_path: str | Path, reports_dir: str | Path = "reports", me
     stored = study  # the interactive page makes a view per metric from the trials as stored
     study = study.with_trials(metric_view(study.trials, metric))  # once: analyze takes the view as it is
     trials = study.trials
+    agreement = _agreement(study, store_path, against, metric) if against is not None else {}
     tables, report.skipped = analyze(study, metric=metric, ice_task=ice_task)
+    tables.update(agreement)
     report.tables = tables
+    if agreement:
+        report.against = _against_sentence(study, against, agreement)
     write_tables(tables, report.out_dir)
     (report.out_dir / "tables").mkdir(parents=True, exist_ok=True)
     for name, table in tables.items():
-        if name in SHOWN:
+        if name in SHOWN or name in AGREEMENT:
+            caption = SHOWN[name][0] if name in SHOWN else AGREEMENT[name]
             (report.out_dir / "tables" / f"{name}.md").write_text(to_markdown(table))
-            (report.out_dir / "tables" / f"{name}.tex").write_text(to_latex(table, caption=SHOWN[name][0]))
+            (report.out_dir / "tables" / f"{name}.tex").write_text(to_latex(table, caption=caption))
 
     palette = fg.Palette(sorted(trials["optimizer"].unique()))
     makers = {
@@ -192,6 +212,18 @@ def build_report(store_path: str | Path, reports_dir: str | Path = "reports", me
         "robustness": ("Robustness across seeds", lambda: fg.robustness_spread(_need(tables, "robustness"), palette)),
     }
     described = _basic_captions(study, tables)
+    if agreement:
+        makers[AGREEMENT_FIGURE] = ("Mean rank on the real benchmark and on its surrogates",
+                                    lambda: fg.agreement_scatter(tables["agreement_ranks"], tables["agreement_summary"],
+                                                                 palette))
+        overall = _overall(tables["agreement_summary"])
+        text = (f"Mean rank (1 = best) of each optimizer's final incumbent by validation "
+                f"{tables['agreement_ranks']['metric'].iloc[0]} within task x model x seed blocks, on the real tasks "
+                f"({int(overall['n_blocks_real'])} blocks, {int(overall['n_tasks_real'])} task(s)) against on their "
+                f"surrogates ({int(overall['n_blocks_surrogate'])} blocks), one point per optimizer; the dashed line "
+                "is equality (points on it rank alike on both). Values: agreement_ranks.csv, agreement_summary.csv.")
+        described[AGREEMENT_FIGURE] = ((lambda: text), (lambda: "A scatter of each optimizer's mean rank on the real "
+                                                        "tasks against on the surrogates, with the diagonal."))
     for model in sorted(trials["model"].unique()):
         for name, (title, make, caption, alt) in _effect_figures(study, tables, model, palette).items():
             makers[name] = (title, make)
@@ -222,6 +254,37 @@ def build_report(store_path: str | Path, reports_dir: str | Path = "reports", me
     _write_markdown(report, provenance, file_text)
     _write_html(report, provenance, file_text)
     return report
+
+
+def _agreement(study: Study, store_path: str | Path, against: str | Path, metric: str | None) -> dict:
+    """The agreement tables of `study` (run on surrogate tasks) with the real study at `against`, under the
+    same metric; HpoBenchError with the reason where the two cannot be compared."""
+    real = load_study(against)
+    try:
+        real = real.with_trials(metric_view(real.trials, metric))
+        return agreement_tables(real, study)
+    except NotApplicable as why:  # asked for by name: a report without the comparison is not what was asked
+        raise HpoBenchError(f"{store_path} against {against}: {why}") from None
+
+
+def _against_sentence(study: Study, against: str | Path, agreement: dict[str, pd.DataFrame]) -> str:
+    """What the agreement section compares, on what and by which measure."""
+    ranks, overall = agreement["agreement_ranks"], _overall(agreement["agreement_summary"])
+    tau = ("undefined (one side ranks every optimizer alike)" if pd.isna(overall["value"])
+           else f"{overall['value']:.3g} (p = {overall['p_value']:.3g})")
+    return (f"The optimizers of this surrogate benchmark ({study.name}) against the same experiment on the real tasks "
+            f"({against}): {len(ranks)} optimizers on the (task, model, optimizer) cells both stores have, "
+            f"{int(overall['n_tasks_real'])} task(s). Each run counts by its final incumbent's validation "
+            f"{ranks['metric'].iloc[0]} (on the surrogate tasks, the surrogate's value of it), ranked within "
+            f"task x model x seed blocks (1 = best, ties averaged): {int(overall['n_blocks_real'])} blocks real, "
+            f"{int(overall['n_blocks_surrogate'])} on the surrogates ({int(overall['n_seeds_real'])} and "
+            f"{int(overall['n_seeds_surrogate'])} seeds). Kendall tau between the two mean-rank orders over all "
+            f"tasks: {tau}.")
+
+
+def _overall(summary: pd.DataFrame) -> pd.Series:
+    """The summary's row of Kendall tau between the mean ranks over all tasks (and the counts beside it)."""
+    return summary[(summary["scope"] == "all") & (summary["statistic"] == "kendall_tau_mean_rank")].iloc[0]
 
 
 def _basic_captions(study: Study, tables: dict[str, pd.DataFrame]) -> dict[str, tuple]:
@@ -444,12 +507,15 @@ def _write_markdown(report: Report, provenance: list[tuple[str, str]], file_text
     lines += ["", "```toml", file_text.strip(), "```", ""]
     if (report.out_dir / INTERACTIVE).exists() and INTERACTIVE not in report.skipped:
         lines += [f"Interactive page (pick task, model, optimizer and metric): [{INTERACTIVE}]({INTERACTIVE})", ""]
+    if report.against:
+        lines += ["## Agreement with the real benchmark", "", report.against, ""]
+        lines += _markdown_figure(report, AGREEMENT_FIGURE) if AGREEMENT_FIGURE in report.figures else []
+        for name, title in AGREEMENT.items():
+            lines += [f"### {title}", "", to_markdown(report.tables[name]), ""]
     lines += ["## Figures", ""]
-    for name, title in report.figures.items():
-        alt = report.alts.get(name, title).replace("[", "(").replace("]", ")")
-        lines += [f"### {title}", "", f"![{alt}](figures/{name}.png)", ""]
-        if name in report.captions:
-            lines += [f"*{report.captions[name]}*", ""]
+    for name in report.figures:
+        if name != AGREEMENT_FIGURE:  # in its own section above
+            lines += _markdown_figure(report, name)
     lines += ["## Tables", "", "Every table is also in this folder as CSV, and under tables/ as Markdown and LaTeX.",
               ""]
     for _, title, table in _shown(report):
@@ -457,6 +523,13 @@ def _write_markdown(report: Report, provenance: list[tuple[str, str]], file_text
     if report.skipped:
         lines += ["## Left out", ""] + [f"- {k}: {v}" for k, v in sorted(report.skipped.items())]
     (report.out_dir / "index.md").write_text("\n".join(lines) + "\n")
+
+
+def _markdown_figure(report: Report, name: str) -> list[str]:
+    title = report.figures[name]
+    alt = report.alts.get(name, title).replace("[", "(").replace("]", ")")
+    lines = [f"### {title}", "", f"![{alt}](figures/{name}.png)", ""]
+    return lines + ([f"*{report.captions[name]}*", ""] if name in report.captions else [])
 
 
 _CSS = """body{font-family:system-ui,sans-serif;max-width:1200px;margin:2em auto;padding:0 1em;color:#222}
@@ -475,12 +548,16 @@ def _write_html(report: Report, provenance: list[tuple[str, str]], file_text: st
     if INTERACTIVE not in report.skipped:
         parts.append(f"<p>Interactive page (pick task, model, optimizer and metric): <a href='{INTERACTIVE}'>"
                      f"{INTERACTIVE}</a></p>")
+    if report.against:
+        parts += ["<h2>Agreement with the real benchmark</h2>", f"<p>{html.escape(report.against)}</p>"]
+        if AGREEMENT_FIGURE in report.figures:
+            parts.append(_html_figure(report, AGREEMENT_FIGURE))
+        for name, title in AGREEMENT.items():
+            parts.append(f"<h3>{html.escape(title)}</h3>")
+            parts.append(report.tables[name].to_html(index=False, float_format=lambda v: f"{v:.4g}", na_rep="",
+                                                     border=0))
     parts.append("<h2>Figures</h2>")
-    for name, title in report.figures.items():
-        data = base64.b64encode((report.out_dir / "figures" / f"{name}.png").read_bytes()).decode()
-        caption = f"<figcaption>{html.escape(report.captions[name])}</figcaption>" if name in report.captions else ""
-        parts.append(f"<figure><h3>{html.escape(title)}</h3><img alt='{html.escape(report.alts.get(name, title))}' "
-                     f"src='data:image/png;base64,{data}'>{caption}</figure>")
+    parts += [_html_figure(report, name) for name in report.figures if name != AGREEMENT_FIGURE]
     parts.append("<h2>Tables</h2>")
     for _, title, table in _shown(report):
         parts.append(f"<h3>{html.escape(title)}</h3>")
@@ -491,3 +568,11 @@ def _write_html(report: Report, provenance: list[tuple[str, str]], file_text: st
         parts.append("</ul>")
     parts.append("</body></html>")
     (report.out_dir / "index.html").write_text("\n".join(parts))
+
+
+def _html_figure(report: Report, name: str) -> str:
+    title = report.figures[name]
+    data = base64.b64encode((report.out_dir / "figures" / f"{name}.png").read_bytes()).decode()
+    caption = f"<figcaption>{html.escape(report.captions[name])}</figcaption>" if name in report.captions else ""
+    return (f"<figure><h3>{html.escape(title)}</h3><img alt='{html.escape(report.alts.get(name, title))}' "
+            f"src='data:image/png;base64,{data}'>{caption}</figure>")

@@ -373,3 +373,28 @@ def probst2019_scatter(hyper: pd.DataFrame, agreement: pd.DataFrame) -> Figure:
     fig.suptitle("Tunability per hyperparameter, ours against the paper's (the line is equality)", fontsize=10)
     fig.tight_layout()
     return fig
+
+
+def agreement_scatter(ranks: pd.DataFrame, summary: pd.DataFrame, palette: Palette) -> Figure:
+    """Mean rank of each optimizer on the real benchmark (x) against on its surrogates (y), one point per
+    optimizer, with the line of equality: points on it are ranked alike by both."""
+    k = len(ranks)
+    fig, ax = plt.subplots(figsize=(5.2, 4.6))
+    ax.plot([1, k], [1, k], color="grey", lw=0.8, ls="--", label="equal mean ranks")
+    for row in ranks.itertuples():
+        ax.scatter(row.mean_rank_real, row.mean_rank_surrogate, color=palette[row.optimizer], s=36, zorder=3,
+                   label=row.optimizer)
+        ax.annotate(row.optimizer, (row.mean_rank_real, row.mean_rank_surrogate), fontsize=7, xytext=(4, 3),
+                    textcoords="offset points")
+    pad = 0.2
+    ax.set_xlim(1 - pad, k + pad)  # both axes alike, so that the equality line is the diagonal
+    ax.set_ylim(1 - pad, k + pad)
+    ax.set_aspect("equal")
+    overall = summary[(summary["scope"] == "all") & (summary["statistic"] == "kendall_tau_mean_rank")].iloc[0]
+    ax.set_xlabel(f"mean rank on the real tasks (1 = best; {int(overall['n_blocks_real'])} blocks)")
+    ax.set_ylabel(f"mean rank on the surrogates ({int(overall['n_blocks_surrogate'])} blocks)")
+    tau = "undefined" if pd.isna(overall["value"]) else f"{overall['value']:.2f} (p = {overall['p_value']:.3g})"
+    ax.set_title(f"Mean rank, real against surrogate; Kendall tau {tau}", fontsize=9)
+    ax.legend(frameon=False, loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=8)
+    fig.tight_layout()
+    return fig
