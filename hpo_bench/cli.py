@@ -261,6 +261,53 @@ def _against(value: str, results_dir: str) -> Path:
     return check_against(path, "--against", value)
 
 
+def cmd_surrogate_build(args: argparse.Namespace) -> int:
+    import time
+
+    from hpo_bench.surrogates import build_surrogates
+    from hpo_bench.tasks import TaskStore
+
+    start = time.perf_counter()
+    store = _open_store(args.target, args.results_dir)  # one line if the experiment file has changed
+    store.close()
+    path = _store_path(args.target, args.results_dir)
+    name = args.name or path.stem
+    meta = build_surrogates(path, name, TaskStore(args.task_store), trials=args.trials, seed=args.seed,
+                            replace=args.replace, progress=lambda line: print(line, file=sys.stderr))
+    for ref, entry in meta["tasks"].items():
+        for model, info in entry["families"].items():
+            if not info["kept"]:
+                print(f"{ref} x {model}: left out: {info['reason']}")
+                continue
+            q, metric = info["quality"], info["metrics"][0]
+            best = (f", held-out best ranked {q['best_held_out_rank']} of {q['n_held_out_full']}"
+                    if "best_held_out_rank" in q else "")
+            print(f"{ref} x {model}: {info['n_trials']} trials; held out {q['n_held_out']}: "
+                  f"R^2 {q[f'r2_{metric}']:.3f}, Kendall tau {q[f'kendall_tau_{metric}']:.3f} ({metric}){best}")
+    print(f"surrogate {name!r} ({args.trials} trials of {path}) in {time.perf_counter() - start:.1f} s; task store: "
+          f"{TaskStore(args.task_store).root}")
+    return 0
+
+
+def cmd_surrogate_list(args: argparse.Namespace) -> int:
+    from hpo_bench.surrogates import list_surrogates
+    from hpo_bench.tasks import TaskStore
+
+    store = TaskStore(args.task_store)
+    found = list_surrogates(store)
+    if not found:
+        print(f"no surrogates in {store.root}; make one with `hpo-bench surrogate build STORE`")
+        return 0
+    for meta in found:
+        source = meta["source"]
+        print(f"{meta['name']}: from {source['experiment']} ({source['store']}, {meta['trials']} trials), built "
+              f"{meta['built_at']}")
+        for ref, entry in meta["tasks"].items():
+            models = [m for m, info in entry["families"].items() if info["kept"]]
+            print(f"  {ref}: {', '.join(models) or 'no model kept'}")
+    return 0
+
+
 def _describe(entry: Any) -> str:
     meta = entry.meta
     splits = meta["splits"]
@@ -685,6 +732,22 @@ def build_parser() -> argparse.ArgumentParser:
     imp.set_defaults(func=cmd_tasks_import)
     lst = tasks_sub.add_parser("list", parents=[common, task_store], help="the tasks in the store")
     lst.set_defaults(func=cmd_tasks_list)
+    surrogate = sub.add_parser("surrogate", parents=[common],
+                               help="surrogate benchmarks fitted on a store's real trials: build, list")
+    surrogate_sub = surrogate.add_subparsers(dest="surrogate_command", required=True)
+    build = surrogate_sub.add_parser("build", parents=[common, task_store],
+                                     help="fit surrogates of every task x model of a store: tasks surrogate:NAME/TASK")
+    build.add_argument("target", help="experiment file (.toml) or store (.sqlite) whose trials to fit on")
+    build.add_argument("--name", default=None, help="the surrogates' name (default: the store's file name)")
+    build.add_argument("--trials", choices=["design", "all"], default="design",
+                       help="design (default): the trials of random, Sobol and grid runs; all: every complete trial "
+                            "(adds multi-fidelity optimizers' low-fidelity trials)")
+    build.add_argument("--seed", type=int, default=0, help="the forests' and the held-out split's seed (default 0)")
+    build.add_argument("--replace", action="store_true", help="rebuild a surrogate of the same name")
+    build.add_argument("--results-dir", default="results")
+    build.set_defaults(func=cmd_surrogate_build)
+    slist = surrogate_sub.add_parser("list", parents=[common, task_store], help="the surrogates in the task store")
+    slist.set_defaults(func=cmd_surrogate_list)
     models = sub.add_parser("models", parents=[common], help="list the model families, or show one's space")
     models.add_argument("action", nargs="?", choices=["show"], help="show NAME: the family's search space")
     models.add_argument("name", nargs="?", help="a family name (or module:ATTRIBUTE)")

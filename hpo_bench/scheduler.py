@@ -38,8 +38,9 @@ from hpo_bench.models import ModelFamily, get_model
 from hpo_bench.optimizers import Optimizer, get_optimizer
 from hpo_bench.runs import EPS, Entry, Run, RunState, error_text
 from hpo_bench.seeding import derive_seed
-from hpo_bench.splits import RunSplits, make_splits
+from hpo_bench.splits import RunSplits, make_splits, split_seed
 from hpo_bench.store import Store
+from hpo_bench.surrogates import is_surrogate_ref, load_surrogate_task
 from hpo_bench.tasks import Task, TaskStore, load_task
 from hpo_bench.trial import RunSpec, Suggestion, TrialRecord, TrialResult, TrialState
 from hpo_bench.tuning import ALL, full_config, tuned_space
@@ -74,6 +75,8 @@ class PreparedTasks:
 
 def prepare_tasks(exp: Experiment, task_store: TaskStore) -> PreparedTasks:
     """Load every task and make its splits; an unusable one raises ExperimentError (exit 2), nothing written."""
+    if any(is_surrogate_ref(ref) for ref in exp.tasks):
+        return _prepare_surrogates(exp, task_store)
     tasks = {ref: load_task(ref, task_store) for ref in exp.tasks}
     check_task_types(exp, tasks)
     fraction = exp.test_fraction if exp.test == "holdout" else None
@@ -82,6 +85,41 @@ def prepare_tasks(exp: Experiment, task_store: TaskStore) -> PreparedTasks:
                                       where=exp.path)
               for ref, task in tasks.items() for rep in reps}
     return PreparedTasks(tasks, splits)
+
+
+def _prepare_surrogates(exp: Experiment, task_store: TaskStore) -> PreparedTasks:
+    """Surrogate tasks, checked against the experiment: what they were fitted on is what they can answer."""
+    real = [ref for ref in exp.tasks if not is_surrogate_ref(ref)]
+    if real:
+        raise ExperimentError(f"{exp.path}: tasks mix surrogate tasks with real ones ({real[0]!r}); surrogate tasks "
+                              "are evaluated in the driver's process, real ones by workers: one kind per experiment")
+    if exp.test == "holdout":
+        raise ExperimentError(f"{exp.path}: test = 'holdout': a surrogate task has no held-out test split; remove it")
+    try:
+        tasks = {ref: load_surrogate_task(ref, task_store) for ref in exp.tasks}
+    except HpoBenchError as exc:
+        raise ExperimentError(f"{exp.path}: {exc}") from None
+    check_task_types(exp, tasks)  # type: ignore[arg-type]
+    splits = {}
+    for ref, task in tasks.items():
+        for model in exp.models:
+            fs = task.families.get(model)
+            if fs is None:
+                raise ExperimentError(f"{exp.path}: task {ref!r} has no surrogate of model {model!r} (it has "
+                                      f"{sorted(task.families)})")
+            if exp.metric not in fs.metrics:
+                raise ExperimentError(f"{exp.path}: metric {exp.metric!r}: task {ref!r} recorded {fs.metrics}")
+            space = tuned_space(exp.family(model, task.task_type), ALL, exp.defaults)
+            if space.fingerprint() != task.meta["families"][model]["space_fingerprint"]:
+                raise ExperimentError(f"{exp.path}: model {model!r} searches another space than the one its surrogate "
+                                      f"on {ref!r} was fitted in; use the source experiment's space and defaults")
+        if exp.cv_folds != task.n_folds:
+            raise ExperimentError(f"{exp.path}: cv_folds = {exp.cv_folds}: task {ref!r} was fitted on "
+                                  f"{task.n_folds}-fold losses; set cv_folds = {task.n_folds}")
+        for rep in sorted({spec.split_rep for spec in exp.runs()}):
+            key = ref if rep == 0 else f"{ref}#split{rep}"
+            splits[(ref, rep)] = RunSplits(key, split_seed(ref, task.n_folds, rep), [])
+    return PreparedTasks(tasks, splits)  # type: ignore[arg-type]
 
 
 def check_task_types(exp: Experiment, tasks: dict[str, Task]) -> None:
@@ -167,13 +205,16 @@ class Scheduler:
             experiment.scheduler_address if self.executor == experiment.executor else None)
         self.out = out or sys.stderr
         self._job_ids = 0
+        self._model_seeds: dict[RunSpec, int] = {}
+        self.loop_stats: dict[str, float] = {}  # of the last loop: see _loop
 
     # -- set up -----------------------------------------------------------------------------------
     def _record_tasks(self, prepared: PreparedTasks) -> dict[str, list]:
         """Record each task (with its first repetition's split seed); the workers' split table."""
         for ref, task in prepared.tasks.items():
             first = prepared.splits[(ref, min(rep for r, rep in prepared.splits if r == ref))]
-            self.store.add_task(task.summary(), split_seed=first.seed, n_folds=len(first.folds))
+            self.store.add_task(task.summary(), split_seed=first.seed,
+                                n_folds=len(first.folds) or getattr(task, "n_folds", 0))
         table: dict[str, list] = {}
         for splits in prepared.splits.values():
             table[splits.key] = splits.folds
@@ -257,8 +298,11 @@ class Scheduler:
     def _job(self, run: Run, entry: Entry) -> Job:
         self._job_ids += 1
         splits = self.prepared.splits[(run.spec.task, run.spec.split_rep)]
+        seed = self._model_seeds.get(run.spec)
+        if seed is None:  # a hash: once per run, not per trial
+            seed = self._model_seeds[run.spec] = model_seed(run.spec)
         return Job(self._job_ids, run.spec.task, run.spec.model, entry.config, entry.suggestion.fidelity,
-                   model_seed(run.spec), splits.test_key if entry.source == "test" else splits.key)
+                   seed, splits.test_key if entry.source == "test" else splits.key)
 
     def _record(self, run: Run, entry: Entry, result: TrialResult) -> None:
         """Store a result, then let its run go on: every result the run hears of is stored first."""
@@ -295,18 +339,23 @@ class Scheduler:
         progress.done_finished = sum(r.total for r in runs if r.ended)
         progress.failures_finished = sum(r.failures for r in runs if r.ended)
         if open_runs:
-            n_workers = self._n_workers(open_runs)
+            # Surrogate tasks are predictions: evaluated in this process, whatever executor is named.
+            surrogate = any(getattr(task, "is_surrogate", False) for task in tasks.values())
+            executor_kind, n_workers, address = ("inline", 1, None) if surrogate else (
+                self.executor, self._n_workers(open_runs), self.scheduler_address)
             kind = {"dask": "Dask ", "ray": "Ray "}.get(self.executor, "")
             where = f"{n_workers} {kind}workers"
-            if self.scheduler_address and self.executor == "dask":
+            if surrogate:
+                where = "surrogate tasks, evaluated in this process"
+            elif self.scheduler_address and self.executor == "dask":
                 where = f"Dask scheduler {self.scheduler_address}"
             elif self.scheduler_address:  # Ray: the executor starts n_workers actors on the cluster
                 where = f"{where} on the Ray cluster at {self.scheduler_address}"
             self.out.write(f"{self.exp.name}: {len(runs)} runs, {len(open_runs)} to do, {where}\n")
             context = WorkerContext(tasks={ref: tasks[ref] for ref in {r.spec.task for r in open_runs}},
                                     splits=splits, metric=self.exp.metric, models=tuple(self.exp.models))
-            with make_executor(self.executor, n_workers, context, time_limit_s=self.exp.time_limit_s,
-                               scheduler_address=self.scheduler_address) as executor:
+            with make_executor(executor_kind, n_workers, context, time_limit_s=self.exp.time_limit_s,
+                               scheduler_address=address) as executor:
                 self._loop(open_runs, executor, progress)
             progress.close()
         self.store.finish_session()
@@ -327,30 +376,56 @@ class Scheduler:
         return n
 
     def _loop(self, runs: list[Run], executor: Executor, progress: Progress) -> None:
-        """Keep the executor's workers busy with the runs' trials until no run has anything left to do."""
+        """Keep the executor's workers busy with the runs' trials until no run has anything left to do.
+
+        The results one `wait` hands back are stored in one transaction, committed before anything more
+        is asked: a driver killed before the commit loses those results, and a resumed run asks them
+        again (same trial numbers, same configurations) and gets the same trials. `loop_stats` counts the
+        results, the loop's wall time and the part of it spent blocked in `wait`: the rest is the driver's.
+        """
         by_job: dict[int, tuple[Run, Entry]] = {}
         cursor = 0
-        while True:
-            # Fill free workers, visiting runs round-robin so every run advances.
-            idle = 0
-            while executor.n_free > 0 and idle < len(runs):
-                run = runs[cursor % len(runs)]
-                cursor += 1
-                entry = run.next_entry()
-                if entry is None:
-                    idle += 1
-                    continue
+        stats = self.loop_stats = {"trials": 0, "loop_s": 0.0, "blocked_s": 0.0}
+        # Progress is kept by each run's change (O(1) per trial, not a sum over every run); a finished run
+        # counts its whole budget: what it did not spend will not be spent.
+        seen = {id(r): (r.progressed, r.failures) for r in runs}
+
+        def moved(run: Run) -> None:
+            done, failures = seen[id(run)]
+            progress.done += run.progressed - done
+            progress.failures += run.failures - failures
+            seen[id(run)] = (run.progressed, run.failures)
+
+        started = time.perf_counter()
+        try:
+            while True:
+                # Fill free workers, visiting runs round-robin so every run advances.
                 idle = 0
-                job = self._job(run, entry)
-                by_job[job.job_id] = (run, entry)
-                executor.submit(job)
-            # A pass over every run submitted nothing and nothing is out: no run can go on.
-            if not by_job:
-                return
-            for job, result in executor.wait(timeout=1.0):
-                run, entry = by_job.pop(job.job_id)
-                self._record(run, entry, result)
-            # A finished run counts its whole budget: what it did not spend will not be spent.
-            progress.done = sum(r.progressed for r in runs) + progress.done_finished
-            progress.failures = sum(r.failures for r in runs) + progress.failures_finished
-            progress.update()
+                while executor.n_free > 0 and idle < len(runs):
+                    run = runs[cursor % len(runs)]
+                    cursor += 1
+                    entry = run.next_entry()
+                    moved(run)  # asking may stop or crash it
+                    if entry is None:
+                        idle += 1
+                        continue
+                    idle = 0
+                    job = self._job(run, entry)
+                    by_job[job.job_id] = (run, entry)
+                    executor.submit(job)
+                # A pass over every run submitted nothing and nothing is out: no run can go on.
+                if not by_job:
+                    return
+                blocked = time.perf_counter()
+                results = executor.wait(timeout=1.0)
+                stats["blocked_s"] += time.perf_counter() - blocked
+                if results:
+                    with self.store.transaction():
+                        for job, result in results:
+                            run, entry = by_job.pop(job.job_id)
+                            self._record(run, entry, result)
+                            moved(run)
+                    stats["trials"] += len(results)
+                progress.update()
+        finally:
+            stats["loop_s"] = time.perf_counter() - started

@@ -1,4 +1,4 @@
-"""The result store: one SQLite file per experiment, append-only, every finished trial committed at once.
+"""The result store: one SQLite file per experiment, append-only, each batch of finished trials committed at once.
 
 WAL mode lets `status` and `analyze` read while a run writes. The driver is the only writer, and a run
 lock (`RunLock`, <store>.lock) keeps a second `hpo-bench run` off a store that one is writing.
@@ -17,7 +17,8 @@ import platform
 import socket
 import sqlite3
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from importlib import metadata
 from pathlib import Path
 from typing import Any, Protocol
@@ -306,6 +307,20 @@ class Store:
             raise StoreError(f"{self.path}: a store of schema version {version} that cannot be upgraded to "
                              f"{SCHEMA_VERSION} here ({exc}); copy it to a writable folder") from None
 
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Everything written inside is committed together at the end (rolled back if it raises).
+
+        The scheduler stores each batch of results this way: one commit per batch instead of one per
+        trial. What a crash leaves uncommitted was never stored, so a resumed run asks it again."""
+        self.db.execute("BEGIN")
+        try:
+            yield
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
+
     def close(self) -> None:
         self.db.close()
         if self._lock is not None:
@@ -434,7 +449,7 @@ class Store:
 
     # -- trials -----------------------------------------------------------------------------------
     def add_trial(self, run_id: int, trial: TrialRecord) -> None:
-        """Append one finished trial and commit it (autocommit): a crash after this loses nothing."""
+        """Append one finished trial; committed at once (autocommit) unless inside `transaction()`."""
         r = trial.result
         self.db.execute(
             "INSERT INTO trials (run_id, trial_number, source, config, fidelity, state, metric, loss, fold_losses, "

@@ -40,21 +40,24 @@ class _File:
     text_hash = file_hash
 
 
-def _result(loss: float) -> TrialResult:
+def _result(loss: float, fold_spread: float = 0.0) -> TrialResult:
     # Two metrics per fold, so that a report has a metric to switch to; logloss is just another function.
-    return TrialResult(TrialState.COMPLETE, "1-auc", loss, [loss] * CV_FOLDS, 0.01, 0.001,
-                       fold_metrics={"1-auc": [loss] * CV_FOLDS, "logloss": [2 * loss + 0.05] * CV_FOLDS})
+    # `fold_spread`: the folds' losses are loss - spread, loss, loss + spread (the same mean).
+    folds = [loss + fold_spread * (k - (CV_FOLDS - 1) / 2) for k in range(CV_FOLDS)]
+    return TrialResult(TrialState.COMPLETE, "1-auc", loss, folds, 0.01, 0.001,
+                       fold_metrics={"1-auc": folds, "logloss": [2 * f + 0.05 for f in folds]})
 
 
 def write_store(path: Path, name: str, losses: dict[str, Callable[[dict, float], float]], tasks: dict[str, float],
                 optimizers: dict[str, str], budget: int, seeds: int = 1, include_default: bool = True,
-                task_prefix: str = "", shift: Callable[[str, str, int], float] | None = None) -> Path:
+                task_prefix: str = "", shift: Callable[[str, str, int], float] | None = None,
+                fold_spread: float = 0.0) -> Path:
     """A store of `name`: for each model (loss(config, task offset)), task, optimizer (label -> type) and seed,
     one fully tuned run of `budget` trials, the package default first where `include_default`.
 
     `task_prefix`: the tasks are stored as prefix + name (a surrogate study's "surrogate:NAME/" tasks), with
     the same optimizer seeds and losses as without it. `shift(task, optimizer label, seed)`: added to every
-    loss of that run, which gives the optimizers a known order.
+    loss of that run, which gives the optimizers a known order. `fold_spread`: see `_result`.
     """
     stored = {task: task_prefix + task for task in tasks}
     text = (f'name = "{name}"\ntasks = {list(stored.values())!r}\nmodels = {list(losses)!r}\nbudget_evals = {budget}\n'
@@ -86,13 +89,13 @@ def write_store(path: Path, name: str, losses: dict[str, Callable[[dict, float],
                             default = family.package_default()
                             store.add_trial(run_id, TrialRecord(0, "default", default, 1.0,
                                                                 _result(loss(family.concrete(default, SHAPE), offset)
-                                                                        + extra),
+                                                                        + extra, fold_spread),
                                                                 {}, None, 0.0))
                             number = 1
                         spent = float(number)
                         while spent < budget - 1e-9:
                             suggestion = optimizer.ask()
-                            result = _result(loss(suggestion.config, offset) + extra)
+                            result = _result(loss(suggestion.config, offset) + extra, fold_spread)
                             optimizer.tell(suggestion, result)
                             store.add_trial(run_id, TrialRecord(number, "optimizer", suggestion.config,
                                                                 suggestion.fidelity, result, suggestion.info, None,

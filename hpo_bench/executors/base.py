@@ -98,7 +98,7 @@ class Executor(ABC):
         """The results that finished within `timeout` seconds (maybe none), in the order they finished."""
 
 
-EXECUTORS = ("local", "dask", "ray")
+EXECUTORS = ("local", "dask", "ray")  # and "inline", which the scheduler picks for surrogate tasks
 
 
 def default_n_workers() -> int:
@@ -111,9 +111,12 @@ def make_executor(kind: str, n_workers: int, context: WorkerContext, *, time_lim
     scheduler, Ray's head), so it makes no sense for "local"."""
     # Imported here: these modules build on this one.
     from hpo_bench.executors.dask import DaskExecutor
+    from hpo_bench.executors.inline import InlineExecutor
     from hpo_bench.executors.local import LocalExecutor
     from hpo_bench.executors.ray import RayExecutor
 
+    if kind == "inline":
+        return InlineExecutor(context, time_limit_s)
     if kind == "local":
         if scheduler_address is not None:
             raise HpoBenchError(f"scheduler address {scheduler_address!r} given, but the executor is 'local'; "

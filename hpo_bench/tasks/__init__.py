@@ -5,6 +5,8 @@
   that task id: generated splits, and the store says so);
 - `openml:data/<id>`: an OpenML dataset in the store, splits generated from the recorded seed;
 - `suite:<name>`: a bundled suite (`OpenML-CC18`, `OpenML-CTR23`, `probst-38`), expanded into its members;
+- `surrogate:<name>/<task>`: a surrogate of `<task>` fitted on a results store's trials
+  (hpo_bench/surrogates.py, `hpo-bench surrogate build`), kept in the task store's `.surrogates/` folder;
 - `<name>` or `<id>`: a task in the store by its name (folder) or OpenML task or dataset id.
 
 Only `hpo-bench tasks pull` goes to the network; everything here reads the store.
@@ -21,13 +23,14 @@ from hpo_bench.tasks.sklearn_bundled import BUNDLED, load_sklearn_task
 from hpo_bench.tasks.store import StoredTask, TaskStore, default_store_dir
 from hpo_bench.tasks.suites import SUITES
 
-FORMS = ("sklearn:NAME", "openml:task/ID", "openml:data/ID", "suite:NAME", "a name or OpenML id in the task store")
+FORMS = ("sklearn:NAME", "openml:task/ID", "openml:data/ID", "suite:NAME", "surrogate:NAME/TASK",
+         "a name or OpenML id in the task store")
 
 
 @dataclass(frozen=True)
 class TaskRef:
     text: str
-    kind: str  # "sklearn", "openml-task", "openml-data", "suite", "id" or "name"
+    kind: str  # "sklearn", "openml-task", "openml-data", "suite", "surrogate", "id" or "name"
     value: str | int
 
 
@@ -58,6 +61,13 @@ def parse_ref(ref: str) -> TaskRef:
         if rest not in SUITES:
             raise TaskError(f"unknown suite {ref!r} (bundled: {', '.join('suite:' + s for s in SUITES)})")
         return TaskRef(ref, "suite", rest)
+    if source == "surrogate":
+        name, slash, task = rest.partition("/")
+        if not (slash and task and name) or name.startswith(".") or not all(c.isalnum() or c in "-_." for c in name):
+            raise TaskError(f"task {ref!r}: write surrogate:NAME/TASK, NAME of letters, digits, '-', '_', '.' "
+                            "(`hpo-bench surrogate build STORE --name NAME` makes them)")
+        parse_ref(task)
+        return TaskRef(ref, "surrogate", rest)
     raise TaskError(f"task {ref!r}: unknown source {source!r}; allowed forms: {', '.join(FORMS)}")
 
 
@@ -80,8 +90,8 @@ def expand_task_refs(refs: list[str]) -> list[str]:
 def find_in_store(ref: str, store: TaskStore) -> StoredTask | None:
     """The stored task `ref` names, or None. Ambiguous bare ids and names are errors."""
     parsed = parse_ref(ref)
-    if parsed.kind in ("sklearn", "suite"):
-        raise TaskError(f"task {ref!r} is not looked up in the task store")
+    if parsed.kind in ("sklearn", "suite", "surrogate"):
+        raise TaskError(f"task {ref!r} is not looked up among the task store's tasks")
     if parsed.kind == "name":
         entry = store.get(parsed.value)
         if entry is not None:
@@ -135,7 +145,8 @@ def how_to_get(refs: list[str]) -> str:
 
 def missing_tasks(refs: list[str], store: TaskStore) -> list[str]:
     """The references (not bundled with scikit-learn) that the store cannot resolve."""
-    return [r for r in refs if parse_ref(r).kind != "sklearn" and find_in_store(r, store) is None]
+    # Surrogate tasks are checked when a run loads them (hpo_bench.surrogates), with their own message.
+    return [r for r in refs if parse_ref(r).kind not in ("sklearn", "surrogate") and find_in_store(r, store) is None]
 
 
 def check_tasks_available(refs: list[str], store: TaskStore) -> None:
@@ -153,6 +164,8 @@ def load_task(ref: str, store: TaskStore | str | Path | None = None) -> Task:
     parsed = parse_ref(ref)
     if parsed.kind == "sklearn":
         return load_sklearn_task(str(parsed.value))
+    if parsed.kind == "surrogate":
+        raise TaskError(f"{ref!r} is a surrogate task: hpo_bench.surrogates.load_surrogate_task reads it")
     if parsed.kind == "suite":
         raise TaskError(f"{ref!r} is a suite of {len(SUITES[parsed.value].ids)} tasks; expand it first")
     store = store if isinstance(store, TaskStore) else TaskStore(store)
