@@ -1,8 +1,8 @@
 """The ask/evaluate/tell loop over all runs of an experiment: budgets, interleaving, resume by replay.
 
-The scheduler interleaves the open runs (`Run`, runs.py: each one's life cycle), keeps every worker of
-the executor busy with their trials, and is the only writer of the store: each result is stored before
-its run hears of it.
+The scheduler interleaves the open runs (`Run`, runs.py: each one's life cycle), the earliest first,
+keeps every worker of the executor busy with their trials, and is the only writer of the store: each
+batch of results is stored before its runs hear of them.
 
 A run asks its optimizer a batch of up to `batch_size` suggestions (an optimizer option, default 1),
 and tells the whole batch, in trial order, once every result of it is back: a run's trials therefore
@@ -384,35 +384,40 @@ class Scheduler:
         results, the loop's wall time and the part of it spent blocked in `wait`: the rest is the driver's.
         """
         by_job: dict[int, tuple[Run, Entry]] = {}
-        cursor = 0
+        open_runs = list(runs)  # in experiment order (seed-major); a run leaves it once it has ended
         stats = self.loop_stats = {"trials": 0, "loop_s": 0.0, "blocked_s": 0.0}
         # Progress is kept by each run's change (O(1) per trial, not a sum over every run); a finished run
         # counts its whole budget: what it did not spend will not be spent.
         seen = {id(r): (r.progressed, r.failures) for r in runs}
+        ended = False
 
         def moved(run: Run) -> None:
+            nonlocal ended
             done, failures = seen[id(run)]
             progress.done += run.progressed - done
             progress.failures += run.failures - failures
             seen[id(run)] = (run.progressed, run.failures)
+            ended = ended or run.ended
 
         started = time.perf_counter()
         try:
             while True:
-                # Fill free workers, visiting runs round-robin so every run advances.
-                idle = 0
-                while executor.n_free > 0 and idle < len(runs):
-                    run = runs[cursor % len(runs)]
-                    cursor += 1
-                    entry = run.next_entry()
-                    moved(run)  # asking may stop or crash it
-                    if entry is None:
-                        idle += 1
-                        continue
-                    idle = 0
-                    job = self._job(run, entry)
-                    by_job[job.job_id] = (run, entry)
-                    executor.submit(job)
+                # Fill free workers from the earliest runs first: the runs of one repetition finish
+                # together (its optimizers side by side), and an early stop leaves whole repetitions
+                # behind, not every run part-done. A run that cannot ask now gives way to the next.
+                for run in open_runs:
+                    if executor.n_free <= 0:
+                        break
+                    while executor.n_free > 0:
+                        entry = run.next_entry()
+                        moved(run)  # asking may stop or crash it
+                        if entry is None:
+                            break
+                        job = self._job(run, entry)
+                        by_job[job.job_id] = (run, entry)
+                        executor.submit(job)
+                if ended:
+                    open_runs, ended = [r for r in open_runs if not r.ended], False
                 # A pass over every run submitted nothing and nothing is out: no run can go on.
                 if not by_job:
                     return
