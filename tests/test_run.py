@@ -166,3 +166,17 @@ def test_sittings_by_model_give_the_trials_of_one_whole_run(write_experiment, tm
     assert "**models reported**: knn; not reported here: decision_tree" in (reports / "tiny" / "index.md").read_text()
     assert main(["analyze", store, "--reports-dir", str(reports), "--models", "knn,svm"]) == 2
     assert "--models knn,svm: name models of the store, comma-separated (decision_tree, knn)" in capsys.readouterr().err
+
+
+def test_workers_take_the_earliest_runs_first_so_a_stop_leaves_whole_repetitions(write_experiment, tmp_path):
+    # One worker, 2 seeds x 2 optimizers: each run is done before the next one starts, in the file's order
+    # (seed-major), so stopping after any trial leaves the earlier repetitions whole.
+    exp = write_experiment(models='["decision_tree"]', budget_evals=3, seeds=2, n_workers=1,
+                           optimizers="random = {}\nsobol = {}")
+    assert main(["run", str(exp), "--results-dir", str(tmp_path)]) == 0
+    with Store(tmp_path / "tiny.sqlite", create=False) as store:
+        trials = store.trials().sort_values("finished_at")
+    order = list(dict.fromkeys(zip(trials.seed, trials.optimizer, strict=True)))
+    assert order == [(0, "random"), (0, "sobol"), (1, "random"), (1, "sobol")]
+    runs = trials.groupby(["seed", "optimizer"]).finished_at.agg(["min", "max"]).sort_values("min")
+    assert (runs["max"].to_numpy()[:-1] < runs["min"].to_numpy()[1:]).all()  # no overlap: one run at a time
