@@ -171,3 +171,16 @@ def test_a_bad_against_exits_2_with_one_line(stores, tmp_path, capsys, kind):
     else:
         assert "surrogate:NAME/TASKREF" in err
     assert not (tmp_path / "r").exists()  # refused before any report was made
+
+
+def test_unfinished_runs_are_left_out_on_both_sides(stores, tmp_path):
+    # A study stopped part-way: the best of a run's first trials is not its result, so its runs do not count.
+    import shutil
+    import sqlite3
+
+    shutil.copy(stores / "real.sqlite", tmp_path / "real.sqlite")
+    with sqlite3.connect(tmp_path / "real.sqlite") as db:
+        db.execute("UPDATE runs SET status = 'pending' WHERE seed = 1")
+    tables = agreement_tables(load_study(tmp_path / "real.sqlite"), load_study(stores / "same.sqlite"))
+    ranks = tables["agreement_ranks"]
+    assert (ranks["n_blocks_real"] == 2).all() and (ranks["n_blocks_surrogate"] == 4).all()

@@ -11,7 +11,9 @@ optimised one unless the report asks for another), as in the other comparison ta
 `beat_probabilities`). On the real tasks that loss is the mean over the inner CV folds; on the surrogate
 tasks it is what the surrogate returned for it. Fully tuned runs only. Only the (task, model, optimizer)
 cells both studies have are compared; blocks are task x model x seed on each side (the comparison tables'
-blocks), and a block missing one of the compared optimizers is dropped, as there.
+blocks), and a block missing one of the compared optimizers is dropped, as there. Runs that have not
+finished (status other than done or crashed: a study stopped part-way) are left out on both sides: the
+best of a run's first trials is not its result.
 """
 
 from __future__ import annotations
@@ -42,10 +44,18 @@ def real_task(name: str) -> str | None:
     return task if surrogate and task else None
 
 
+def _finished(study: Study) -> pd.DataFrame:
+    """The trials of the study's runs that are done or crashed (a crashed run's result is what it found)."""
+    if study.runs.empty or "status" not in study.runs:
+        return study.trials
+    ended = study.runs.loc[study.runs["status"].isin(["done", "crashed"]), "run_id"]
+    return study.trials[study.trials["run_id"].isin(ended)]
+
+
 def matched_trials(real: Study, surrogate: Study) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Both studies' fully tuned trials, the surrogate's under the real task names, restricted to the
     (task, model, optimizer) cells both have. NotApplicable, with the reason, where nothing can be compared."""
-    r, s = metric_view(real.trials), metric_view(surrogate.trials)
+    r, s = metric_view(_finished(real)), metric_view(_finished(surrogate))
     r, s = r[r["tuned"] == "all"], s[s["tuned"] == "all"]
     refs = {task: real_task(task) for task in sorted(s["task"].unique())}
     plain = [task for task, ref in refs.items() if ref is None]
