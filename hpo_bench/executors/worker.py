@@ -12,19 +12,24 @@ import sys
 import threading
 import time
 from multiprocessing.connection import Connection
+from typing import TYPE_CHECKING
 
 from hpo_bench.executors.base import Job, WorkerContext
 from hpo_bench.trial import TrialResult
 
+if TYPE_CHECKING:
+    from hpo_bench.evaluation import PreprocessCache
 
-def run_job(context: WorkerContext, job: Job) -> TrialResult:
+
+def run_job(context: WorkerContext, job: Job, cache: PreprocessCache | None = None) -> TrialResult:
+    """Evaluate `job` on the context's data; `cache`: the worker's preprocessed folds, reused across jobs."""
     from hpo_bench.evaluation import evaluate
     from hpo_bench.models import get_model
 
     task = context.tasks[job.task]
     family = get_model(job.model).for_task(task.task_type)
     return evaluate(task, family, job.config, fidelity=job.fidelity, seed=job.seed,
-                    splits=context.splits[job.splits or job.task], metric=context.metric)
+                    splits=context.splits[job.splits or job.task], metric=context.metric, cache=cache)
 
 
 def _warm_up(models: tuple[str, ...]) -> None:
@@ -81,12 +86,17 @@ def worker_main(conn: Connection, parent_pid: int | None = None) -> None:
         if context is None:
             return
         _warm_up(context.models)
+        from hpo_bench.evaluation import PreprocessCache
+
+        # The context's tasks and splits stay the same objects for this process's life: what the cache
+        # keys on.
+        cache = PreprocessCache()
         conn.send("ready")
         while True:
             job = conn.recv()
             if job is None:
                 return
-            conn.send((job.job_id, run_job(context, job)))
+            conn.send((job.job_id, run_job(context, job, cache)))
     except (EOFError, BrokenPipeError, KeyboardInterrupt):
         return  # the driver is gone: nothing left to do
 
