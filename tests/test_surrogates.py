@@ -15,12 +15,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from synthetic_store import learning_rate_loss, write_store
 
 from hpo_bench.cli import main
 from hpo_bench.store import Store
 from hpo_bench.surrogates import load_surrogate_task
 from hpo_bench.tasks import TaskStore
-from tests.synthetic_store import learning_rate_loss, write_store
 
 TASKS = {"alpha": 0.0, "beta": 0.05}
 COLUMNS = ["task", "model", "optimizer", "seed", "trial_number", "source", "config", "fidelity", "state", "loss",
