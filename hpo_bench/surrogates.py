@@ -47,7 +47,7 @@ from hpo_bench.errors import HpoBenchError, TaskError
 from hpo_bench.models import DataShape, ModelFamily, get_model
 from hpo_bench.space import SearchSpace, config_key
 from hpo_bench.tasks import parse_ref
-from hpo_bench.tasks.store import TaskStore
+from hpo_bench.tasks.store import TaskStore, _json_default
 from hpo_bench.trial import TrialResult, TrialState
 
 PREFIX = "surrogate:"
@@ -225,7 +225,7 @@ def build_surrogates(store_path: str | Path, name: str, task_store: TaskStore, *
                                          "trials_fingerprint": fingerprint_trials(used)},
                 "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "versions": package_versions(),
                 "tasks": {surrogate_ref(name, t): {"source_task": t, **e} for t, e in entries.items()}}
-        (tmp / META).write_text(json.dumps(meta, indent=1, default=_plain) + "\n", encoding="utf-8")
+        (tmp / META).write_text(json.dumps(meta, indent=1, default=_json_default) + "\n", encoding="utf-8")
         if final.exists():
             shutil.rmtree(final)
         os.replace(tmp, final)
@@ -240,14 +240,6 @@ def _file_key(task: str) -> str:
 
 def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, np.integer):
-        return int(value)
-    if isinstance(value, np.floating):
-        return float(value)
-    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 
 # -- reading ---------------------------------------------------------------------------------------
