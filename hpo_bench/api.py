@@ -27,6 +27,7 @@ from hpo_bench.errors import ExperimentError, HpoBenchError
 from hpo_bench.experiment import (
     CLUSTER_EXECUTORS,
     EXECUTORS,
+    INLINE_NO_TIME_LIMIT,
     MAX_WORKERS,
     Experiment,
     check_scheduler_address,
@@ -73,7 +74,10 @@ def check_run_options(exp: Experiment, *, n_workers: int | None, executor: str |
         raise HpoBenchError(f"{names['n_workers']} {n_workers}: must be a positive integer (at most {MAX_WORKERS:,})")
     executor = executor or exp.executor
     if executor not in EXECUTORS:
-        raise HpoBenchError(f"{names['executor']} {executor}: must be 'local', 'dask' or 'ray'")
+        raise HpoBenchError(f"{names['executor']} {executor}: must be 'local', 'inline', 'dask' or 'ray'")
+    if executor == "inline" and exp.time_limit_s is not None and not all(t.startswith("surrogate:") for t in exp.tasks):
+        raise HpoBenchError(f"{names['executor']} inline: the experiment sets time_limit_s = {exp.time_limit_s:g}, "
+                            f"and {INLINE_NO_TIME_LIMIT}")
     if scheduler_address is not None:
         if executor not in CLUSTER_EXECUTORS:
             raise HpoBenchError(f"{names['scheduler_address']} {scheduler_address}: needs the dask or ray executor "

@@ -668,7 +668,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--n-workers", type=int, default=None, help="worker processes (default: the file's)")
     run.add_argument("--models", default=None, metavar="A,B",
                      help="work on these models' runs only this time (default: all); the others stay as they are")
-    run.add_argument("--executor", choices=["local", "dask", "ray"], default=None,
+    run.add_argument("--executor", choices=["local", "inline", "dask", "ray"], default=None,
                      help="where evaluations run (default: the file's executor, else local)")
     run.add_argument("--scheduler", default=None, metavar="ADDRESS",
                      help="the cluster to join: a Dask scheduler, e.g. tcp://HOST:8786, or with --executor ray a "

@@ -95,7 +95,8 @@ KEYS = {
     "tune": "what each run tunes: 'all' (default), 'each', 'pairs', a parameter name, a list of names, or a list "
             "of these",
     "time_limit_s": "a positive number of seconds per evaluation (all its folds); default: no limit",
-    "executor": "'local' (worker processes on this machine), 'dask' or 'ray'",
+    "executor": "'local' (worker processes on this machine), 'inline' (in the driver's process, one evaluation "
+                "at a time: for cheap evaluations), 'dask' or 'ray'",
     "scheduler_address": "the cluster to join: a Dask scheduler address such as 'tcp://HOST:PORT' (executor 'dask'), "
                          "or a Ray cluster's head 'HOST:PORT', 'ray://HOST:PORT' or 'auto' (executor 'ray')",
     "test": "'none' (default) or 'holdout': each repetition's data split into an outer training part, on which "
@@ -110,8 +111,12 @@ DEFAULT_KINDS = ("probst2019",)  # named defaults besides the package's (ModelFa
 SEED_DESIGNS = ("repeated", "crossed")
 MAX_CROSSED_LEVELS = 10
 DASK_SCHEMES = ("tcp", "tls", "ucx", "ws", "wss")
-EXECUTORS = ("local", "dask", "ray")  # hpo_bench.executors.EXECUTORS; not imported: parsing a file starts nothing
+EXECUTORS = ("local", "inline", "dask", "ray")  # = hpo_bench.executors.EXECUTORS; parsing a file imports no executor
 CLUSTER_EXECUTORS = ("dask", "ray")  # those that take a scheduler_address
+# Why a time limit is refused with the inline executor on real tasks (a surrogate's predicted fit time
+# is held against it as a real one would be).
+INLINE_NO_TIME_LIMIT = ("the inline executor evaluates in the driver's process, where no fit can be stopped; "
+                        "use the local executor for a time limit")
 _HOST = re.compile(r"\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_])?")
 
 
@@ -453,6 +458,8 @@ def _validate(data: dict[str, Any], text: str, where: str, build_optimizers: boo
     executor = data.get("executor", "local")
     if executor not in EXECUTORS:
         raise _fail(where, "executor", executor, KEYS["executor"])
+    if executor == "inline" and time_limit_s is not None and not all(t.startswith("surrogate:") for t in tasks):
+        raise _fail(where, "time_limit_s", time_limit_s, f'with executor = "inline": {INLINE_NO_TIME_LIMIT}')
     address = data.get("scheduler_address")
     if address is not None:
         if executor not in CLUSTER_EXECUTORS:

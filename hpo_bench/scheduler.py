@@ -341,12 +341,15 @@ class Scheduler:
         if open_runs:
             # Surrogate tasks are predictions: evaluated in this process, whatever executor is named.
             surrogate = any(getattr(task, "is_surrogate", False) for task in tasks.values())
-            executor_kind, n_workers, address = ("inline", 1, None) if surrogate else (
-                self.executor, self._n_workers(open_runs), self.scheduler_address)
+            executor_kind = "inline" if surrogate else self.executor
+            n_workers = 1 if executor_kind == "inline" else self._n_workers(open_runs)
+            address = None if surrogate else self.scheduler_address
             kind = {"dask": "Dask ", "ray": "Ray "}.get(self.executor, "")
             where = f"{n_workers} {kind}workers"
             if surrogate:
                 where = "surrogate tasks, evaluated in this process"
+            elif executor_kind == "inline":
+                where = "evaluated in this process, one at a time (inline executor)"
             elif self.scheduler_address and self.executor == "dask":
                 where = f"Dask scheduler {self.scheduler_address}"
             elif self.scheduler_address:  # Ray: the executor starts n_workers actors on the cluster

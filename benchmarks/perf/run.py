@@ -2,8 +2,9 @@
 
     python benchmarks/perf/run.py [--out reports/perf] [--quick]
 
-(a) overhead: seconds per evaluation through hpo-bench (1 local worker, the whole `Scheduler.run`)
-    against the same fits (same configurations, seeds, preprocessing and CV splits) in a plain
+(a) overhead: seconds per evaluation through hpo-bench (the whole `Scheduler.run`, with 1 local worker
+    and with executor "inline", in this process; both give the same trials, which is checked) against
+    the same fits (same configurations, seeds, preprocessing and CV splits) in a plain
     `sklearn.model_selection.cross_validate` loop in one process, on a cheap model and small task
     (iris, 5 trees, ~40 ms an evaluation: the overhead shows) and a medium one (digits, 200 trees,
     ~2 s). Two plain loops: with one scorer (AUC: what a user tuning one metric would write) and with
@@ -176,6 +177,10 @@ def overhead(workdir: Path, label: str, task: str, model: str, n: int) -> dict:
     from hpo_bench.tasks import load_task
 
     hpo = run_hpo(experiment(f"perf-a-{label}", task, model, n, 1, 1), workdir)
+    # The same experiment in the driver's process (executor "inline"): no worker to start, no pipe.
+    inline = run_hpo(experiment(f"perf-a-{label}", task, model, n, 1, 1), workdir, executor="inline")
+    columns = ["config", "loss", "fold_losses"]
+    assert inline["trials"][columns].equals(hpo["trials"][columns]), "inline and local trials differ"
     loaded = load_task(task)
     one = baseline(hpo["exp"], hpo["trials"], scorers(loaded)[0])
     same = baseline(hpo["exp"], hpo["trials"], scorers(loaded))
@@ -192,7 +197,11 @@ def overhead(workdir: Path, label: str, task: str, model: str, n: int) -> dict:
             # importing scikit-learn), loading the task, opening the store, stopping the worker
             "hpo_fixed_s": hpo["wall_s"] - hpo["warm_s_per_eval"] * hpo["n"],
             "ratio_all_warm": hpo["warm_s_per_eval"] * hpo["n"] / same,
-            "driver_wall_ms_per_trial": driver_wall_ms(hpo["loop"]), "store": str(hpo["store"])}
+            "driver_wall_ms_per_trial": driver_wall_ms(hpo["loop"]), "store": str(hpo["store"]),
+            # executor "inline", the whole run (nothing to start) against either loop
+            "hpo_inline_s_per_eval": inline["wall_s"] / inline["n"], "ratio_inline": inline["wall_s"] / one,
+            "ratio_inline_all": inline["wall_s"] / same,
+            "inline_driver_wall_ms_per_trial": driver_wall_ms(inline["loop"])}
 
 
 def surrogate_rates(workdir: Path, source: str, seeds: int, budget: int, timeout_s: float) -> dict:
@@ -355,11 +364,12 @@ def figure_seconds_per_eval(overheads: dict, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, len(overheads), figsize=(4.5 * len(overheads), 3.4))
+    fig, axes = plt.subplots(1, len(overheads), figsize=(5.5 * len(overheads), 3.6))
     for ax, (size, o) in zip(list(getattr(axes, "flat", [axes])), overheads.items(), strict=True):
-        labels = ["hpo-bench", "cross_validate\n1 scorer", "cross_validate\nsame scorers"]
-        values = [o["hpo_s_per_eval"], o["sklearn_s_per_eval"], o["sklearn_all_s_per_eval"]]
-        bars = ax.bar(labels, values, color=["tab:blue", "tab:gray", "tab:olive"])
+        labels = ["hpo-bench\n1 local worker", "hpo-bench\ninline", "cross_validate\n1 scorer",
+                  "cross_validate\nsame scorers"]
+        values = [o["hpo_s_per_eval"], o["hpo_inline_s_per_eval"], o["sklearn_s_per_eval"], o["sklearn_all_s_per_eval"]]
+        bars = ax.bar(labels, values, color=["tab:blue", "tab:cyan", "tab:gray", "tab:olive"])
         ax.bar_label(bars, labels=[f"{v * 1000:.1f} ms" if v < 1 else f"{v:.2f} s" for v in values], fontsize=8)
         ax.set_title(f"{size}: {o['task']}, {o['model']}, {o['n_evals']} evals", fontsize=9)
         ax.set_ylabel("seconds per evaluation (wall)")
@@ -427,7 +437,9 @@ def main() -> int:
                          "Optuna, in memory\n(same surrogate)": sg["optuna_memory"]["trials_per_s"],
                          "Optuna, SQLite\n(same surrogate)": sg["optuna_sqlite"]["trials_per_s"]},
                         out / "trials_per_s.png", title="random search, trials/s end to end")
-    print(f"overhead x{o['cheap']['ratio']:.2f} cheap (steady x{o['cheap']['ratio_steady']:.2f}, "
+    print(f"inline x{o['cheap']['ratio_inline']:.3f} cheap (same scorers x{o['cheap']['ratio_inline_all']:.3f}), "
+          f"x{o['medium']['ratio_inline']:.3f} medium (same scorers x{o['medium']['ratio_inline_all']:.3f}); "
+          f"overhead x{o['cheap']['ratio']:.2f} cheap (steady x{o['cheap']['ratio_steady']:.2f}, "
           f"warm x{o['cheap']['ratio_warm']:.2f}; same scorers x{o['cheap']['ratio_all']:.2f}, "
           f"warm x{o['cheap']['ratio_all_warm']:.2f}), "
           f"x{o['medium']['ratio']:.3f} medium (steady x{o['medium']['ratio_steady']:.3f}, "

@@ -98,7 +98,7 @@ class Executor(ABC):
         """The results that finished within `timeout` seconds (maybe none), in the order they finished."""
 
 
-EXECUTORS = ("local", "dask", "ray")  # and "inline", which the scheduler picks for surrogate tasks
+EXECUTORS = ("local", "inline", "dask", "ray")  # "inline" is also what the scheduler picks for surrogate tasks
 
 
 def default_n_workers() -> int:
@@ -107,20 +107,20 @@ def default_n_workers() -> int:
 
 def make_executor(kind: str, n_workers: int, context: WorkerContext, *, time_limit_s: float | None = None,
                   scheduler_address: str | None = None) -> Executor:
-    """The executor named `kind` ("local", "dask" or "ray"); a scheduler address is a cluster's (Dask's
-    scheduler, Ray's head), so it makes no sense for "local"."""
+    """The executor named `kind` ("local", "inline", "dask" or "ray"); a scheduler address is a cluster's
+    (Dask's scheduler, Ray's head), so it makes no sense for "local" or "inline"."""
     # Imported here: these modules build on this one.
     from hpo_bench.executors.dask import DaskExecutor
     from hpo_bench.executors.inline import InlineExecutor
     from hpo_bench.executors.local import LocalExecutor
     from hpo_bench.executors.ray import RayExecutor
 
+    if kind in ("local", "inline") and scheduler_address is not None:
+        raise HpoBenchError(f"scheduler address {scheduler_address!r} given, but the executor is {kind!r}; "
+                            "use the 'dask' or 'ray' executor to connect to a cluster")
     if kind == "inline":
         return InlineExecutor(context, time_limit_s)
     if kind == "local":
-        if scheduler_address is not None:
-            raise HpoBenchError(f"scheduler address {scheduler_address!r} given, but the executor is 'local'; "
-                                "use the 'dask' or 'ray' executor to connect to a cluster")
         return LocalExecutor(n_workers, context, time_limit_s)
     if kind == "dask":
         return DaskExecutor(n_workers, context, time_limit_s, address=scheduler_address)
