@@ -31,6 +31,7 @@ from hpo_bench.experiment import (
     MAX_WORKERS,
     Experiment,
     check_scheduler_address,
+    inline_time_limit_refused,
     load_experiment,
 )
 from hpo_bench.store import Store
@@ -75,7 +76,7 @@ def check_run_options(exp: Experiment, *, n_workers: int | None, executor: str |
     executor = executor or exp.executor
     if executor not in EXECUTORS:
         raise HpoBenchError(f"{names['executor']} {executor}: must be 'local', 'inline', 'dask' or 'ray'")
-    if executor == "inline" and exp.time_limit_s is not None and not all(t.startswith("surrogate:") for t in exp.tasks):
+    if inline_time_limit_refused(executor, exp.time_limit_s, exp.tasks):
         raise HpoBenchError(f"{names['executor']} inline: the experiment sets time_limit_s = {exp.time_limit_s:g}, "
                             f"and {INLINE_NO_TIME_LIMIT}")
     if scheduler_address is not None:

@@ -117,7 +117,13 @@ CLUSTER_EXECUTORS = ("dask", "ray")  # those that take a scheduler_address
 # is held against it as a real one would be).
 INLINE_NO_TIME_LIMIT = ("the inline executor evaluates in the driver's process, where no fit can be stopped; "
                         "use the local executor for a time limit")
+
 _HOST = re.compile(r"\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_])?")
+
+
+def inline_time_limit_refused(executor: str, time_limit_s: float | None, tasks: list[str]) -> bool:
+    """Whether `executor` would have to enforce `time_limit_s` on real tasks in the driver's process."""
+    return executor == "inline" and time_limit_s is not None and not all(t.startswith("surrogate:") for t in tasks)
 
 
 @dataclass(frozen=True)
@@ -458,7 +464,7 @@ def _validate(data: dict[str, Any], text: str, where: str, build_optimizers: boo
     executor = data.get("executor", "local")
     if executor not in EXECUTORS:
         raise _fail(where, "executor", executor, KEYS["executor"])
-    if executor == "inline" and time_limit_s is not None and not all(t.startswith("surrogate:") for t in tasks):
+    if inline_time_limit_refused(executor, time_limit_s, tasks):
         raise _fail(where, "time_limit_s", time_limit_s, f'with executor = "inline": {INLINE_NO_TIME_LIMIT}')
     address = data.get("scheduler_address")
     if address is not None:
