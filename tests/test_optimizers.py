@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from scipy.stats import wilcoxon
 
 from hpo_bench.errors import ExperimentError, OptimizerExhausted, StoreError
 from hpo_bench.models import MODELS
@@ -47,14 +48,18 @@ def test_contract(name, options):
 
 @pytest.mark.parametrize("name", ["gp", "tpe"])
 def test_model_based_search_beats_random_on_a_smooth_objective(name):
-    """With failures and batches aside: the models must find lower losses than random draws do."""
+    """With failures and batches aside: the models find lower losses than random draws do, as a paired one-sided
+    Wilcoxon test over 20 seeds at the 5% level. Three seeds and their medians were not enough: the GP's path
+    follows BLAS rounding, and OpenBLAS's kernel for the CPU changed seed 0's best loss from 0.567 to 0.487
+    (OPENBLAS_CORETYPE=SkylakeX), which alone decided a median of three against random search."""
     def best(opt_name, seed, **options):
         history = drive(make(opt_name, seed, budget=25, **options), n_asks=25, fail_every=0)
         return min(r.loss for _, r in history)
 
-    ours = [best(name, seed, **FAST[name]) for seed in range(3)]
-    rand = [best("random", seed) for seed in range(3)]
-    assert np.median(ours) < np.median(rand), (ours, rand)
+    seeds = range(20)
+    ours = [best(name, seed, **FAST[name]) for seed in seeds]
+    rand = [best("random", seed) for seed in seeds]
+    assert wilcoxon(ours, rand, alternative="less").pvalue < 0.05, (ours, rand)
 
 
 def test_grid_covers_the_budget_and_runs_out():
