@@ -268,3 +268,15 @@ def test_against_probst2019_ranks_agree_when_the_gains_follow_the_paper():
         assert pd.isna(per.loc["respect.unordered.factors", "ours_mean"])  # no counterpart here
     with pytest.raises(NotApplicable, match="logloss"):
         probst_tables(trials, None, "logloss")
+
+
+def test_importance_of_a_large_group_is_a_seeded_sample_and_says_how_many_of_how_many(monkeypatch):
+    import hpo_bench.analysis.importance as importance
+
+    monkeypatch.setattr(importance, "MAX_TRIALS", 25)
+    trials, space = _xgboost_trials(lambda c: math.log(c["learning_rate"]) ** 2 / 100)
+    first = importance.importance_table(trials, {"xgboost": space}, seed=3)
+    assert (first["n_trials"] == 25).all() and (first["n_available"] == 40).all()
+    pd.testing.assert_frame_equal(first, importance.importance_table(trials, {"xgboost": space}, seed=3))
+    other = importance.importance_table(trials, {"xgboost": space}, seed=4)
+    assert not np.allclose(first["ped_anova"], other["ped_anova"])  # another seed, another sample
