@@ -92,7 +92,8 @@ def importance_table(trials: pd.DataFrame, spaces: Mapping[str, SearchSpace], se
         for param in space.names:
             rows.append({"task": task, "model": model_name, "optimizer": optimizer, "parameter": param,
                          "fanova": scores["fanova"].get(param, np.nan),
-                         "ped_anova": scores["ped_anova"].get(param, np.nan), "n_trials": len(study.trials), "n_available": available})
+                         "ped_anova": scores["ped_anova"].get(param, np.nan), "n_trials": len(study.trials),
+                         "n_available": available})
     if not rows:
         why = f"no task x model x optimizer has {MIN_TRIALS} complete fully tuned trials"
         if constant:
