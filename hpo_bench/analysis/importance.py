@@ -5,10 +5,11 @@ the distributions of the space stored with their runs, then each evaluator ranks
 configuration lies outside the space (a package default such as xgboost's reg_alpha = 0) are left out:
 Optuna's distributions cannot hold them.
 
-fANOVA's cost grows faster than the number of trials (its forest's leaves are compared pairwise; measured on
-xgboost's 9-d space: 5.4 s for 400 trials, 23 s for 1,000, 82 s for 2,000), so a group of more than
-MAX_TRIALS trials (a surrogate benchmark's 100 seeds x 40) is a seeded random sample of that size, and the
-table says how many of how many. Every report committed before the cap had at most 783 per group.
+Optuna's fANOVA takes time growing faster than the number of trials (measured on xgboost's 9-d space: 5.4 s
+for 400 trials, 23 s for 1,000, 82 s for 2,000), so a group of more than MAX_TRIALS trials (a surrogate
+benchmark's 100 seeds x 40) is a random sample of that size, seeded by `seed`, for both evaluators (one
+`n_trials` per row), and the table says how many of how many.
+Every report committed before the cap had at most 783 per group.
 """
 
 from __future__ import annotations
@@ -60,8 +61,8 @@ def study_from_trials(space: SearchSpace, configs: list[dict], losses: list[floa
 
 def importance_table(trials: pd.DataFrame, spaces: Mapping[str, SearchSpace], seed: int = 0) -> pd.DataFrame:
     """Per task x model x optimizer x parameter: fANOVA and PED-ANOVA importance (each sums to 1), on
-    `n_trials` of the group's `n_available` complete full-fidelity trials (all, or a sample seeded by `seed`
-    of MAX_TRIALS: see the module docstring).
+    `n_trials` of the group's `n_available` complete full-fidelity trials (all of them, or a seeded sample of
+    MAX_TRIALS: see the module docstring).
 
     `spaces`: model -> the space its fully tuned runs searched (`Study.spaces`).
     """
