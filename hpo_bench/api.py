@@ -120,6 +120,7 @@ def run(experiment: Experiment | Mapping[str, Any] | str | Path, *, results_dir:
     prepared = prepare_tasks(exp, tasks)  # splits made and checked (enough rows per class) likewise
     out = sys.stderr if progress is True else progress or io.StringIO()
     path = Path(results_dir) / f"{exp.name}.sqlite"
+    resume_from_pack(exp, path, out)
     with Store(path) as store:
         note = store.version_note()  # a resumed store made with other versions: its new trials may differ
         if note:
@@ -129,13 +130,42 @@ def run(experiment: Experiment | Mapping[str, Any] | str | Path, *, results_dir:
         return RunSummary(exp.name, path, counts, store.count_trials())
 
 
+def resume_from_pack(exp: Experiment, path: Path, out: TextIO) -> None:
+    """A sitting on a machine without the store: where `path` is absent and its folder holds the pack of
+    this experiment (results/<name>/), the pack is unpacked into `path` and the run replays it as usual.
+    A pack of another experiment file is refused before anything is written."""
+    from hpo_bench.errors import StoreError
+    from hpo_bench.packs import is_pack, pack_experiment, unpack
+
+    folder = path.parent / exp.name
+    if path.exists() or not is_pack(folder):
+        return
+    recorded = pack_experiment(folder)
+    if recorded.get("file_hash") not in (exp.file_hash, exp.text_hash):
+        raise StoreError(f"{folder}: the pack holds results of a different version of the experiment file (sha256 "
+                         f"{str(recorded.get('file_hash'))[:12]} from {recorded.get('file_path')}, this one "
+                         f"{exp.file_hash[:12]}); use another --results-dir or move the pack away to start over")
+    descriptor = unpack(folder, path)
+    print(f"hpo-bench: note: continuing from the pack {folder}/ ({descriptor['hpo_bench']['n_trials']:,} trials "
+          f"unpacked into {path})", file=out)
+
+
+def store_path(target: str | Path) -> Path:
+    """The store to read for `target`: a store (.sqlite) itself, or a pack folder (results/<name>/) unpacked
+    once per process into a temporary store, so that every reader reads a pack as it reads a store."""
+    from hpo_bench.packs import readable_store
+
+    return readable_store(target) if Path(target).is_dir() else Path(target)
+
+
 def open_store(path: str | Path) -> Store:
-    """An existing result store, read-only (a context manager); a missing or foreign file raises StoreError."""
+    """An existing result store or pack folder, read-only (a context manager); a missing or foreign file
+    raises StoreError."""
     from hpo_bench.errors import StoreError
 
     if not Path(path).exists():
         raise StoreError(f"no result store at {str(path)!r}")
-    return Store(path, create=False)
+    return Store(store_path(path), create=False)
 
 
 @dataclass(frozen=True)
@@ -165,8 +195,8 @@ def check_against(path: str | Path, name: str = "against", value: str | None = N
             real.experiment_name()
     except StoreError as exc:
         raise StoreError(f"{name} {value or path}: {exc}; it names the real benchmark to compare with, by its result "
-                         "store (.sqlite) or its experiment file (.toml)") from None
-    return Path(path)
+                         "store (.sqlite), its pack folder or its experiment file (.toml)") from None
+    return store_path(path)
 
 
 def read_reference(path: str | Path, name: str = "reference") -> Any:
@@ -202,6 +232,7 @@ def analyze(store: str | Path, *, metric: str | None = None, models: list[str] |
     if isinstance(reference, (str, Path)):
         reference = read_reference(reference)
     open_store(store).close()  # a missing or foreign store raises here
+    store = store_path(store)
     study = load_study(store, models)
     if study.trials.empty:
         raise StoreError(f"{store}: the store has no trials yet; run the experiment first")
@@ -227,8 +258,9 @@ def report(store: str | Path, *, reports_dir: str | Path = "reports", metric: st
 
     check_metric(metric)
     open_store(store).close()  # a missing or foreign store raises here, before any folder is made
+    store = store_path(store)
     if against is not None:
-        check_against(against)
+        against = check_against(against)
     try:
         return build_report(Path(store), Path(reports_dir), metric=metric, models=models, ice_task=ice_task,
                             against=None if against is None else Path(against))

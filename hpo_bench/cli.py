@@ -28,21 +28,40 @@ MODELS_HELP = ("only these models' trials (default: all), e.g. the families of a
 
 
 def _store_path(target: str, results_dir: str) -> Path:
-    """A store path from an experiment file (results_dir/<name>.sqlite) or a store path itself."""
+    """A store path from an experiment file (results_dir/<name>.sqlite, else its pack results_dir/<name>/),
+    a pack folder (unpacked to a temporary store) or a store path itself."""
     return _target(target, results_dir)[0]
+
+
+_SAID: set[str] = set()  # notes already printed: a command resolves its TARGET more than once
+
+
+def _note(text: str) -> None:
+    if text not in _SAID:
+        _SAID.add(text)
+        print(f"hpo-bench: note: {text}", file=sys.stderr)
 
 
 def _target(target: str, results_dir: str) -> tuple[Path, Any]:
     """(store path, the Experiment of an experiment file or None) for a command's TARGET argument."""
+    from hpo_bench.packs import is_pack, readable_store
+
     path = Path(target)
     if path.suffix == ".toml":
         from hpo_bench.experiment import load_experiment
 
         # Readers run nothing: the optimizers are not built (a peer library may not be installed here).
         exp = load_experiment(path, build_optimizers=False)
-        return Path(results_dir) / f"{exp.name}.sqlite", exp
+        store, pack = Path(results_dir) / f"{exp.name}.sqlite", Path(results_dir) / exp.name
+        if not store.exists() and is_pack(pack):
+            _note(f"reading the pack {pack}/ ({store} is absent)")
+            return readable_store(pack), exp
+        return store, exp
+    if path.is_dir():
+        return readable_store(path), None
     if not path.exists():
-        raise StoreError(f"no result store at {target!r} (give an experiment .toml file or a .sqlite store)")
+        raise StoreError(f"no result store at {target!r} (give an experiment .toml file, a .sqlite store or a "
+                         "pack folder)")
     return path, None
 
 
@@ -57,10 +76,10 @@ def _open_store(target: str, results_dir: str) -> Any:
     if exp is not None:
         note = store.check_file(exp)
         if note:
-            print(f"hpo-bench: note: {note}", file=sys.stderr)
+            _note(note)
     note = store.version_note()
     if note:
-        print(f"hpo-bench: note: {note}", file=sys.stderr)
+        _note(note)
     return store
 
 
@@ -603,6 +622,39 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_results_pack(args: argparse.Namespace) -> int:
+    from hpo_bench.packs import MAX_PACK_BYTES, pack
+
+    path = Path(args.target)
+    if path.suffix == ".toml":
+        from hpo_bench.experiment import load_experiment
+
+        name = load_experiment(path, build_optimizers=False).name
+        path = Path(args.results_dir) / f"{name}.sqlite"
+        if not path.is_file():
+            raise StoreError(f"{args.target}: its store {path} does not exist; run the experiment first")
+    elif not path.is_file():
+        raise StoreError(f"no result store at {args.target!r} (give an experiment .toml file or a .sqlite store)")
+    summary = pack(path, args.output)
+    what = f"rewrote {', '.join(summary.changed)}" if summary.changed else "unchanged"
+    print(f"packed {summary.rows['trials']:,} trials of {path} into {summary.folder}/ "
+          f"({summary.n_bytes / 2**20:.2f} MiB; {what})")
+    if summary.n_bytes > MAX_PACK_BYTES:
+        _note(f"{summary.folder} is larger than a committed pack may be ({MAX_PACK_BYTES / 2**20:.0f} MiB): "
+              "publish it elsewhere, or say in the README how its trials are regenerated")
+    return 0
+
+
+def cmd_results_unpack(args: argparse.Namespace) -> int:
+    from hpo_bench.packs import pack_experiment, unpack
+
+    folder = Path(args.folder)
+    out = Path(args.output) if args.output else folder.parent / f"{pack_experiment(folder)['name']}.sqlite"
+    descriptor = unpack(folder, out)
+    print(f"unpacked {descriptor['hpo_bench']['n_trials']:,} trials of {folder}/ into {out}")
+    return 0
+
+
 def _positive_seconds(text: str) -> float:
     try:
         value = float(text)
@@ -677,7 +729,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.set_defaults(func=cmd_run)
 
     status = sub.add_parser("status", parents=[common], help="runs done and pending, failures")
-    status.add_argument("target", help="experiment file (.toml) or store (.sqlite)")
+    status.add_argument("target", help="experiment file (.toml), store (.sqlite) or pack folder (results/<name>/)")
     status.add_argument("--results-dir", default="results")
     status.add_argument("--watch", action="store_true",
                         help="print again every --interval seconds until the run writing the store stops")
@@ -685,7 +737,7 @@ def build_parser() -> argparse.ArgumentParser:
     status.set_defaults(func=cmd_status)
 
     analyze = sub.add_parser("analyze", parents=[common], help="write tables under reports/<name>/")
-    analyze.add_argument("target", help="experiment file (.toml) or store (.sqlite)")
+    analyze.add_argument("target", help="experiment file (.toml), store (.sqlite) or pack folder (results/<name>/)")
     analyze.add_argument("--results-dir", default="results")
     analyze.add_argument("--reports-dir", default="reports", help="where tables go (default: reports)")
     analyze.add_argument("--reference", help="a frozen reference.csv (task, model, best_loss, worst_loss) for regret")
@@ -695,7 +747,7 @@ def build_parser() -> argparse.ArgumentParser:
     analyze.set_defaults(func=cmd_analyze)
 
     report = sub.add_parser("report", parents=[common], help="write reports/<name>/index.html and index.md")
-    report.add_argument("target", help="experiment file (.toml) or store (.sqlite)")
+    report.add_argument("target", help="experiment file (.toml), store (.sqlite) or pack folder (results/<name>/)")
     report.add_argument("--results-dir", default="results")
     report.add_argument("--reports-dir", default="reports", help="where reports go (default: reports)")
     report.add_argument("--metric", default=None, help=METRIC_HELP)
@@ -737,7 +789,7 @@ def build_parser() -> argparse.ArgumentParser:
     surrogate_sub = surrogate.add_subparsers(dest="surrogate_command", required=True)
     build = surrogate_sub.add_parser("build", parents=[common, task_store],
                                      help="fit surrogates of every task x model of a store: tasks surrogate:NAME/TASK")
-    build.add_argument("target", help="experiment file (.toml) or store (.sqlite) whose trials to fit on")
+    build.add_argument("target", help="experiment file (.toml), store (.sqlite) or pack folder whose trials to fit on")
     build.add_argument("--name", default=None, help="the surrogates' name (default: the store's file name)")
     build.add_argument("--trials", choices=["design", "all"], default="design",
                        help="design (default): the trials of random, Sobol and grid runs; all: every complete trial "
@@ -762,7 +814,7 @@ def build_parser() -> argparse.ArgumentParser:
     optimizers.set_defaults(func=cmd_optimizers)
     export = sub.add_parser("export", parents=[common],
                             help="every trial to a Parquet or CSV file, an Optuna storage or an MLflow tracking store")
-    export.add_argument("target", help="experiment file (.toml) or store (.sqlite)")
+    export.add_argument("target", help="experiment file (.toml), store (.sqlite) or pack folder (results/<name>/)")
     export.add_argument("--format", choices=list(_EXPORT_DEFAULTS), default="parquet",
                         help="parquet (default), csv, optuna (one study per run, for optuna-dashboard) or mlflow "
                              '(one parent run per run, a child per trial; needs pip install "hpo-bench[mlflow]")')
@@ -773,6 +825,23 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--results-dir", default="results")
     export.add_argument("--reports-dir", default="reports")
     export.set_defaults(func=cmd_export)
+    results = sub.add_parser("results", parents=[common],
+                             help="packs, the published form of a store (results/<name>/): pack, unpack")
+    results_sub = results.add_subparsers(dest="results_command", required=True)
+    rpack = results_sub.add_parser("pack", parents=[common],
+                                   help="write a store's tables as Parquet + datapackage.json (updates the "
+                                        "pack of the same experiment; byte-identical when nothing changed)")
+    rpack.add_argument("target", help="experiment file (.toml; its store results/<name>.sqlite) or store (.sqlite)")
+    rpack.add_argument("--output", default=None, metavar="DIR",
+                       help="the pack folder (default: the store's folder/<name>/, e.g. results/<name>/)")
+    rpack.add_argument("--results-dir", default="results")
+    rpack.set_defaults(func=cmd_results_pack)
+    runpack = results_sub.add_parser("unpack", parents=[common],
+                                     help="a pack back into a store (exact: every row, float and JSON text)")
+    runpack.add_argument("folder", help="the pack folder (results/<name>/)")
+    runpack.add_argument("--output", default=None, metavar="STORE",
+                         help="the new store (default: beside the folder, <name>.sqlite); never overwritten")
+    runpack.set_defaults(func=cmd_results_unpack)
     return parser
 
 
