@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
-from hpo_bench.errors import ExperimentError, HpoBenchError
+from hpo_bench.errors import ExperimentError, HpoBenchError, StoreError
 from hpo_bench.experiment import (
     CLUSTER_EXECUTORS,
     EXECUTORS,
@@ -72,7 +72,10 @@ def check_run_options(exp: Experiment, *, n_workers: int | None, executor: str |
     option as the caller knows it (the CLI's flags), so that the message names what was given."""
     if n_workers is not None and (isinstance(n_workers, bool) or not isinstance(n_workers, int)
                                   or not 1 <= n_workers <= MAX_WORKERS):
-        raise HpoBenchError(f"{names['n_workers']} {n_workers}: must be a positive integer (at most {MAX_WORKERS:,})")
+        # repr and type: n_workers='2' is a string, which the message must not print as 2
+        given = repr(n_workers) if not isinstance(n_workers, int) or isinstance(n_workers, bool) else n_workers
+        kind = "" if type(n_workers) is int else f" (a {type(n_workers).__name__})"
+        raise HpoBenchError(f"{names['n_workers']} {given}{kind}: must be a positive integer (at most {MAX_WORKERS:,})")
     executor = executor or exp.executor
     if executor not in EXECUTORS:
         raise HpoBenchError(f"{names['executor']} {executor}: must be 'local', 'inline', 'dask' or 'ray'")
@@ -115,6 +118,13 @@ def run(experiment: Experiment | Mapping[str, Any] | str | Path, *, results_dir:
     exp = as_experiment(experiment)
     executor = check_run_options(exp, n_workers=n_workers, executor=executor, scheduler_address=scheduler_address,
                                  models=models, names=_names)
+    address = scheduler_address if scheduler_address is not None else (
+        exp.scheduler_address if executor == exp.executor else None)
+    if address is not None:
+        check_reachable(address, executor, _names["scheduler_address"] if scheduler_address is not None
+                        else f"{exp.path}: scheduler_address")
+    if Path(results_dir).exists() and not Path(results_dir).is_dir():
+        raise StoreError(f"results_dir {results_dir}: is a file, not a folder (the store goes in it)")
     tasks = TaskStore(task_store)
     check_tasks_available(exp.tasks, tasks)  # before the result store exists or any run starts
     prepared = prepare_tasks(exp, tasks)  # splits made and checked (enough rows per class) likewise
@@ -130,11 +140,32 @@ def run(experiment: Experiment | Mapping[str, Any] | str | Path, *, results_dir:
         return RunSummary(exp.name, path, counts, store.count_trials())
 
 
+# How long a run waits for a cluster's scheduler or head to answer before it gives up (and writes nothing).
+CONNECT_TIMEOUT_S = 10.0
+
+
+def check_reachable(address: str, executor: str, name: str) -> None:
+    """A cluster address whose host does not answer on its port within CONNECT_TIMEOUT_S is refused before
+    any store is made: the libraries' own clients retry for minutes and leave a store with no trial."""
+    import socket
+
+    scheme, _, rest = address.rpartition("://")
+    if address == "auto" or scheme == "ucx":  # Ray finds its own head; UCX is not TCP
+        return
+    host, _, port = rest.rpartition(":")
+    what = "Ray head" if executor == "ray" else "Dask scheduler"
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=CONNECT_TIMEOUT_S).close()
+    except OSError as exc:
+        reason = "no answer" if isinstance(exc, TimeoutError) else (exc.strerror or str(exc))
+        raise HpoBenchError(f"{name} {address}: cannot reach the {what} within {CONNECT_TIMEOUT_S:g} s ({reason}); "
+                            "nothing was run or written") from None
+
+
 def resume_from_pack(exp: Experiment, path: Path, out: TextIO) -> None:
     """A sitting on a machine without the store: where `path` is absent and its folder holds the pack of
     this experiment (results/<name>/), the pack is unpacked into `path` and the run replays it as usual.
     A pack of another experiment file is refused before anything is written."""
-    from hpo_bench.errors import StoreError
     from hpo_bench.packs import is_pack, pack_experiment, unpack
 
     folder = path.parent / exp.name
@@ -161,7 +192,6 @@ def store_path(target: str | Path) -> Path:
 def open_store(path: str | Path) -> Store:
     """An existing result store or pack folder, read-only (a context manager); a missing or foreign file
     raises StoreError."""
-    from hpo_bench.errors import StoreError
 
     if not Path(path).exists():
         raise StoreError(f"no result store at {str(path)!r}")
@@ -188,11 +218,12 @@ def check_metric(metric: str | None, name: str = "metric") -> None:
 def check_against(path: str | Path, name: str = "against", value: str | None = None) -> Path:
     """The real benchmark's store to compare a surrogate benchmark with, opened once to check it is one;
     `name` and `value` spell the option and what was given (an experiment file names its store)."""
-    from hpo_bench.errors import StoreError
 
     try:
         with open_store(path) as real:
             real.experiment_name()
+            if not real.count_trials():
+                raise StoreError(f"{real.path}: the store has no trials yet")
     except StoreError as exc:
         raise StoreError(f"{name} {value or path}: {exc}; it names the real benchmark to compare with, by its result "
                          "store (.sqlite), its pack folder or its experiment file (.toml)") from None
@@ -226,7 +257,6 @@ def analyze(store: str | Path, *, metric: str | None = None, models: list[str] |
     surrogate ICE curves (default: per family, the one whose surrogate has the highest R^2)."""
     from hpo_bench.analysis import analyze as analyze_study
     from hpo_bench.analysis import load_study, write_tables
-    from hpo_bench.errors import StoreError
 
     check_metric(metric)
     if isinstance(reference, (str, Path)):
@@ -253,7 +283,6 @@ def report(store: str | Path, *, reports_dir: str | Path = "reports", metric: st
     what was left out and why). `ice_task`: as for `analyze`. `against`: the store of the real benchmark
     that `store`'s surrogate benchmark stands for; the report gets a section on how far they agree."""
     from hpo_bench.analysis.tunability import NotApplicable
-    from hpo_bench.errors import StoreError
     from hpo_bench.report import build_report
 
     check_metric(metric)

@@ -665,6 +665,16 @@ def _positive_seconds(text: str) -> float:
     return value
 
 
+def _seed(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if not 0 <= value < 2**32:  # numpy's and scikit-learn's seeds are 32-bit unsigned integers
+        raise argparse.ArgumentTypeError(f"{text!r}: must be an integer from 0 to 2^32 - 1")
+    return value
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse with the project's rule for bad input: one line naming the problem, exit 2 (argparse's
     own prints the whole usage first). Subcommands' parsers are of this class too."""
@@ -794,7 +804,7 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("--trials", choices=["design", "all"], default="design",
                        help="design (default): the trials of random, Sobol and grid runs; all: every complete trial "
                             "(adds multi-fidelity optimizers' low-fidelity trials)")
-    build.add_argument("--seed", type=int, default=0, help="the forests' and the held-out split's seed (default 0)")
+    build.add_argument("--seed", type=_seed, default=0, help="the forests' and the held-out split's seed (default 0)")
     build.add_argument("--replace", action="store_true", help="rebuild a surrogate of the same name")
     build.add_argument("--results-dir", default="results")
     build.set_defaults(func=cmd_surrogate_build)

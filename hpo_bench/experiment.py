@@ -280,10 +280,16 @@ def _configs(where: str, value: Any, families: dict[str, ModelFamily]) -> dict[s
     return out
 
 
+_NO_SPACES: dict[str, str] = {}  # what a file without a [spaces] table gives: no table, not an empty one
+
+
 def _spaces(where: str, value: Any, models: list[str], base: Path) -> dict[str, SearchSpace]:
     """The spaces of `spaces` files per model, each parameter one of its family's (of the same kind)."""
     if not isinstance(value, dict):
         raise _fail(where, "spaces", value, KEYS["spaces"])
+    if not value and value is not _NO_SPACES:  # a [spaces] table written but left empty: a file forgotten
+        raise _fail(where, "spaces", value, "is empty; name a model's ConfigSpace JSON file (model = \"file.json\") "
+                    "or remove the [spaces] table")
     out = {}
     for model, file in value.items():
         key = f"spaces.{model}"
@@ -450,7 +456,7 @@ def _validate(data: dict[str, Any], text: str, where: str, build_optimizers: boo
     lacking = [m for m in models if defaults != "package" and defaults not in get_model(m).named_defaults()]
     if lacking:
         raise _fail(where, "defaults", defaults, f"model {lacking[0]!r} has no such default (only 'package')")
-    spaces = _spaces(where, data.get("spaces", {}), models, base)
+    spaces = _spaces(where, data.get("spaces", _NO_SPACES), models, base)
     families = {m: get_model(m).with_space(spaces[m]) if m in spaces else get_model(m) for m in models}
     configs = _configs(where, data.get("configs", {}), families)
     for model in models:

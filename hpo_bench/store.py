@@ -174,8 +174,8 @@ class RunLock:
         # (a live process of that pid is another one: the pid was reused) and the lock is taken over.
         previous = _read_fd(fd)
         if previous:
-            fields = previous.split()  # "pid N on HOST since ..."
-            if len(fields) > 3 and fields[3] != host:
+            fields = previous.split()  # "pid N on HOST since ...", or a description of a garbage file
+            if fields[0] == "pid" and len(fields) > 3 and fields[3] != host:
                 os.close(fd)
                 raise StoreError(f"{self.store_path}: the lock {self.path} names a run on another host "
                                  f"({previous}); if no run is going there, remove the lock file and run again")
@@ -225,7 +225,16 @@ class RunLock:
 
 
 def _read_fd(fd: int) -> str:
-    return os.pread(fd, 512, 0).decode("utf-8", errors="replace").strip()
+    """The holder a lock file names ("pid N on HOST since ..."), or a description of what else it holds:
+    a lock file may be anything (damaged, or written by another program), and its bytes are never echoed
+    to a terminal as they are (escape sequences would drive it)."""
+    data = os.pread(fd, 512, 0)
+    text = data.decode("utf-8", errors="replace").strip()
+    fields = text.split()
+    if not text or (text.isprintable() and len(fields) >= 4 and fields[0] == "pid" and fields[1].isdigit()
+                    and fields[2] == "on"):
+        return text
+    return f"a lock file hpo-bench did not write ({len(data)} bytes that do not name a holder)"
 
 
 class Store:
@@ -254,8 +263,12 @@ class Store:
             self.db = sqlite3.connect(uri, uri=True, timeout=30.0, isolation_level=None)
         else:
             self.uri = None
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self.db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                self.db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
+            except (OSError, sqlite3.OperationalError) as exc:  # a folder that is a file, read-only media
+                reason = getattr(exc, "strerror", None) or str(exc)
+                raise StoreError(f"{self.path}: cannot create or open the result store there ({reason})") from None
         self.db.row_factory = sqlite3.Row
         try:
             self._open(create and not self.read_only)
