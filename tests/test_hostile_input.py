@@ -1,0 +1,200 @@
+"""Files someone else wrote (a shared store, a surrogate, a report's labels) cannot make hpo-bench run code.
+
+Each test crafts the file a hostile user would share: a surrogate whose file is a pickle that creates a
+marker file when loaded, a descriptor naming a file outside its folder, a store naming a module that
+creates a marker when imported, a label that is HTML. None may create its marker or reach a page as markup.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import pickle
+import shutil
+import sqlite3
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+from synthetic_store import learning_rate_loss, write_store
+
+from hpo_bench.cli import main
+
+TASKS = {"alpha": 0.0}
+
+
+class _Marker:
+    """Unpickling this creates the file `path`: what a crafted pickle does, harmlessly."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = str(path)
+
+    def __reduce__(self):
+        return (open, (self.path, "w"))
+
+
+@pytest.fixture(scope="module")
+def real_store(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("hostile")
+    return write_store(root / "real.sqlite", "real", {"xgboost": learning_rate_loss}, TASKS, {"random": "random"},
+                       budget=30, seeds=1, include_default=False, fold_spread=0.02)
+
+
+@pytest.fixture
+def surrogate(real_store, tmp_path) -> tuple[Path, Path]:
+    """(task store, the surrogate's folder) of a fresh surrogate `syn` of the real store."""
+    task_store = tmp_path / "tasks"
+    assert main(["surrogate", "build", str(real_store), "--name", "syn", "--task-store", str(task_store)]) == 0
+    return task_store, task_store / ".surrogates" / "syn"
+
+
+def _run_on_surrogate(tmp_path: Path, task_store: Path, capsys) -> tuple[int, str]:
+    exp = tmp_path / "exp.toml"
+    exp.write_text('name = "on-surrogates"\ntasks = ["surrogate:syn/alpha"]\nmodels = ["xgboost"]\nbudget_evals = 5\n'
+                   'seeds = 1\ncv_folds = 3\ninclude_default = false\n\n[optimizers]\nrandom = {}\n')
+    capsys.readouterr()
+    code = main(["run", str(exp), "--results-dir", str(tmp_path / "results"), "--task-store", str(task_store)])
+    return code, capsys.readouterr().err.strip()
+
+
+def _retarget(folder: Path, file: str | None, content: bytes, at: Path | None = None) -> None:
+    """Write `content` to the family's file (or to `at`, named in the descriptor as `file`), with its sha256."""
+    meta = json.loads((folder / "surrogate.json").read_text())
+    info = meta["tasks"]["surrogate:syn/alpha"]["families"]["xgboost"]
+    target = at if at is not None else folder / info["file"]
+    target.write_bytes(content)
+    if file is not None:
+        info["file"] = file
+    info["sha256"] = hashlib.sha256(content).hexdigest()
+    (folder / "surrogate.json").write_text(json.dumps(meta))
+
+
+def test_a_surrogate_file_that_is_a_pickle_is_refused_unread(surrogate, tmp_path, capsys):
+    """Fails before issue 34: the surrogate's pickle was loaded, its matching sha256 being no protection."""
+    task_store, folder = surrogate
+    marker = tmp_path / "pwned"
+    _retarget(folder, None, pickle.dumps(_Marker(marker)))
+    code, err = _run_on_surrogate(tmp_path, task_store, capsys)
+    assert not marker.exists()
+    assert code == 2 and len(err.splitlines()) == 1 and "not an array file of a surrogate" in err, err
+
+
+def test_a_surrogate_array_file_holding_objects_is_refused_unread(surrogate, tmp_path, capsys):
+    task_store, folder = surrogate
+    marker = tmp_path / "pwned"
+    crafted = tmp_path / "crafted.npz"
+    np.savez(crafted, X=np.array([_Marker(marker)], dtype=object), y=np.zeros((1, 6)))
+    _retarget(folder, None, crafted.read_bytes())
+    code, err = _run_on_surrogate(tmp_path, task_store, capsys)
+    assert not marker.exists()
+    assert code == 2 and len(err.splitlines()) == 1 and "not an array file" in err, err
+
+
+@pytest.mark.parametrize("how", ["relative", "absolute"])
+def test_a_descriptor_naming_a_file_outside_its_folder_is_refused(surrogate, tmp_path, capsys, how):
+    """Fails before issue 34: a pickle anywhere on the machine, named by the descriptor, was loaded."""
+    task_store, folder = surrogate
+    marker = tmp_path / "pwned"
+    outside = tmp_path / "x"
+    name = "../../../x" if how == "relative" else str(outside)
+    assert (folder / name).resolve() == outside.resolve()
+    _retarget(folder, name, pickle.dumps(_Marker(marker)), at=outside)
+    code, err = _run_on_surrogate(tmp_path, task_store, capsys)
+    assert not marker.exists()
+    assert code == 2 and len(err.splitlines()) == 1 and "lies outside the surrogate's folder" in err, err
+    assert repr(name) in err
+
+
+def test_a_surrogate_naming_a_model_that_is_not_built_in_is_refused_unimported(surrogate, tmp_path, capsys,
+                                                                                   monkeypatch):
+    task_store, folder = surrogate
+    marker = _hostile_module(tmp_path, monkeypatch)
+    meta = json.loads((folder / "surrogate.json").read_text())
+    families = meta["tasks"]["surrogate:syn/alpha"]["families"]
+    families["hostile_mod:FAMILY"] = families.pop("xgboost")
+    (folder / "surrogate.json").write_text(json.dumps(meta))
+    code, err = _run_on_surrogate(tmp_path, task_store, capsys)
+    assert not marker.exists()
+    assert code == 2 and len(err.splitlines()) == 1 and "'hostile_mod:FAMILY' is not one of hpo-bench's" in err, err
+
+
+def _hostile_module(tmp_path: Path, monkeypatch) -> Path:
+    """A module `hostile_mod` on sys.path that creates tmp_path/imported when imported; returns that path."""
+    marker = tmp_path / "imported"
+    code = tmp_path / "code"
+    code.mkdir()
+    (code / "hostile_mod.py").write_text(f"open({str(marker)!r}, 'w').close()\nFAMILY = None\n")
+    monkeypatch.syspath_prepend(str(code))
+    return marker
+
+
+@pytest.fixture
+def store_naming_a_module(real_store, tmp_path) -> Path:
+    """The real store with its model renamed to "hostile_mod:FAMILY" everywhere the store names it."""
+    store = tmp_path / "named.sqlite"
+    shutil.copy(real_store, store)
+    with sqlite3.connect(store) as db:
+        db.execute("UPDATE runs SET model = 'hostile_mod:FAMILY'")
+        db.execute("UPDATE experiment SET file_text = replace(file_text, '\"xgboost\"', '\"hostile_mod:FAMILY\"')")
+    return store
+
+
+@pytest.mark.parametrize("command", [
+    ["surrogate", "build", "{store}", "--name", "s", "--task-store", "{tmp}/tasks"],
+    ["report", "{store}", "--reports-dir", "{tmp}/reports"],
+    ["analyze", "{store}", "--reports-dir", "{tmp}/reports"],
+    ["status", "{store}"],
+    ["export", "{store}", "--format", "csv", "--output", "{tmp}/t.csv"],
+])
+def test_no_command_imports_a_module_because_a_store_names_it(store_naming_a_module, tmp_path, capsys, monkeypatch,
+                                                              command):
+    """Fails before issue 34 for `surrogate build`, which resolved the store's model name and so imported it."""
+    marker = _hostile_module(tmp_path, monkeypatch)
+    args = [a.format(store=store_naming_a_module, tmp=tmp_path) for a in command]
+    code = main(args)
+    err = capsys.readouterr().err.strip()
+    assert not marker.exists(), command
+    assert code == 0 or (code == 2 and len(err.splitlines()) == 1), err
+    if command[0] == "surrogate":
+        assert code == 2 and "hostile_mod:FAMILY: not one of hpo-bench's families" in err, err
+
+
+def _fill(labels: list[str]) -> dict:
+    """Run the interactive page's `fill` in node against a minimal DOM; what it set as HTML and the options."""
+    from hpo_bench.report.interactive import _APP
+
+    start = _APP.index("function fill(")
+    source = _APP[start:_APP.index("\n}\n", start) + 3]
+    script = """
+const html = [];
+const el = {children: [], set innerHTML(v) { html.push(v); }, get innerHTML() { return ''; },
+            appendChild(c) { this.children.push(c); }, replaceChildren(...c) { this.children = c; }};
+const document = {getElementById: () => el, createElement: tag => ({tag: tag, value: '', textContent: ''})};
+const $ = id => document.getElementById(id);
+""" + source + f"""
+fill('optimizer', {json.dumps(labels)});
+console.log(JSON.stringify({{html: html, options: el.children.map(c => [c.tag, c.value, c.textContent])}}));
+"""
+    done = subprocess.run(["node", "-e", script], capture_output=True, text=True, check=True)
+    return json.loads(done.stdout)
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="needs node to run the page's script")
+def test_a_label_with_markup_reaches_the_interactive_page_as_text():
+    """Fails before issue 34: the select options were built as HTML from the store's labels."""
+    label = "<img src=x onerror=alert(1)>"
+    out = _fill([label, "random"])
+    assert not any("<img" in h for h in out["html"]), out
+    assert out["options"] == [["option", label, label], ["option", "random", "random"]]
+
+
+def test_a_label_with_markup_reaches_the_static_page_as_text(real_store, tmp_path):
+    store = tmp_path / "labels.sqlite"
+    shutil.copy(real_store, store)
+    label = "<img src=x onerror=alert(1)>"
+    with sqlite3.connect(store) as db:
+        db.execute("UPDATE runs SET optimizer = ?", (label,))
+    assert main(["report", str(store), "--reports-dir", str(tmp_path / "reports")]) == 0
+    page = (tmp_path / "reports" / "real" / "index.html").read_text()
+    assert label not in page and "&lt;img src=x onerror=alert(1)&gt;" in page
