@@ -9,16 +9,21 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import pickle
+import re
 import shutil
 import sqlite3
 import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import experiment_text
 from synthetic_store import learning_rate_loss, write_store
 
+import hpo_bench
 from hpo_bench.cli import main
 
 TASKS = {"alpha": 0.0}
@@ -198,3 +203,73 @@ def test_a_label_with_markup_reaches_the_static_page_as_text(real_store, tmp_pat
     assert main(["report", str(store), "--reports-dir", str(tmp_path / "reports")]) == 0
     page = (tmp_path / "reports" / "real" / "index.html").read_text()
     assert label not in page and "&lt;img src=x onerror=alert(1)&gt;" in page
+
+
+# -- plugins that misbehave ------------------------------------------------------------------------
+BAD_IMPORTS = {
+    "exits": "import sys\nsys.exit(3)\n",
+    "raises": "raise RuntimeError('boom at import')\n",
+    "raises_base": "class Boom(BaseException):\n    pass\n\nraise Boom('not an Exception')\n",
+}
+
+
+@pytest.fixture
+def bad_plugins(tmp_path, monkeypatch):
+    """Modules bad_<kind> that fail on import in each way, and a distribution registering each of them as an
+    optimizer and a model entry point (importlib.metadata reads a NAME-VERSION.dist-info folder on sys.path)."""
+    from hpo_bench import plugins
+
+    folder = tmp_path / "bad"
+    folder.mkdir()
+    for kind, code in BAD_IMPORTS.items():
+        (folder / f"bad_{kind}.py").write_text(code)
+    info = folder / "badplug-0.1.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: badplug\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text(
+        "[hpo_bench.optimizers]\n" + "".join(f"opt-{k} = bad_{k}:Opt\n" for k in BAD_IMPORTS)
+        + "\n[hpo_bench.models]\n" + "".join(f"model-{k} = bad_{k}:FAMILY\n" for k in BAD_IMPORTS))
+    monkeypatch.syspath_prepend(str(folder))
+    plugins.plugins.cache_clear()
+    yield folder
+    plugins.plugins.cache_clear()
+
+
+@pytest.mark.parametrize("kind", list(BAD_IMPORTS))
+def test_a_plugin_that_fails_on_import_gives_one_line_naming_it(bad_plugins, tmp_path, capsys, kind):
+    """Fails before issue 34: SystemExit and BaseException ended hpo-bench, RuntimeError gave a traceback."""
+    for optimizers, models, named in [(f'x = {{ type = "bad_{kind}:Opt" }}', '["knn"]', f"bad_{kind}"),
+                                      ("random = {}", f'["bad_{kind}:FAMILY"]', f"bad_{kind}"),
+                                      (f'x = {{ type = "opt-{kind}" }}', '["knn"]', f"opt-{kind}")]:
+        exp = tmp_path / "e.toml"
+        exp.write_text(experiment_text(optimizers=optimizers, models=models))
+        assert main(["run", str(exp), "--results-dir", str(tmp_path / "results")]) == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and named in err and "failed:" in err, err
+    assert not (tmp_path / "results").exists()
+
+
+def test_the_listings_show_the_rest_beside_plugins_that_fail(bad_plugins, capsys):
+    assert main(["optimizers"]) == 0
+    out = capsys.readouterr().out
+    assert "\nrandom: " in out and "\ntpe: " in out
+    for kind in BAD_IMPORTS:
+        assert f"\nopt-{kind}: not usable: optimizer type 'opt-{kind}' (entry point" in out
+    assert main(["models"]) == 0
+    out = capsys.readouterr().out
+    assert "\nxgboost " in out
+    for kind in BAD_IMPORTS:
+        assert re.search(rf"\nmodel-{kind} +not usable: model 'model-{kind}' \(entry point", out), out
+
+
+@pytest.mark.parametrize("name", ["this:x", "antigravity:x", "no_such_module_xyz.sub:x", "a-b:x", "x:1y"])
+def test_an_odd_reference_is_refused_before_any_module_is_imported(name):
+    """Fails before issue 34 for this:x (the Zen of Python printed, then the refusal) and antigravity:x."""
+    done = subprocess.run([sys.executable, "-X", "importtime", "-m", "hpo_bench.cli", "models", "show", name],
+                          capture_output=True, text=True, env={**os.environ, "BROWSER": "true"},
+                          cwd=Path(hpo_bench.__file__).parents[1])  # the hpo_bench under test
+    assert done.returncode == 2 and done.stdout == ""
+    lines = [line for line in done.stderr.splitlines() if not line.startswith("import time:")]
+    imported = {line.split("|")[-1].strip() for line in done.stderr.splitlines() if line.startswith("import time:")}
+    assert len(lines) == 1 and repr(name) in lines[0], lines
+    assert name.partition(":")[0] not in imported
