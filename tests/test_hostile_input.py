@@ -273,3 +273,104 @@ def test_an_odd_reference_is_refused_before_any_module_is_imported(name):
     imported = {line.split("|")[-1].strip() for line in done.stderr.splitlines() if line.startswith("import time:")}
     assert len(lines) == 1 and repr(name) in lines[0], lines
     assert name.partition(":")[0] not in imported
+
+
+# -- suggestions outside the space -----------------------------------------------------------------
+ODD_OPTIMIZERS = '''
+import math
+
+from hpo_bench.optimizers import Optimizer
+from hpo_bench.trial import Suggestion
+
+
+class _Odd(Optimizer):
+    def ask(self):
+        config = self.space.sample(self.rng)
+        self.spoil(config)
+        return Suggestion(config)
+
+
+class NaN(_Odd):
+    def spoil(self, config):
+        config["learning_rate"] = math.nan
+
+
+class OutOfRange(_Odd):
+    def spoil(self, config):
+        config["learning_rate"] = 5.0
+
+
+class Missing(_Odd):
+    def spoil(self, config):
+        del config["learning_rate"]
+
+
+class Unknown(_Odd):
+    def spoil(self, config):
+        config["learning_rat"] = 0.1
+'''
+
+
+@pytest.mark.parametrize(("kind", "problem"), [
+    ("NaN", "'learning_rate': nan is outside"), ("OutOfRange", "'learning_rate': 5.0 is outside"),
+    ("Missing", "'learning_rate' is missing"), ("Unknown", "unknown parameter 'learning_rat'")])
+def test_a_suggestion_outside_the_space_is_the_optimizers_failure_not_a_trial(tmp_path, monkeypatch, kind, problem):
+    """Fails before issue 34: the configuration was evaluated and stored as a trial of the run."""
+    code = tmp_path / "code"
+    code.mkdir()
+    (code / "odd_optimizers.py").write_text(ODD_OPTIMIZERS)
+    monkeypatch.syspath_prepend(str(code))
+    monkeypatch.setenv("PYTHONPATH", str(code))
+    exp = tmp_path / "e.toml"
+    exp.write_text(experiment_text(optimizers=f'odd = {{ type = "odd_optimizers:{kind}" }}', seeds=1,
+                                   budget_evals=2, include_default="false", n_workers=1, executor='"inline"'))
+    main(["run", str(exp), "--results-dir", str(tmp_path / "results")])
+    with sqlite3.connect(tmp_path / "results" / "tiny.sqlite") as db:
+        runs = db.execute("SELECT status, note FROM runs").fetchall()
+        n_trials = db.execute("SELECT COUNT(*) FROM trials").fetchone()[0]
+    assert n_trials == 0
+    assert len(runs) == 1 and runs[0][0] == "crashed" and "outside the space" in runs[0][1] and problem in runs[0][1]
+
+
+# -- no invalid record -----------------------------------------------------------------------------
+def test_r2_on_a_constant_test_fold_fails_the_trial_with_the_reason():
+    """Fails before issue 34: scikit-learn's r2_score put 0 (1 - R^2 = 1) in the store for that fold."""
+    import pandas as pd
+
+    from hpo_bench.evaluation import evaluate
+    from hpo_bench.models import MODELS
+    from hpo_bench.tasks.base import Task
+    from hpo_bench.trial import TrialState
+
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame({"a": rng.random(40), "b": rng.random(40)})
+    y = np.r_[rng.random(30), np.full(10, 2.0)]
+    task = Task(name="constant-fold", X=X, y=y, classes=[], task_type="regression")
+    splits = [(np.arange(30), np.arange(30, 40)), (np.arange(10, 40), np.arange(10))]
+    family = MODELS["elastic_net"].for_task("regression")
+    result = evaluate(task, family, family.package_default(), fidelity=1.0, seed=0, splits=splits, metric="rmse")
+    assert result.state == TrialState.FAILED, result
+    assert "1-r2 not finite" in result.error and "its target constant" in result.error, result.error
+
+
+@pytest.mark.parametrize("task_type", ["classification", "regression"])
+def test_knn_with_more_neighbours_than_training_rows_fails_the_trial(task_type):
+    """Fails before issue 34 for the classifier: with uniform votes and p != 2 scikit-learn scored it anyway."""
+    import pandas as pd
+
+    from hpo_bench.evaluation import evaluate
+    from hpo_bench.models import MODELS
+    from hpo_bench.tasks.base import Task
+    from hpo_bench.trial import TrialState
+
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame({"a": rng.random(24), "b": rng.random(24)})
+    if task_type == "classification":
+        task = Task(name="small", X=X, y=np.array([0, 1] * 12), classes=["no", "yes"])
+    else:
+        task = Task(name="small", X=X, y=rng.random(24), classes=[], task_type="regression")
+    family = MODELS["knn"].for_task(task_type)
+    result = evaluate(task, family, {"n_neighbors": 20, "weights": "uniform", "p": 1.0}, fidelity=1.0, seed=0,
+                      splits=task.cv_splits(2, seed=0), metric="1-auc" if task_type == "classification" else "rmse")
+    assert result.state == TrialState.FAILED, result
+    assert "n_neighbors = 20 is more than the 12 rows of the training fold" in result.error, result.error
