@@ -374,3 +374,67 @@ def test_knn_with_more_neighbours_than_training_rows_fails_the_trial(task_type):
                       splits=task.cv_splits(2, seed=0), metric="1-auc" if task_type == "classification" else "rmse")
     assert result.state == TrialState.FAILED, result
     assert "n_neighbors = 20 is more than the 12 rows of the training fold" in result.error, result.error
+
+
+# -- exports are written whole ---------------------------------------------------------------------
+def _export(store: Path, fmt: str, out: Path, *, before: str = "", limit_bytes: int | None = None):
+    """`hpo-bench export` in a process of its own, after `before` (Python that sets up a fault)."""
+    import resource
+    import signal
+
+    def limit() -> None:
+        if limit_bytes is not None:  # a disk that is full after limit_bytes: writes beyond fail (EFBIG)
+            signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+            resource.setrlimit(resource.RLIMIT_FSIZE, (limit_bytes, limit_bytes))
+
+    code = before + "\nimport sys\nfrom hpo_bench.cli import main\nsys.exit(main(sys.argv[1:]))\n"
+    return subprocess.run([sys.executable, "-c", code, "export", str(store), "--format", fmt, "--output", str(out)],
+                          capture_output=True, text=True, preexec_fn=limit, timeout=300,
+                          cwd=Path(hpo_bench.__file__).parents[1])
+
+
+KILL_MID_CSV = """
+import os, signal
+import pandas as pd
+def to_csv(self, path, **kw):
+    open(path, "w").write("experiment,exper")  # half a header, then the process is killed
+    os.kill(os.getpid(), signal.SIGKILL)
+pd.DataFrame.to_csv = to_csv
+"""
+KILL_MID_MLFLOW = """
+import os, signal
+from mlflow.tracking import MlflowClient
+def set_terminated(self, *args, **kwargs):
+    os.kill(os.getpid(), signal.SIGKILL)
+MlflowClient.set_terminated = set_terminated
+"""
+
+
+@pytest.mark.parametrize(("fmt", "name", "fault"), [("csv", "t.csv", KILL_MID_CSV),
+                                                    ("mlflow", "m", KILL_MID_MLFLOW)])
+def test_an_export_killed_part_way_leaves_no_output_and_the_next_export_works(real_store, tmp_path, fmt, name, fault):
+    """Fails before issue 34: a truncated t.csv; a half-written m/mlflow.db that the next export refused."""
+    if fmt == "mlflow":
+        pytest.importorskip("mlflow")
+    out = tmp_path / name
+    killed = _export(real_store, fmt, out, before=fault)
+    assert killed.returncode == -9, killed.stderr
+    assert not (out / "mlflow.db" if fmt == "mlflow" else out).exists()
+    again = _export(real_store, fmt, out)
+    assert again.returncode == 0, again.stderr
+    if fmt == "csv":
+        assert len(out.read_text().splitlines()) == 31  # a header and the 30 trials
+
+
+@pytest.mark.parametrize(("fmt", "name"), [("optuna", "o.db"), ("csv", "t.csv"), ("parquet", "t.parquet")])
+def test_a_full_disk_names_the_output_and_leaves_nothing(real_store, tmp_path, fmt, name):
+    """Fails before issue 34 for Optuna (SQLite's "disk is full" was reported as the store's) and for CSV and
+    Parquet (a truncated file stayed)."""
+    folder = tmp_path / "out"
+    folder.mkdir()
+    done = _export(real_store, fmt, folder / name, limit_bytes=4096)
+    assert done.returncode == 2, done.stderr
+    err = done.stderr.strip()
+    assert len(err.splitlines()) == 1 and err.startswith(f"hpo-bench: error: {folder / name}: cannot write it"), err
+    assert str(real_store) not in err
+    assert list(folder.iterdir()) == []
