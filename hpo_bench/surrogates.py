@@ -227,7 +227,7 @@ def build_surrogates(store_path: str | Path, name: str, task_store: TaskStore, *
             full = np.isclose(group["fidelity"].to_numpy(dtype=float), 1.0)
             quality = _quality(X, y, full, metrics, seed)
             # Saved: the numbers the forest is fitted on, not the forest. Measured on a forest of this kind
-            # (100 trees, 10 outputs, 11 features; /tmp numbers of 2026-12, 2 busy cores): 5,000 trials, the
+            # (100 trees, 10 outputs, 11 features, synthetic data; 2 busy cores, niced): 5,000 trials, the
             # size of a task of the optimizers study, pickle 39.5 MB loaded in 0.04 s, skops.io 41.0 MB loaded
             # in 0.37 s, these arrays 0.84 MB refitted in 2.1 s; 240 trials: 1.9 / 3.4 / 0.04 MB, refit 0.1 s.
             # Refitting costs seconds once per run, but reads nothing but floats: no trusted-types list to
