@@ -69,7 +69,10 @@ METRICS: dict[str, Callable[[np.ndarray, np.ndarray], float]] = {
 REGRESSION_METRICS: dict[str, Callable[[np.ndarray, np.ndarray], float]] = {
     "rmse": root_mean_squared_error,
     "mae": mean_absolute_error,
-    "1-r2": lambda y, pred: 1.0 - r2_score(y, pred),
+    # R^2 is undefined on a test fold whose target is constant (its variance is the denominator):
+    # force_finite=False returns NaN or -inf there, which fails the trial (see `evaluate`), where
+    # scikit-learn's default would put a substitute 0 or 1 in the store as if it had been measured.
+    "1-r2": lambda y, pred: 1.0 - r2_score(y, pred, force_finite=False),
 }
 METRICS_BY_TASK_TYPE = {CLASSIFICATION: METRICS, REGRESSION: REGRESSION_METRICS}
 # Every metric name, for checking an experiment before its tasks are loaded.
@@ -319,7 +322,10 @@ def evaluate(task: Task, model: ModelFamily, config: Mapping[str, Any], *, fidel
                 fold_metrics[name].append(value)
             bad = [name for name, value in scores.items() if not np.isfinite(value)]
             if bad:
-                content = "" if task.is_regression else f" of {len(np.unique(task.y[test]))} class(es)"
+                if task.is_regression:
+                    content = ", its target constant" if np.ptp(task.y[test]) == 0 else ""
+                else:
+                    content = f" of {len(np.unique(task.y[test]))} class(es)"
                 raise ValueError(f"fold {len(fold_metrics[metric]) - 1}: {', '.join(bad)} not finite "
                                  f"({scores[bad[0]]}; the test fold has {len(test)} rows{content})")
     except Exception as exc:  # a bad configuration is a result, not a crash of the run

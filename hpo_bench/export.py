@@ -27,6 +27,7 @@ from typing import Any
 
 import optuna
 
+from hpo_bench.atomic import is_partial, written_whole
 from hpo_bench.errors import HpoBenchError
 from hpo_bench.settings import recorded_settings
 from hpo_bench.space import Categorical, Float, Int, Parameter, SearchSpace
@@ -201,8 +202,9 @@ def export_optuna(store: Store | str | Path, output: str | Path) -> ExportSummar
     experiment, runs = _read_from(store)
     # Optuna commits every trial and attribute on its own, and on a file each commit waits for the disk
     # (the quickstart's 240 trials: 17 s here, 5 s in memory). The studies are built in memory instead, and SQLite's
-    # backup API writes them out at once, to <output>.partial renamed when complete: `output` is a whole
-    # export or absent. (An in-memory database is one connection, per thread, which raw_connection gives.)
+    # backup API writes them out at once, to a partial file renamed when complete (hpo_bench/atomic.py):
+    # `output` is a whole export or absent. (An in-memory database is one connection, per thread, which
+    # raw_connection gives.)
     with _quiet("optuna"):
         storage = optuna.storages.RDBStorage("sqlite:///:memory:")
         for run in runs:
@@ -211,20 +213,14 @@ def export_optuna(store: Store | str | Path, output: str | Path) -> ExportSummar
             for key, value in _study_attrs(experiment, run.row).items():
                 study.set_user_attr(key, value)
             study.add_trials([optuna_trial(run.space, t) for t in run.trials])
-    out.parent.mkdir(parents=True, exist_ok=True)
-    partial = out.with_name(out.name + ".partial")
-    partial.unlink(missing_ok=True)  # left by an export that was killed
     memory = storage.engine.raw_connection()
     try:
-        target = sqlite3.connect(partial)
-        try:
-            memory.driver_connection.backup(target)
-        finally:
-            target.close()
-        partial.replace(out)
-    except BaseException:
-        partial.unlink(missing_ok=True)
-        raise
+        with written_whole(out) as partial:
+            target = sqlite3.connect(partial)
+            try:
+                memory.driver_connection.backup(target)
+            finally:
+                target.close()
     finally:
         memory.close()
         storage.engine.dispose()
@@ -253,7 +249,8 @@ def _mlflow_target(output: str | Path) -> tuple[Path, bool]:
     folder = Path(text)
     if folder.exists() and not folder.is_dir():
         raise HpoBenchError(f"{folder}: is a file; an MLflow export writes a folder (or give an {SQLITE_URL}PATH URL)")
-    if folder.is_dir() and any(folder.iterdir()):
+    if folder.is_dir() and any(not is_partial(p.name) for p in folder.iterdir()):  # a killed export's leftovers
+        # block nothing (hpo_bench/atomic.py)
         raise HpoBenchError(f"{folder}: is not empty; an export never overwrites (remove it, or export elsewhere)")
     return folder / "mlflow.db", True
 
@@ -271,32 +268,44 @@ def export_mlflow(store: Store | str | Path, output: str | Path) -> ExportSummar
     uri = SQLITE_URL + str(db.absolute())
     experiment, runs = _read_from(store)
     made_folder = is_folder and not db.parent.exists()
-    db.parent.mkdir(parents=True, exist_ok=True)
     try:
-        # MLflow commits every call on its own: in WAL mode a commit is one write to the log instead of
-        # several to the journal and the file, which makes the export 2 to 3 times faster.
-        conn = sqlite3.connect(db)
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.close()
-        with _quiet("mlflow", "alembic"):
-            client = MlflowClient(tracking_uri=uri)
-            exp_id = client.create_experiment(
-                experiment["name"], artifact_location=(db.parent / "artifacts").absolute().as_uri(),
-                tags={"hpo_bench.experiment_sha256": str(experiment["sha256"]), "metric": experiment["metric"]})
-            for run in runs:
-                _mlflow_run(client, exp_id, run)
-        # Everything into mlflow.db itself, whatever becomes of MLflow's open connections and the -wal file.
-        conn = sqlite3.connect(db)
-        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        conn.close()
+        # Written to a partial file renamed to `db` when complete: a kill leaves no database that is half
+        # an export (nor a folder the next export would refuse as not empty).
+        with written_whole(db) as partial:
+            _mlflow_write(MlflowClient, partial, db.parent, experiment, runs)
     except BaseException:
-        for path in (db, Path(f"{db}-wal"), Path(f"{db}-shm")):
-            path.unlink(missing_ok=True)
         if made_folder:
             with suppress(OSError):
                 db.parent.rmdir()
         raise
     return ExportSummary(uri, len(runs), sum(len(r.trials) for r in runs))
+
+
+def _mlflow_write(MlflowClient: Any, db: Path, folder: Path, experiment: dict[str, Any],  # noqa: N803
+                  runs: list[_Run]) -> None:
+    """The MLflow tracking store of the export in the SQLite file `db`, every connection to it closed."""
+    # MLflow commits every call on its own: in WAL mode a commit is one write to the log instead of
+    # several to the journal and the file, which makes the export 2 to 3 times faster.
+    conn = sqlite3.connect(db)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.close()
+    with _quiet("mlflow", "alembic"):
+        client = MlflowClient(tracking_uri=SQLITE_URL + str(db.absolute()))
+        try:
+            exp_id = client.create_experiment(
+                experiment["name"], artifact_location=(folder / "artifacts").absolute().as_uri(),
+                tags={"hpo_bench.experiment_sha256": str(experiment["sha256"]), "metric": experiment["metric"]})
+            for run in runs:
+                _mlflow_run(client, exp_id, run)
+        finally:
+            # MLflow keeps a pool of connections to the file: closed here, so that the file renamed next
+            # has no -wal or -shm beside it under its old name, and no connection writes to it later.
+            client._tracking_client.store.engine.dispose()
+    # Everything into the file itself before it is renamed: no -wal file goes with it.
+    conn = sqlite3.connect(db)
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    conn.execute("PRAGMA journal_mode=DELETE")
+    conn.close()
 
 
 def _mlflow_run(client: Any, exp_id: str, run: _Run) -> None:

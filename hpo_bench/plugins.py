@@ -16,7 +16,9 @@ from __future__ import annotations
 import difflib
 import functools
 import importlib
+import importlib.util
 import inspect
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from importlib import metadata
@@ -68,25 +70,46 @@ def describe(obj: Any) -> str:
 
 
 def load_reference(ref: str, what: str) -> Any:
-    """The object at "package.module:attr.path"; ExperimentError naming `what` if it cannot be had."""
+    """The object at "package.module:attr.path"; ExperimentError naming `what` if it cannot be had.
+
+    A name is checked before anything is imported: a malformed or relative name, a module of Python's
+    standard library (none holds a plugin, and importing some has effects: `this` prints, `antigravity`
+    opens a browser) or one that is not on sys.path is refused without running any module's code. What an
+    import raises, whatever it is (SystemExit from sys.exit, any BaseException but Ctrl-C), is the plugin's
+    failure: one ExperimentError naming it, so one broken plugin neither kills hpo-bench nor hides the rest."""
     module_name, _, attr = ref.partition(":")
-    # A relative or empty module name (":x", "..:x") has no package to be relative to: importlib raises
-    # TypeError or ValueError for those, not ImportError.
-    if not module_name or module_name.startswith(".") or not attr or "" in attr.split("."):
+    if not all(part.isidentifier() for part in module_name.split(".")) or not all(
+            part.isidentifier() for part in attr.split(".")):
         raise ExperimentError(f"{what}: write module:ATTRIBUTE with an absolute module name, e.g. "
                               "'mypackage.mymodule:MyClass'")
+    top = module_name.partition(".")[0]
+    if top in sys.stdlib_module_names:
+        raise ExperimentError(f"{what}: {top!r} is a module of Python's standard library, which holds no "
+                              "hpo-bench plugin; name your own module")
+    # Only the top-level package is looked up: find_spec of a submodule would import its parents.
+    if top not in sys.modules and importlib.util.find_spec(top) is None:
+        raise ExperimentError(f"{what}: cannot import module {module_name!r}: No module named {top!r}; is the "
+                              "folder holding it on PYTHONPATH?")
     try:
         obj = importlib.import_module(module_name)
+        for part in attr.split("."):
+            if not hasattr(obj, part):
+                raise ExperimentError(f"{what}: module {module_name!r} has no attribute {attr!r}")
+            obj = getattr(obj, part)
+    except ExperimentError:
+        raise
     except ImportError as exc:
         missing = getattr(exc, "name", None)
         own = isinstance(exc, ModuleNotFoundError) and missing is not None and (
             module_name == missing or module_name.startswith(missing + "."))
         hint = "; is the folder holding it on PYTHONPATH?" if own else ""
         raise ExperimentError(f"{what}: cannot import module {module_name!r}: {exc}{hint}") from None
-    for part in attr.split("."):
-        if not hasattr(obj, part):
-            raise ExperimentError(f"{what}: module {module_name!r} has no attribute {attr!r}")
-        obj = getattr(obj, part)
+    except KeyboardInterrupt:
+        raise
+    except BaseException as exc:  # noqa: BLE001  (see the docstring: any failure of the plugin's own code)
+        text = " ".join(str(exc).split()) or "no message"
+        raise ExperimentError(f"{what}: importing module {module_name!r} or reading {attr!r} failed: "
+                              f"{type(exc).__name__}: {text}") from None
     return obj
 
 

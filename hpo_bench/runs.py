@@ -8,7 +8,7 @@ it ends. Its state, and every change of it, is here:
                          │  ▲                                                        │
                          │  └───────────── the batch is back, and told ──────────────┘
                          └─ the budget is spent, or OptimizerExhausted ─► STOPPING ─► DONE
-    any state but DONE ─ the optimizer fails (made, asked, told), or asks a fidelity out of range ─► CRASHED
+    any state but DONE ─ the optimizer fails (made, asked, told), or asks out of range or space ─► CRASHED
 
 ASKING asks presets first (the default and listed configurations: never told, so every optimizer
 sees the same information), then the optimizer, up to `batch_size` suggestions that are told together,
@@ -33,9 +33,9 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
-from hpo_bench.errors import OptimizerExhausted, StoreError
+from hpo_bench.errors import OptimizerExhausted, SpaceError, StoreError
 from hpo_bench.optimizers import AwaitResults, Optimizer
-from hpo_bench.space import config_key
+from hpo_bench.space import SearchSpace, config_key
 from hpo_bench.trial import RunSpec, Suggestion, TrialRecord, TrialResult, TrialState, charged_seconds
 
 EPS = 1e-9
@@ -82,7 +82,7 @@ class Run:
     """
 
     def __init__(self, spec: RunSpec, run_id: int, *, budget: float, presets: list[tuple[str, dict[str, Any]]],
-                 full_config: Callable[[dict[str, Any]], dict[str, Any]],
+                 space: SearchSpace, full_config: Callable[[dict[str, Any]], dict[str, Any]],
                  list_tests: Callable[[Run], list[Entry]] | None, on_end: Callable[[Run], None],
                  budget_seconds: float | None = None) -> None:
         self.spec = spec
@@ -90,6 +90,7 @@ class Run:
         self.budget = budget
         self.budget_seconds = budget_seconds
         self.presets = presets  # (source, config), asked first, in order, never told
+        self.space = space  # what the optimizer searches: every suggestion must be a configuration of it
         self._full_config = full_config
         self._list_tests = list_tests
         self._on_end = on_end
@@ -253,6 +254,12 @@ class Run:
             return None
         if not 0.0 < suggestion.fidelity <= 1.0:
             self.crash(f"ask returned fidelity {suggestion.fidelity}, outside (0, 1]")
+            return None
+        try:  # a configuration outside the space (NaN, out of range, a parameter missing or unknown) is the
+            # optimizer's failure, as a raise would be: it is never evaluated nor stored as if it were valid
+            self.space.validate(suggestion.config, "ask returned a configuration outside the space")
+        except SpaceError as exc:
+            self.crash(str(exc))
             return None
         if self.used + suggestion.fidelity > self.budget + EPS:
             self._stop(f"budget left ({self.budget - self.used:g}) below the next suggestion's cost "

@@ -245,7 +245,7 @@ class Scheduler:
             split_seed=splits.seed, adaptive=get_optimizer(opt.type).adaptive, budget_seconds=self.exp.budget_seconds)
         presets = [("default", model.default(self.exp.defaults))] if self.exp.include_default else []
         presets += [("listed", config) for config in self.exp.configs.get(spec.model, [])]
-        run = Run(spec, run_id, budget=float(self.exp.budget(spec.model)), presets=presets,
+        run = Run(spec, run_id, budget=float(self.exp.budget(spec.model)), presets=presets, space=space,
                   full_config=lambda config: full_config(model, spec.tuned, config, self.exp.defaults),
                   list_tests=self._tests_needed if splits.holdout is not None else None, on_end=self._on_end,
                   budget_seconds=self.exp.budget_seconds)

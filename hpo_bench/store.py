@@ -25,6 +25,7 @@ from typing import Any, Protocol
 
 import pandas as pd
 
+from hpo_bench.atomic import written_whole
 from hpo_bench.errors import StoreError
 from hpo_bench.settings import check_name
 from hpo_bench.space import config_key
@@ -548,13 +549,13 @@ class Store:
         row = self.experiment_row()
         df.insert(0, "experiment", row.get("name"))
         df.insert(1, "experiment_sha256", row.get("file_hash"))
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if fmt == "parquet":
-            # pyarrow is a dependency (also openml's); the index is a row number, not data.
-            df.to_parquet(path, index=False, engine="pyarrow")
-        else:
-            df.to_csv(path, index=False)
+        # Written whole or not at all (hpo_bench/atomic.py): a kill or a full disk leaves no truncated file.
+        with written_whole(path) as partial:
+            if fmt == "parquet":
+                # pyarrow is a dependency (also openml's); the index is a row number, not data.
+                df.to_parquet(partial, index=False, engine="pyarrow")
+            else:
+                df.to_csv(partial, index=False)
         return len(df)
 
     def count_trials(self) -> int:

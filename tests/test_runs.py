@@ -42,7 +42,8 @@ def test_a_run_walks_its_states_and_tells_each_batch_in_trial_order_whatever_com
     optimizer = Recording(model.space, seed=0, budget_evals=5, batch_size=2)
     ended: list[Run] = []
     run = Run(RunSpec(0, "sklearn:iris", "decision_tree", "recording"), 1, budget=5.0,
-              presets=[("default", model.package_default())], full_config=dict, list_tests=None, on_end=ended.append)
+              presets=[("default", model.package_default())], space=model.space, full_config=dict, list_tests=None,
+              on_end=ended.append)
     assert run.state is RunState.PENDING and run.next_entry() is None
     run.start(optimizer, {})
     default = run.next_entry()

@@ -24,6 +24,15 @@ from hpo_bench.models.base import DataShape, ModelFamily, pair_families
 from hpo_bench.space import Categorical, Float, Int, SearchSpace
 
 
+def _check_k(config: Mapping[str, Any], shape: DataShape) -> None:
+    """k above the training rows is refused here, not by scikit-learn: its fast path for uniform votes and
+    a Minkowski p other than 2 (ArgKminClassMode in predict_proba) scores such a classifier anyway, with
+    every training row a neighbour, which would store a number for a configuration that cannot be fitted."""
+    if int(config["n_neighbors"]) > shape.n_samples:
+        raise ValueError(f"n_neighbors = {int(config['n_neighbors'])} is more than the {shape.n_samples} rows of "
+                         "the training fold")
+
+
 class KNNFamily(ModelFamily):
     name = "knn"
     library = "sklearn.neighbors.KNeighborsClassifier"
@@ -49,6 +58,8 @@ class KNNFamily(ModelFamily):
     def make_estimator(self, config: Mapping[str, Any], *, seed: int, fidelity: float, shape: DataShape) -> Any:
         from sklearn.neighbors import KNeighborsClassifier
 
+        _check_k(config, shape)
+
         # kNN is deterministic; `seed` has nothing to seed (ties are broken by training order).
         return KNeighborsClassifier(n_neighbors=int(config["n_neighbors"]), weights=config["weights"],
                                     p=float(config["p"]), n_jobs=1)
@@ -63,6 +74,7 @@ class KNNRegressorFamily(KNNFamily):
     def make_estimator(self, config: Mapping[str, Any], *, seed: int, fidelity: float, shape: DataShape) -> Any:
         from sklearn.neighbors import KNeighborsRegressor
 
+        _check_k(config, shape)
         return KNeighborsRegressor(n_neighbors=int(config["n_neighbors"]), weights=config["weights"],
                                    p=float(config["p"]), n_jobs=1)
 

@@ -224,7 +224,13 @@ const color = o => COLORS[D.optimizers.indexOf(o) % COLORS.length];
 const CONFIG = {displaylogo: false, responsive: true};
 const MARK = {package: {color: 'black', dash: 'solid'}, optimal: {color: '#d62728', dash: 'dash'}};
 function fill(id, values) {
-  $(id).innerHTML = values.map(v => `<option value="${v}">${v}</option>`).join('');
+  // Labels come from the store, which anyone may have written: set as text and value, never parsed as HTML.
+  $(id).replaceChildren(...values.map(v => {
+    const option = document.createElement('option');
+    option.value = v;
+    option.textContent = v;
+    return option;
+  }));
 }
 function rgba(hex, alpha) {
   const n = parseInt(hex.slice(1), 16);
