@@ -1,8 +1,15 @@
-"""MkDocs hook: the committed reports' figures (reports/<name>/figures/*.png) become files of the site at
-reports/<name>/figures/, so that the docs' study pages link them where they are instead of copying them."""
+"""MkDocs hooks.
+
+- The committed reports' figures (reports/<name>/figures/*.png) become files of the site at
+  reports/<name>/figures/, so the study pages show them where they are instead of copies in docs/.
+- `<!-- generated: cli -->` and `<!-- generated: experiment-keys -->` in a page are replaced by tables
+  made from the code itself (the argparse parser; the experiment validator's rules and defaults), so the
+  reference cannot drift from what the program accepts.
+"""
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 
 from mkdocs.structure.files import File, Files
@@ -15,3 +22,61 @@ def on_files(files: Files, config) -> Files:
         files.append(File(str(png.relative_to(ROOT)), src_dir=str(ROOT), dest_dir=config["site_dir"],
                           use_directory_urls=config["use_directory_urls"]))
     return files
+
+
+def on_page_markdown(markdown: str, page, config, files) -> str:
+    if "<!-- generated: cli -->" in markdown:
+        markdown = markdown.replace("<!-- generated: cli -->", cli_reference())
+    if "<!-- generated: experiment-keys -->" in markdown:
+        markdown = markdown.replace("<!-- generated: experiment-keys -->", experiment_keys())
+    return markdown
+
+
+def _cell(text: object) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def cli_reference() -> str:
+    from hpo_bench.cli import build_parser
+
+    out: list[str] = []
+
+    def walk(parser: argparse.ArgumentParser, name: str) -> None:
+        subs = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+        if subs:
+            for sub_name, sub in subs[0].choices.items():
+                walk(sub, f"{name} {sub_name}")
+            return
+        out.append(f"### `{name}`\n")
+        if parser.description or parser.format_usage():
+            out.append(f"```\n{parser.format_usage().strip()}\n```\n")
+        rows = []
+        for action in parser._actions:
+            if isinstance(action, argparse._HelpAction) or action.help == argparse.SUPPRESS:
+                continue
+            flags = ", ".join(f"`{f}`" for f in action.option_strings) or f"`{action.dest}`"
+            default = "" if action.default in (None, False, argparse.SUPPRESS) or not action.option_strings \
+                else f"`{action.default}`"
+            choices = f" (one of {', '.join(map(str, action.choices))})" if action.choices else ""
+            rows.append(f"| {flags} | {_cell((action.help or '') + choices)} | {default} |")
+        if rows:
+            out.append("| argument | meaning | default |\n| --- | --- | --- |\n" + "\n".join(rows) + "\n")
+
+    walk(build_parser(), "hpo-bench")
+    return "\n".join(out)
+
+
+def experiment_keys() -> str:
+    from hpo_bench.experiment import KEYS
+    from hpo_bench.settings import DEFAULTS
+
+    required = {"name", "tasks", "models", "optimizers", "budget_evals"}
+    # the defaults experiment.parse_experiment applies that settings.DEFAULTS does not hold
+    others = {"seeds": "`1`", "tune": "`'all'`", "executor": "`'local'`", "n_workers": "the number of cores",
+              "description": "`''`", "configs": "none", "spaces": "none", "budget_seconds": "none",
+              "time_limit_s": "none", "scheduler_address": "none"}
+    rows = []
+    for key, rule in KEYS.items():
+        default = "required" if key in required else (f"`{DEFAULTS[key]!r}`" if key in DEFAULTS else others[key])
+        rows.append(f"| `{key}` | {_cell(rule)} | {default} |")
+    return "| key | rule (the validator's own text) | default |\n| --- | --- | --- |\n" + "\n".join(rows) + "\n"

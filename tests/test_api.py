@@ -1,4 +1,5 @@
-"""The Python API: the README's example runs as written; dict and TOML experiments are the same experiment."""
+"""The Python API: the manual's example (docs/getting-started.md) runs as written; dict and TOML experiments
+are the same experiment."""
 
 from __future__ import annotations
 
@@ -35,15 +36,15 @@ coarse = { type = "grid", n_points = 2 }
 
 
 def readme_example() -> str:
-    text = (ROOT / "README.md").read_text()
+    text = (ROOT / "docs" / "getting-started.md").read_text()
     section = text.split("## Use from Python", 1)[1]
     match = re.search(r"```python\n(.*?)```", section, re.S)
-    assert match, "README's 'Use from Python' section has no python block"
+    assert match, "docs/getting-started.md's 'Use from Python' section has no python block"
     return match.group(1)
 
 
 def test_readme_example_runs(tmp_path):
-    """The README's example, as a script of its own (worker processes import it), in a fresh folder."""
+    """The manual's example, as a script of its own (worker processes import it), in a fresh folder."""
     (tmp_path / "example.py").write_text(readme_example())
     out = subprocess.run([sys.executable, "example.py"], cwd=tmp_path, capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stderr[-2000:]

@@ -73,13 +73,13 @@ def test_a_local_ray_gives_the_same_trials_as_the_local_executor(experiment, ref
 
 
 def test_the_quickstart_on_ray_gives_the_trials_of_the_local_executor(tmp_path):
-    """The README's quickstart file as it is (3 datasets x XGBoost and random forest x grid and random x 2
-    seeds), once per executor: every configuration, loss, fold loss and state the same."""
+    """The README's quickstart file as it is (3 datasets x decision tree and SVM x random, TPE and GP-BO x 10
+    seeds x 20 evaluations), once per executor: every configuration, loss, fold loss and state the same."""
     quickstart = Path(__file__).parent.parent / "benchmarks" / "quickstart.toml"
     for executor in ("local", "ray"):
         assert main(["run", str(quickstart), "--results-dir", str(tmp_path / executor), "--executor", executor]) == 0
     local, ray_trials = (trials_of(tmp_path / e / "quickstart.sqlite") for e in ("local", "ray"))
-    assert len(local) == 3 * 2 * 2 * 2 * 10
+    assert len(local) == 3 * 2 * 3 * 10 * 20
     pd.testing.assert_frame_equal(ray_trials, local)
 
 
