@@ -120,12 +120,13 @@ def check_run_options(exp: Experiment, *, n_workers: int | None, executor: str |
 def run(experiment: Experiment | Mapping[str, Any] | str | Path, *, results_dir: str | Path = "results",
         task_store: str | Path | None = None, n_workers: int | None = None, executor: str | None = None,
         scheduler_address: str | None = None, models: list[str] | None = None,
-        progress: bool | TextIO = False, _names: Mapping[str, str] = _OPTION_NAMES) -> RunSummary:
+        progress: bool | TextIO | None = None, _names: Mapping[str, str] = _OPTION_NAMES) -> RunSummary:
     """Run (or continue) every run of an experiment into `results_dir/<name>.sqlite`.
 
     Tasks are read from the local task store (`task_store`, default as the CLI's) and never downloaded;
     every task and split is checked before the store is written. `models` runs only those models' runs
-    (a sitting). `progress`: True writes progress lines to stderr, a text stream writes them there.
+    (a sitting). `progress`: True writes progress lines to stderr, a text stream writes them there, False
+    nothing; by default (None) they go to stderr when it is a terminal.
     A KeyboardInterrupt stops the run with every finished trial stored; calling run again continues.
     """
     from hpo_bench.scheduler import Scheduler, prepare_tasks
@@ -144,6 +145,8 @@ def run(experiment: Experiment | Mapping[str, Any] | str | Path, *, results_dir:
     tasks = TaskStore(task_store)
     check_tasks_available(exp.tasks, tasks)  # before the result store exists or any run starts
     prepared = prepare_tasks(exp, tasks)  # splits made and checked (enough rows per class) likewise
+    if progress is None:
+        progress = sys.stderr.isatty()
     out = sys.stderr if progress is True else progress or io.StringIO()
     path = Path(results_dir) / f"{exp.name}.sqlite"
     resume_from_pack(exp, path, out)
