@@ -19,6 +19,7 @@ import math
 import os
 import sqlite3
 import time
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
@@ -214,8 +215,11 @@ def export_optuna(store: Store | str | Path, output: str | Path) -> ExportSummar
         for run in runs:
             study = optuna.create_study(storage=storage, study_name=study_name(experiment["name"], run.row),
                                         direction="minimize")
-            # The objective's name: optuna-dashboard otherwise labels it "Objective 0".
-            study.set_metric_names([f"validation {experiment['metric']}"])
+            # The objective's name: optuna-dashboard otherwise labels it "Objective 0". (Optuna marks the
+            # method experimental since 3.2; its warning would print once per exported study.)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                study.set_metric_names([f"validation {experiment['metric']}"])
             for key, value in _study_attrs(experiment, run.row).items():
                 study.set_user_attr(key, value)
             study.add_trials([optuna_trial(run.space, t) for t in run.trials])

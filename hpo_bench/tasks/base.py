@@ -170,8 +170,8 @@ def encode_labels(y: pd.Series | np.ndarray, where: str) -> tuple[np.ndarray, li
     series = pd.Series(y)
     if series.isna().any():
         first = series.index[series.isna().to_numpy()][0]
-        raise TaskError(f"{where}: {int(series.isna().sum())} rows have no label (first: row {first!r}, value "
-                        f"{series[first]!r}); remove them from the data first")
+        raise TaskError(f"{where}: {int(series.isna().sum())} rows have no label (the first: row {first!r}); "
+                        "remove them from the data first")
     if isinstance(series.dtype, pd.CategoricalDtype):
         series = series.cat.remove_unused_categories()
         classes = [_label(c) for c in series.cat.categories]
