@@ -339,7 +339,9 @@ def _basic_captions(study: Study, tables: dict[str, pd.DataFrame]) -> dict[str, 
                             "best configuration found tuning that hyperparameter alone ('all': every one jointly), "
                             "mean over datasets with a 95% bootstrap CI over datasets; measured by the runs "
                             "(seeds averaged within a dataset) and, where present, on the surrogates against "
-                            f"each reference default; {basis}. Values: tunability.csv, surrogate_tunability.csv."),
+                            "each reference default, measured and surrogate bars in panels of their own (each its "
+                            "own axis), the legend naming each bar's estimate; "
+                            f"{basis}. Values: tunability.csv, surrogate_tunability.csv."),
         "probst2019": plain("Our mean tunability per hyperparameter (validation, datasets of this study) against "
                             "the published Tun.P / Tun.O of Probst, Boulesteix & Bischl 2019 (38 datasets, 10-fold "
                             "CV, their surrogates), one marker per estimate, y = x dashed; Spearman's rho with its "
