@@ -268,8 +268,10 @@ def cmd_report(args: argparse.Namespace) -> int:
     interactive = "" if "interactive.html" in report.skipped else " and interactive.html"
     print(f"wrote {report.out_dir / 'index.html'}, index.md{interactive}: {len(report.figures)} figures, "
           f"{len(report.tables)} tables in {report.seconds:.1f} s")
-    for name, why in sorted(report.skipped.items()):
-        print(f"left out {name}: {why}")
+    from hpo_bench.report.builder import left_out_lines
+
+    for line in left_out_lines(report.skipped):  # one line per reason, as in the report's Left out
+        print(f"left out {line}")
     return 0
 
 
@@ -618,6 +620,9 @@ def _check_output(out: Path, fmt: str) -> None:
     existing = next((a for a in out.parents if a.exists()), None)
     if existing is not None and not existing.is_dir():
         raise HpoBenchError(f"--output {out}: {existing} is a file, not a folder")
+    if fmt != "mlflow" and (out.exists() or out.is_symlink()):  # one rule for every format
+        raise HpoBenchError(f"--output {out}: already exists; an export never overwrites (remove it, or export "
+                            "elsewhere)")
 
 
 def cmd_export(args: argparse.Namespace) -> int:

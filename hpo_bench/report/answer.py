@@ -74,7 +74,7 @@ def answer(study: Study, tables: dict[str, pd.DataFrame]) -> list[str]:
     paragraphs.append(
         f"Best: {best}, with the lowest mean rank of its final incumbent over {n} task x model x seed blocks "
         f"(1 = best; {ranked}). The median per-block difference in best-found validation {metric} to the "
-        f"runner-up, {best} minus {runner}, is {diff:+.4g}.")
+        f"runner-up, {best} minus {runner}, is {diff:+.3g}.")
     paragraphs.append(_sureness(tables, best, runner, n))
     return paragraphs
 

@@ -516,11 +516,13 @@ def _slug(title: str) -> str:
     return kept.replace(" ", "-")
 
 
-def _left_out(skipped: dict[str, str]) -> list[str]:
+def left_out_lines(skipped: dict[str, str]) -> list[str]:
     """One line per reason: analyses left out for the same reason (twelve surrogate tables) share it."""
     by_reason: dict[str, list[str]] = {}
     for name, why in sorted(skipped.items()):
-        by_reason.setdefault(why, []).append(name)
+        # a figure left out because its table was joins that table's line: the reason is the table's
+        table = why.removeprefix("the ").removesuffix(" table was left out")
+        by_reason.setdefault(skipped.get(table, why) if table != why else why, []).append(name)
     return [f"{', '.join(names)}: {why}" for why, names in by_reason.items()]
 
 
@@ -573,7 +575,7 @@ def _write_markdown(report: Report, provenance: list[tuple[str, str]], file_text
     for _, title, table in _shown(report, (LEAD,)):
         lines += [f"### {title}", "", to_markdown(table), ""]
     if report.skipped:
-        lines += ["## Left out", ""] + [f"- {line}" for line in _left_out(report.skipped)]
+        lines += ["## Left out", ""] + [f"- {line}" for line in left_out_lines(report.skipped)]
     (report.out_dir / "index.md").write_text("\n".join(lines) + "\n")
 
 
@@ -641,7 +643,7 @@ def _write_html(report: Report, provenance: list[tuple[str, str]], file_text: st
         parts += [_h(3, title), _html_table(table)]
     if report.skipped:
         parts.append(_h(2, "Left out") + "<ul>")
-        parts += [f"<li>{html.escape(line)}</li>" for line in _left_out(report.skipped)]
+        parts += [f"<li>{html.escape(line)}</li>" for line in left_out_lines(report.skipped)]
         parts.append("</ul>")
     parts.append("</body></html>")
     (report.out_dir / "index.html").write_text("\n".join(parts))
