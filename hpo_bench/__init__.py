@@ -19,8 +19,13 @@ _EXPORTS = {
     "run": "hpo_bench.api",
     "RunSummary": "hpo_bench.api",
     "open_store": "hpo_bench.api",
+    "export_trials": "hpo_bench.api",
+    "export_optuna": "hpo_bench.api",
+    "export_mlflow": "hpo_bench.api",
+    "add_task": "hpo_bench.api",
     "analyze": "hpo_bench.api",
-    "report": "hpo_bench.api",
+    # the package hpo_bench.report, which is callable: hpo_bench.report(store) is hpo_bench.api.report
+    "report": "hpo_bench",
     "Store": "hpo_bench.store",
     "SearchSpace": "hpo_bench.space",
     "Float": "hpo_bench.space",
@@ -43,6 +48,8 @@ __all__ = ["__version__", *_EXPORTS]
 def __getattr__(name: str) -> Any:
     if name not in _EXPORTS:
         raise AttributeError(f"module 'hpo_bench' has no attribute {name!r}")
+    if _EXPORTS[name] == "hpo_bench":  # a subpackage (report): importing it binds it here itself
+        return importlib.import_module(f"hpo_bench.{name}")
     value = getattr(importlib.import_module(_EXPORTS[name]), name)
     globals()[name] = value  # later lookups skip this function
     return value

@@ -9,6 +9,8 @@ with hpo_bench.open_store(summary.store_path) as store:
     trials = store.trials(params=True)                            # one params_<name> column per hyperparameter
 tables = hpo_bench.analyze(summary.store_path)                   # the tables `hpo-bench analyze` writes
 hpo_bench.report(summary.store_path, reports_dir="reports")      # reports/<name>/index.html and index.md
+summary.trials(); summary.analysis(); summary.report()           # the same, as methods of what run returns
+hpo_bench.export_trials(summary.store_path, "trials.parquet")    # also export_optuna, export_mlflow
 ```
 Every call validates its input as the command line does and raises one of hpo_bench.errors' exceptions
 with the value, the rule and where it came from; the CLI turns those into exit code 2.
@@ -54,6 +56,20 @@ class RunSummary:
     def ok(self) -> bool:
         """No run crashed (a crashed run's optimizer raised; its trials so far are stored)."""
         return not self.counts.get("crashed")
+
+    def trials(self, *, params: bool = True) -> Any:
+        """Every trial of the store as a DataFrame (`Store.trials`); `params`: one params_<name> column per
+        hyperparameter beside the configuration's JSON."""
+        with open_store(self.store_path) as store:
+            return store.trials(params=params)
+
+    def analysis(self, **options: Any) -> Analysis:
+        """The store's analysis tables (`hpo_bench.analyze`, with the same keyword options)."""
+        return analyze(self.store_path, **options)
+
+    def report(self, reports_dir: str | Path = "reports", **options: Any) -> Any:
+        """Write the store's report to reports_dir/<name>/ and return it (`hpo_bench.report`, same options)."""
+        return report(self.store_path, reports_dir=reports_dir, **options)
 
 
 def as_experiment(experiment: Experiment | Mapping[str, Any] | str | Path) -> Experiment:
@@ -104,12 +120,13 @@ def check_run_options(exp: Experiment, *, n_workers: int | None, executor: str |
 def run(experiment: Experiment | Mapping[str, Any] | str | Path, *, results_dir: str | Path = "results",
         task_store: str | Path | None = None, n_workers: int | None = None, executor: str | None = None,
         scheduler_address: str | None = None, models: list[str] | None = None,
-        progress: bool | TextIO = False, _names: Mapping[str, str] = _OPTION_NAMES) -> RunSummary:
+        progress: bool | TextIO | None = None, _names: Mapping[str, str] = _OPTION_NAMES) -> RunSummary:
     """Run (or continue) every run of an experiment into `results_dir/<name>.sqlite`.
 
     Tasks are read from the local task store (`task_store`, default as the CLI's) and never downloaded;
     every task and split is checked before the store is written. `models` runs only those models' runs
-    (a sitting). `progress`: True writes progress lines to stderr, a text stream writes them there.
+    (a sitting). `progress`: True writes progress lines to stderr, a text stream writes them there, False
+    nothing; by default (None) they go to stderr when it is a terminal.
     A KeyboardInterrupt stops the run with every finished trial stored; calling run again continues.
     """
     from hpo_bench.scheduler import Scheduler, prepare_tasks
@@ -128,6 +145,8 @@ def run(experiment: Experiment | Mapping[str, Any] | str | Path, *, results_dir:
     tasks = TaskStore(task_store)
     check_tasks_available(exp.tasks, tasks)  # before the result store exists or any run starts
     prepared = prepare_tasks(exp, tasks)  # splits made and checked (enough rows per class) likewise
+    if progress is None:
+        progress = sys.stderr.isatty()
     out = sys.stderr if progress is True else progress or io.StringIO()
     path = Path(results_dir) / f"{exp.name}.sqlite"
     resume_from_pack(exp, path, out)
@@ -295,3 +314,88 @@ def report(store: str | Path, *, reports_dir: str | Path = "reports", metric: st
                             against=None if against is None else Path(against))
     except NotApplicable as why:
         raise StoreError(f"{store}: {why}; run the experiment first") from None
+
+
+def export_trials(store: str | Path, output: str | Path, fmt: str | None = None) -> int:
+    """Every trial of a store or pack folder, with its run, to a new Parquet or CSV file (`hpo-bench export`);
+    `fmt` "parquet" or "csv", by default from the file's suffix. An existing `output` is refused, as by
+    every export. Returns the number of trials written."""
+    fmt = fmt or {".parquet": "parquet", ".pq": "parquet", ".csv": "csv"}.get(Path(output).suffix.lower())
+    if fmt is None:
+        raise HpoBenchError(f"output {output}: say fmt='parquet' or 'csv' (or end the name in .parquet or .csv)")
+    with open_store(store) as opened:
+        return opened.export_trials(output, fmt)
+
+
+def export_optuna(store: str | Path, output: str | Path) -> Any:
+    """Every run of a store (or pack folder) as an Optuna study in a new SQLite file (`hpo_bench.export`)."""
+    from hpo_bench.export import export_optuna as export
+
+    return export(store_path(_existing(store)), output)
+
+
+def export_mlflow(store: str | Path, output: str | Path) -> Any:
+    """The store (or pack folder) as an MLflow experiment in a new local tracking store (`hpo_bench.export`)."""
+    from hpo_bench.export import export_mlflow as export
+
+    return export(store_path(_existing(store)), output)
+
+
+def _existing(path: str | Path) -> str | Path:
+    if not Path(path).exists():
+        raise StoreError(f"no result store at {str(path)!r}")
+    return path
+
+
+def add_task(data: Any, *, name: str, target: str | None = None, y: Any = None,
+             categorical: list[str] | None = None, task_type: str = "classification",
+             task_store: str | Path | None = None, replace: bool = False) -> str:
+    """Put a task made from a pandas DataFrame into the local task store and return its name, the reference
+    an experiment's `tasks` takes. Either `data` holds the target column `target`, or `data` is X (a
+    DataFrame or a 2-D array) and `y` the target (a Series or 1-D array, one value per row).
+
+    The checks are a file import's (`hpo-bench tasks import`): no missing or NaN target, at least two
+    classes, unique column names, a numeric finite target for regression; a failure raises TaskError with
+    the value. The same data under the same name again is a no-op; other data under a name the store
+    holds is refused unless `replace`.
+    """
+    import numpy as np
+    import pandas as pd
+
+    from hpo_bench.errors import TaskError
+    from hpo_bench.tasks import TaskStore
+    from hpo_bench.tasks.files import store_task, task_from_frame
+
+    where = f"add_task(name={name!r})"
+    if (not isinstance(name, str) or not name or name.startswith(".")
+            or not all(c.isalnum() or c in "-_." for c in name)):
+        raise TaskError(f"add_task name {name!r}: use letters, digits, '-', '_' or '.', not starting with '.' "
+                        "(it names a folder of the task store)")
+    if y is None:
+        if not isinstance(data, pd.DataFrame):
+            raise TaskError(f"{where}: data is {type(data).__name__}; give a pandas DataFrame with target=COLUMN, "
+                            "or X and y=")
+        if target is None:
+            raise TaskError(f"{where}: say which column is the target: target=COLUMN (or give X and y=)")
+        frame = data
+    else:
+        if target is not None and target != getattr(y, "name", target):
+            raise TaskError(f"{where}: target={target!r} with y named {getattr(y, 'name', None)!r}: give one or "
+                            "the other")
+        X = data if isinstance(data, pd.DataFrame) else pd.DataFrame(np.asarray(data))
+        if X.ndim != 2:
+            raise TaskError(f"{where}: X has shape {np.shape(data)}; it must be 2-D (rows x features)")
+        target = str(target or getattr(y, "name", None) or "target")
+        values = np.asarray(y)
+        if values.ndim != 1 or len(values) != len(X):
+            raise TaskError(f"{where}: y has shape {values.shape}, X has {len(X)} rows; y must be 1-D, one value "
+                            "per row")
+        if target in map(str, X.columns):
+            raise TaskError(f"{where}: the target's name {target!r} is also a column of X; name y otherwise "
+                            "(y.name) or give target=")
+        frame = X.reset_index(drop=True).assign(**{target: pd.Series(values).to_numpy()})
+    task = task_from_frame(frame, target=target, name=name, where=where, categorical=categorical,
+                           task_type=task_type)
+    store_task(TaskStore(task_store), task, {"kind": "dataframe"}, replace=replace, where=where,
+               again="give another name, or replace=True")
+    return name

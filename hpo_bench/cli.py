@@ -155,6 +155,11 @@ def _run(args: argparse.Namespace) -> int:
 def cmd_status(args: argparse.Namespace) -> int:
     if args.interval is not None and not args.watch:
         raise HpoBenchError(f"--interval {args.interval}: only with --watch")
+    path, exp = _target(args.target, args.results_dir)
+    if exp is not None and not path.exists():  # before the first run: nothing done yet is not an error
+        print(f"{exp.name}: 0 of {len(exp.runs())} runs done, 0 trials; no store yet at {path} "
+              f"(hpo-bench run {args.target} starts it)")
+        return 0
     store = _open_store(args.target, args.results_dir)
     if not args.watch:
         print(_status_text(store, store.runs()))
@@ -263,8 +268,10 @@ def cmd_report(args: argparse.Namespace) -> int:
     interactive = "" if "interactive.html" in report.skipped else " and interactive.html"
     print(f"wrote {report.out_dir / 'index.html'}, index.md{interactive}: {len(report.figures)} figures, "
           f"{len(report.tables)} tables in {report.seconds:.1f} s")
-    for name, why in sorted(report.skipped.items()):
-        print(f"left out {name}: {why}")
+    from hpo_bench.report.builder import left_out_lines
+
+    for line in left_out_lines(report.skipped):  # one line per reason, as in the report's Left out
+        print(f"left out {line}")
     return 0
 
 
@@ -573,6 +580,9 @@ def cmd_optimizers(args: argparse.Namespace) -> int:
                 line += f" [{cls.library} {metadata.version(cls.library)}]"
             except metadata.PackageNotFoundError:
                 line += f" [{cls.library} not installed]"
+        missing = _missing_modules(getattr(cls, "requires", ()))
+        if missing:
+            line += f" [not usable here: {', '.join(missing)} not installed]"
         if plugin is not None:
             line += f" [plugin: {plugin.origin}]"
         print(line)
@@ -582,6 +592,21 @@ def cmd_optimizers(args: argparse.Namespace) -> int:
     print('\nan optimizer of your own: type = "package.module:Class", or an entry point in the group '
           f"{OPTIMIZER_GROUP} (docs/plugins.md)")
     return 0
+
+
+def _missing_modules(modules: tuple[str, ...]) -> list[str]:
+    """The modules of `modules` that cannot be imported here, found without importing them (Ray takes seconds)."""
+    import importlib.util
+
+    missing = []
+    for name in modules:
+        try:
+            found = importlib.util.find_spec(name) is not None
+        except (ImportError, ValueError):  # a parent package missing, or a module set to None in sys.modules
+            found = False
+        if not found:
+            missing.append(name)
+    return missing
 
 
 # What `export` writes without --output, under <reports-dir>/<name>/: a file, or MLflow's folder.
@@ -595,6 +620,9 @@ def _check_output(out: Path, fmt: str) -> None:
     existing = next((a for a in out.parents if a.exists()), None)
     if existing is not None and not existing.is_dir():
         raise HpoBenchError(f"--output {out}: {existing} is a file, not a folder")
+    if fmt != "mlflow" and (out.exists() or out.is_symlink()):  # one rule for every format
+        raise HpoBenchError(f"--output {out}: already exists; an export never overwrites (remove it, or export "
+                            "elsewhere)")
 
 
 def cmd_export(args: argparse.Namespace) -> int:
@@ -830,8 +858,9 @@ def build_parser() -> argparse.ArgumentParser:
                              '(one parent run per run, a child per trial; needs pip install "hpo-bench[mlflow]")')
     export.add_argument("--output", default=None,
                         help="file to write; for mlflow a new or empty folder (it gets mlflow.db); optuna and mlflow "
-                             "also take an sqlite:///PATH URL, and never overwrite (default: reports/<name>/"
-                             "trials.<format>, optuna.db or mlflow/)")
+                             "also take an sqlite:///PATH URL. No format overwrites: an existing file (a non-empty "
+                             "folder for mlflow) is refused (default: reports/<name>/trials.<format>, optuna.db or "
+                             "mlflow/)")
     export.add_argument("--results-dir", default="results")
     export.add_argument("--reports-dir", default="reports")
     export.set_defaults(func=cmd_export)

@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import difflib
 import hashlib
+import inspect
 import json
 import math
 import os
@@ -54,6 +55,8 @@ from hpo_bench.errors import ExperimentError, HpoBenchError
 from hpo_bench.evaluation import ALL_METRICS, METRICS, REGRESSION_METRICS
 from hpo_bench.models import ModelFamily, get_model
 from hpo_bench.optimizers import get_optimizer
+from hpo_bench.optimizers.base import optimizer_problem
+from hpo_bench.plugins import describe, load_reference
 from hpo_bench.settings import DEFAULTS, NAME_RULE, check_name
 from hpo_bench.space import Categorical, Float, Int, Parameter, SearchSpace
 from hpo_bench.tasks import check_task_ref, expand_task_refs
@@ -173,6 +176,7 @@ class Experiment:
         if not isinstance(data, Mapping):
             raise ExperimentError(f"{where}: an experiment must be a mapping of keys to values, not "
                                   f"{type(data).__name__}")
+        data = _class_references(data, where)
         try:
             text = tomli_w.dumps(dict(data))
         except (TypeError, ValueError) as exc:  # None, a set, a non-string key: nothing TOML can hold
@@ -337,6 +341,43 @@ def _kind_problem(own: Parameter, given: Parameter) -> str | None:
         ok = isinstance(given, (Float, Int)) or numbers
         rule = "a real parameter takes a float, an int or a categorical of numbers"
     return None if ok else rule
+
+
+def _class_references(data: Mapping[str, Any], where: str) -> Mapping[str, Any]:
+    """`data` with each optimizer class object (`{"type": MyOptimizer}`, or the class as the whole entry)
+    replaced by its "module:Class" reference: the experiment's text and the store record the reference,
+    which rebuilds the class when a run resumes in another process."""
+    optimizers = data.get("optimizers")
+    if not isinstance(optimizers, Mapping):
+        return data
+    out = {}
+    for label, options in optimizers.items():
+        if inspect.isclass(options):
+            options = {"type": options}
+        if isinstance(options, Mapping) and "type" in options and not isinstance(options["type"], str):
+            options = {**options, "type": optimizer_reference(options["type"], f"{where}: optimizers.{label}.type")}
+        out[label] = options
+    return {**data, "optimizers": out}
+
+
+def optimizer_reference(obj: Any, what: str) -> str:
+    """The "module:Class" reference of an optimizer class, checked to import back to that very class."""
+    problem = optimizer_problem(obj)
+    if problem:
+        raise ExperimentError(f"{what}: {describe(obj)} is not an optimizer class: {problem} (or a type name, "
+                              "a string)")
+    ref = f"{obj.__module__}:{obj.__qualname__}"
+    if "<locals>" in obj.__qualname__:
+        raise ExperimentError(f"{what}: the class {obj.__qualname__} is defined inside a function; define it at "
+                              "the top level of a module, so that its module:Class reference rebuilds it on resume")
+    try:
+        found = load_reference(ref, what)
+    except ExperimentError:
+        found = None
+    if found is not obj:
+        raise ExperimentError(f"{what}: the class {obj.__qualname__} cannot be found again as {ref!r} (a class "
+                              "made at run time, or replaced since); define it at the top level of a module")
+    return ref
 
 
 def _build_optimizers(where: str, optimizers: list[OptimizerSpec], families: dict[str, ModelFamily],

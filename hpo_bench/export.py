@@ -19,6 +19,7 @@ import math
 import os
 import sqlite3
 import time
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
@@ -172,12 +173,18 @@ def optuna_trial(space: SearchSpace, t: dict[str, Any]) -> optuna.trial.FrozenTr
     return trial
 
 
+def _integral(value: Any) -> Any:
+    """A whole number stored as REAL (budget_evals, which may be fractional) as an int: 6, not 6.0."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
 def _study_attrs(experiment: dict[str, Any], run: dict[str, Any]) -> dict[str, Any]:
     attrs = {"experiment": experiment["name"], "experiment_sha256": experiment["sha256"], "run_key": run["run_key"],
              "task": run["task"], "model": run["model"], "optimizer": run["optimizer"],
              "optimizer_type": run["optimizer_type"], "optimizer_options": json.loads(run["optimizer_options"]),
              "tuned": run["tuned"], "seed": run["seed"], "optimizer_seed": run["optimizer_seed"],
-             "model_seed": run["model_seed"], "metric": experiment["metric"], "budget_evals": run["budget_evals"],
+             "model_seed": run["model_seed"], "metric": experiment["metric"],
+             "budget_evals": _integral(run["budget_evals"]),
              "status": run["status"], "note": run["note"]}
     return {k: v for k, v in attrs.items() if v is not None}
 
@@ -210,6 +217,11 @@ def export_optuna(store: Store | str | Path, output: str | Path) -> ExportSummar
         for run in runs:
             study = optuna.create_study(storage=storage, study_name=study_name(experiment["name"], run.row),
                                         direction="minimize")
+            # The objective's name: optuna-dashboard otherwise labels it "Objective 0". (Optuna marks the
+            # method experimental since 3.2; its warning would print once per exported study.)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                study.set_metric_names([f"validation {experiment['metric']}"])
             for key, value in _study_attrs(experiment, run.row).items():
                 study.set_user_attr(key, value)
             study.add_trials([optuna_trial(run.space, t) for t in run.trials])
@@ -318,8 +330,8 @@ def _mlflow_run(client: Any, exp_id: str, run: _Run) -> None:
               default=None)
     tags = {k: str(row[k])[:_MAX_TAG_CHARS] for k in ("run_key", "status", "note") if row[k] is not None}
     parent = client.create_run(exp_id, start_time=_ms(start), run_name=run_label(row), tags=tags).info.run_id
-    params = {k: row[k] for k in ("task", "model", "optimizer", "optimizer_type", "tuned", "seed", "optimizer_seed",
-                                  "model_seed", "budget_evals")}
+    params = {k: _integral(row[k]) for k in ("task", "model", "optimizer", "optimizer_type", "tuned", "seed",
+                                             "optimizer_seed", "model_seed", "budget_evals")}
     params.update({f"optimizer_options.{k}": v for k, v in json.loads(row["optimizer_options"]).items()})
     losses = [t["loss"] for t in trials if t["state"] == "COMPLETE" and _number(t["loss"])]
     summary = {"n_trials": len(trials), "n_failed": sum(t["state"] != "COMPLETE" for t in trials)}

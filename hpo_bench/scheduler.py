@@ -141,6 +141,9 @@ def check_task_types(exp: Experiment, tasks: dict[str, Task]) -> None:
                 raise ExperimentError(f"{exp.path}: task {ref!r}: {exc}") from None
 
 
+ETA_FROM = 0.25  # the share of a sitting's work done before Progress gives an ETA
+
+
 @dataclass
 class Progress:
     """Trials done/total, failures, elapsed and ETA, on one line (a TTY) or every few seconds (a log)."""
@@ -160,7 +163,13 @@ class Progress:
     def line(self) -> str:
         elapsed = time.monotonic() - self.start
         rate = (self.done - self.done_at_start) / elapsed if elapsed > 0 else 0.0
-        eta = _duration((self.total - self.done) / rate) if rate > 0 else "?"
+        # Trials differ in cost by orders of magnitude (a 2,000-tree forest against a 10-tree one), and
+        # the cheap ones finish first while the dear ones are still running: a rate from the first few
+        # percent promised the quickstart 2 minutes that were 10. No ETA until ETA_FROM of this sitting's
+        # work is done (the quickstart's estimate was then within a minute of the truth).
+        share = (self.done - self.done_at_start) / max(self.total - self.done_at_start, 1e-9)
+        eta = (_duration((self.total - self.done) / rate) if rate > 0 and share >= ETA_FROM
+               else f"after {ETA_FROM:.0%}")
         pct = 100.0 * self.done / self.total if self.total else 100.0
         return (f"[{self.done:,.0f}/{self.total:,.0f} {self.unit} {pct:5.1f}%] {self.failures} failed | "
                 f"elapsed {_duration(elapsed)} | ETA {eta}")

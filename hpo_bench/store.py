@@ -541,10 +541,13 @@ class Store:
 
         Configurations, per-fold losses and info stay JSON text, as in the store: configurations of
         different model families have different keys, and one column per hyperparameter would mix types
-        (random forest's max_features is "sqrt" or a fraction). Returns the number of trials written.
+        (random forest's max_features is "sqrt" or a fraction). An existing `path` is refused, as by every
+        export. Returns the number of trials written.
         """
         if fmt not in EXPORT_FORMATS:
             raise StoreError(f"export format {fmt!r}: must be one of {list(EXPORT_FORMATS)}")
+        if Path(path).exists() or Path(path).is_symlink():  # the rule of every exporter (hpo_bench.export)
+            raise StoreError(f"{path}: already exists; an export never overwrites (remove it, or export elsewhere)")
         df = self.trials()
         row = self.experiment_row()
         df.insert(0, "experiment", row.get("name"))

@@ -253,7 +253,7 @@ def test_against_probst2019_ranks_agree_when_the_gains_follow_the_paper():
     paper = published("hyperparameters").query("measure == 'auc' and family == @family").set_index("hyperparameter")
     for sign in (1, -1):
         rows = []
-        for task, scale in (("A", 1.0), ("B", 2.0), ("C", 3.0)):
+        for task, scale in (("A", 1.0), ("B", 2.0), ("C", 3.0), ("D", 4.0), ("E", 5.0)):
             for tuned in ["all", *names]:
                 gain = 0.05 * scale if tuned == "all" else scale * (0.01 + sign * paper.loc[names[tuned], "tun_p_mean"])
                 rows += run(task, tuned, 0.5, 0.5 - gain)
@@ -262,12 +262,17 @@ def test_against_probst2019_ranks_agree_when_the_gains_follow_the_paper():
         agreement = tables["probst2019_agreement"].iloc[0]
         assert agreement["spearman_rho"] == pytest.approx(sign * 1.0)
         assert agreement["rho_ci_low"] == pytest.approx(sign * 1.0) and agreement["n_hyperparameters"] == 5
-        assert agreement["paper_all"] == 0.0103 and agreement["ours_all"] == pytest.approx(0.1)
+        assert agreement["paper_all"] == 0.0103 and agreement["ours_all"] == pytest.approx(0.15)
         per = tables["probst2019_hyperparameters"].set_index("paper_name")
         assert per.loc["mtry", "hyperparameter"] == "max_features" and per.loc["mtry", "paper_mean"] == 0.0056
         assert pd.isna(per.loc["respect.unordered.factors", "ours_mean"])  # no counterpart here
     with pytest.raises(NotApplicable, match="logloss"):
         probst_tables(trials, None, "logloss")
+    # outside a Probst-style study: 3 datasets, or no per-hyperparameter tunability
+    with pytest.raises(NotApplicable, match="not a Probst-style study: 3 datasets < 5"):
+        probst_tables(trials[trials["task"].isin(["A", "B", "C"])], None, "1-auc")
+    with pytest.raises(NotApplicable, match="no run tuned one hyperparameter at a time"):
+        probst_tables(trials[trials["tuned"] == "all"], None, "1-auc")
 
 
 def test_importance_of_a_large_group_is_a_seeded_sample_and_says_how_many_of_how_many(monkeypatch):

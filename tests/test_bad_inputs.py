@@ -120,8 +120,9 @@ def _cases():
         ("export-output-folder", lambda p: ["export", "e.toml", "--output", str(p / "results")], "is a folder"),
         ("export-output-under-file", lambda p: ["export", "e.toml", "--output", _write(p, "o", "x") + "/t.csv"],
          "is a file, not a folder"),
+        # /dev/full exists: refused as any existing output is, by every format, before a byte is written
         ("output-disk-full", lambda p: ["export", "e.toml", "--output", "/dev/full", "--format", "csv"],
-         "--output /dev/full: No space left on device"),
+         "--output /dev/full: already exists; an export never overwrites"),
         ("output-disk-full-parquet", lambda p: ["export", "e.toml", "--output", "/dev/full"], "--output /dev/full"),
         ("results-dir-unwritable", lambda p: ["run", "e.toml", "--results-dir", "/proc/hpo-bench-test"],
          "/proc/hpo-bench-test"),  # /proc refuses new folders even to root

@@ -34,7 +34,7 @@ def reports(tmp_path_factory):
     comparison (knn, random against TPE, two seeds), both reported."""
     root = tmp_path_factory.mktemp("effects")
     write_store(root / "study.sqlite", "study", {"xgboost": learning_rate_loss, "elastic_net": alpha_loss}, TASKS,
-                {"random": "random"}, budget=60)
+                {"random": "random"}, budget=101)  # the default + 10 configurations per hyperparameter
     write_store(root / "comparison.sqlite", "comparison", {"knn": neighbours_loss}, {"T0": 0.0, "T1": 0.05},
                 {"random": "random", "tpe": "tpe"}, budget=40, seeds=2, include_default=False)
     return {name: build_report(root / f"{name}.sqlite", root / "reports") for name in ("study", "comparison")}

@@ -28,6 +28,7 @@ import pandas as pd
 from scipy.stats import spearmanr
 
 from hpo_bench.analysis.tunability import N_BOOTSTRAP, NotApplicable, per_dataset_gains
+from hpo_bench.tuning import ALL
 
 # hpo-bench family -> (the paper's learner, our hyperparameter -> the paper's). docs/models.md has each
 # mapping; parameters without a counterpart on the other side (ranger's respect.unordered.factors,
@@ -46,6 +47,10 @@ FAMILIES: dict[str, tuple[str, dict[str, str]]] = {
                             "reg_lambda": "lambda", "reg_alpha": "alpha"}),
 }
 MEASURES = {"1-auc": "auc", "error": "accuracy", "brier": "brier"}  # our loss -> the paper's measure
+# A Probst-style study, the only kind the comparison is computed for: tunability per hyperparameter (runs
+# tuning one at a time, or surrogates that passed their quality rules) on at least this many datasets.
+# Rho's CI resamples datasets, and n datasets have C(2n-1, n) distinct resamples: 10 for 3, 126 for 5.
+MIN_DATASETS = 5
 
 
 def published(name: str) -> pd.DataFrame:
@@ -108,6 +113,14 @@ def probst_tables(trials: pd.DataFrame, surrogate: pd.DataFrame | None, metric: 
     models = [m for m in sorted(trials["model"].unique()) if m in FAMILIES]
     if not models:
         raise NotApplicable(f"no model of the paper's six families ({', '.join(FAMILIES)})")
+    one_at_a_time = bool(set(trials.loc[trials["model"].isin(models), "tuned"]) - {ALL})
+    if not one_at_a_time and (surrogate is None or surrogate.empty):
+        raise NotApplicable("not a Probst-style study: the paper compares tunability per hyperparameter, and no run "
+                            "tuned one hyperparameter at a time (tune = \"each\") and no surrogate passed its rules")
+    n_datasets = trials.loc[trials["model"].isin(models), "task"].nunique()
+    if n_datasets < MIN_DATASETS:
+        raise NotApplicable(f"not a Probst-style study: {n_datasets} datasets < {MIN_DATASETS} (rho's bootstrap CI "
+                            "resamples datasets)")
     hyper, overall = published("hyperparameters"), published("overall")
     rng = np.random.default_rng(seed)
     rows, agreement = [], []

@@ -10,11 +10,18 @@ parameters) are cross-validated on the design (5 folds): a random forest (the pa
 gradient-boosted trees; the one with the higher out-of-fold R^2 is refitted on the whole design. Its
 out-of-fold R^2 and Kendall tau are reported per dataset. A dataset is left out of a family's tables,
 with the reason, when
-- its design has fewer than MIN_TRIALS complete configurations;
+- its design has fewer than MIN_TRIALS complete configurations, or fewer than MIN_TRIALS_PER_PARAMETER
+  per hyperparameter of the stored space (Loeppky, Sacks & Welch 2009, "Choosing the sample size of a
+  computer experiment": n = 10 d as the working rule for fitting an emulator of d inputs; below it, a
+  learner cross-validated on the design mostly measures its own noise: the quickstart's 36
+  configurations of XGBoost's 10 hyperparameters gave an "R^2" and a predicted 1-AUC of -0.04);
 - the package default already scores 1-AUC (regression: 1-R^2) below MIN_DEFAULT_AUC_LOSS (nothing
   left to tune), or
 - the surrogate's out-of-fold R^2 is below MIN_R2 (it explains less than half the loss's variance).
 These thresholds are fixed here, before any study was analysed, and apply to every store alike.
+A surrogate's predictions are clipped to the range its metric can take (`METRIC_RANGE`, e.g. 1-AUC in
+[0, 1]): gradient-boosted trees extrapolate past the losses they were fitted on, and a loss below 0 is
+not a prediction of anything.
 
 On the kept surrogates f_j, with N_CANDIDATES random configurations c from the space (the one stored with
 the runs, also for encoding; the paper: 100,000 configurations):
@@ -58,6 +65,10 @@ N_VALUES_PER_PARAMETER = 64
 N_VALUES_PER_PAIR = 16  # per parameter of a pair: a 16 x 16 grid
 PAIR_REFERENCES = ("package", "optimal")
 MIN_TRIALS = 20
+MIN_TRIALS_PER_PARAMETER = 10
+# The values each loss can take; a surrogate's prediction is clipped to them (1 - R^2 has no upper bound).
+METRIC_RANGE = {"1-auc": (0.0, 1.0), "error": (0.0, 1.0), "brier": (0.0, 2.0), "balanced_error": (0.0, 1.0),
+                "logloss": (0.0, np.inf), "rmse": (0.0, np.inf), "mae": (0.0, np.inf), "1-r2": (0.0, np.inf)}
 MIN_R2 = 0.5
 MIN_DEFAULT_AUC_LOSS = 0.001
 # The "nothing left to tune" rule's metric per task type, and its column in the quality table. For
@@ -72,6 +83,18 @@ LEARNERS = {
     "gradient_boosting": lambda seed: GradientBoostingRegressor(n_estimators=200, learning_rate=0.05, max_depth=3,
                                                                 random_state=seed),
 }
+
+
+@dataclass(frozen=True)
+class _Clipped:
+    """A fitted regressor whose predictions stay within the values the loss can take (see the docstring)."""
+
+    regressor: Any
+    low: float
+    high: float
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        return np.clip(self.regressor.predict(X), self.low, self.high)
 
 
 @dataclass(frozen=True)
@@ -156,8 +179,11 @@ def fit_surrogates(trials: pd.DataFrame, tasks: pd.DataFrame, spaces: Mapping[st
             quality.append({**row, "kept": False, "reason": outside_reason(model_name)})
             continue
         model = models[model_name]
-        if len(group) < MIN_TRIALS:
-            quality.append({**row, "kept": False, "reason": f"{len(group)} design trials < {MIN_TRIALS}"})
+        need = max(MIN_TRIALS, MIN_TRIALS_PER_PARAMETER * len(model.space))
+        if len(group) < need:
+            rule = (f"{MIN_TRIALS}" if need == MIN_TRIALS else
+                    f"{need} ({MIN_TRIALS_PER_PARAMETER} per hyperparameter, {len(model.space)} hyperparameters)")
+            quality.append({**row, "kept": False, "reason": f"{len(group)} design trials < {rule}"})
             continue
         configs = [model.concrete(json.loads(c), shape) for c in group["config"]]
         X, y = _encode(model.space, configs), group["loss"].to_numpy(dtype=float)
@@ -176,7 +202,8 @@ def fit_surrogates(trials: pd.DataFrame, tasks: pd.DataFrame, spaces: Mapping[st
             reason = f"out-of-fold R^2 {row['r2']:.2f} < {MIN_R2}"
         quality.append({**row, "kept": reason is None, "reason": reason or ""})
         if reason is None:
-            fitted.setdefault(model_name, {})[task] = (LEARNERS[learner](seed).fit(X, y), shape)
+            low, high = METRIC_RANGE.get(str(group["metric"].iloc[0]), (-np.inf, np.inf))
+            fitted.setdefault(model_name, {})[task] = (_Clipped(LEARNERS[learner](seed).fit(X, y), low, high), shape)
     quality_table = pd.DataFrame(quality)
     if not fitted:
         reasons = "; ".join(f"{r['model']} on {r['task']}: {r['reason']}" for r in quality[:3])

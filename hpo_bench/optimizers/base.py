@@ -69,6 +69,9 @@ class Optimizer(ABC):
     # adaptive optimizer only under the metric it was told.
     adaptive: ClassVar[bool] = True
     library: ClassVar[str | None] = None  # the distribution a peer adapter drives, e.g. "optuna"
+    # The modules it imports when built, beyond hpo-bench's dependencies: `hpo-bench optimizers` marks the
+    # optimizers whose module is missing here (optuna-cmaes without `cmaes`) before a run finds out.
+    requires: ClassVar[tuple[str, ...]] = ()
     # True for strategies that ask fidelities below 1 (halving, Hyperband). The experiment file refuses
     # them on a model without a fidelity parameter: each trial would be a full fit charged as a fraction.
     multi_fidelity: ClassVar[bool] = False

@@ -45,6 +45,7 @@ class _OptunaAdapter(Optimizer):
     """One in-memory Optuna study per run; the space is asked define-by-run, so conditions hold."""
 
     library = "optuna"
+    requires = ("optuna",)
 
     def _make_sampler(self, optuna: Any, seed: int) -> Any:
         raise NotImplementedError
@@ -108,6 +109,7 @@ class OptunaTPE(_OptunaAdapter):
 @register
 class OptunaGP(_OptunaAdapter):
     name = "optuna-gp"
+    requires = ("optuna", "torch")
     summary = "Optuna's GPSampler; parameters outside its joint space (conditional ones) are drawn by " \
               "Optuna's independent (random) sampler; extra `peers`"
     options = {**COMMON_OPTIONS, "n_startup_trials": Option(None, "random trials before the GP (default: Optuna's "
@@ -128,6 +130,7 @@ class OptunaGP(_OptunaAdapter):
 @register
 class OptunaCmaEs(_OptunaAdapter):
     name = "optuna-cmaes"
+    requires = ("optuna", "cmaes")
     summary = "Optuna's CmaEsSampler on the always-active numeric parameters; categorical and conditional " \
               "ones are drawn by Optuna's independent (random) sampler; extra `peers`"
     options = {**COMMON_OPTIONS, "n_startup_trials": Option(None, "independent trials before CMA-ES (default: "
@@ -222,6 +225,7 @@ def flatten(space: SearchSpace, value: Any) -> dict[str, Any]:
 class HyperoptTPE(Optimizer):
     name = "hyperopt-tpe"
     library = "hyperopt"
+    requires = ("hyperopt",)
     summary = "Hyperopt's tpe.suggest through its Trials/Domain machinery, conditions as hp.choice branches; " \
               "extra `peers`"
     options = {**COMMON_OPTIONS, "n_startup_jobs": Option(20, "random trials before TPE (Hyperopt's default)",

@@ -70,6 +70,7 @@ def active_config(space: SearchSpace, sampled: dict[str, Any], where: str) -> di
 
 class _RayAdapter(Optimizer):
     library = "ray"
+    requires = ("ray.tune",)
 
     def __init__(self, space, *, seed, budget_evals, **options):
         super().__init__(space, seed=seed, budget_evals=budget_evals, **options)
@@ -155,6 +156,7 @@ class _RaySearcher(_RayAdapter):
 @register
 class RayOptuna(_RaySearcher):
     name = "ray-optuna"
+    requires = ("ray.tune", "optuna")
     summary = "Ray Tune's OptunaSearch, as `OptunaSearch(seed=...)` builds it (Optuna's TPESampler) " \
               "unless an option says otherwise; extra `ray`"
     options = {**COMMON_OPTIONS, "n_startup_trials": Option(None, "random trials before TPE: passes "
@@ -177,6 +179,7 @@ class RayOptuna(_RaySearcher):
 @register
 class RayHyperopt(_RaySearcher):
     name = "ray-hyperopt"
+    requires = ("ray.tune", "hyperopt")
     summary = "Ray Tune's HyperOptSearch (Hyperopt's TPE), as `HyperOptSearch(random_state_seed=...)` builds " \
               "it unless an option says otherwise; extra `ray` and `peers`"
     options = {**COMMON_OPTIONS, "n_initial_points": Option(None, "random trials before TPE (default: "

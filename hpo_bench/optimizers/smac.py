@@ -100,6 +100,7 @@ class _SmacAdapter(Optimizer):
     """One SMAC facade per run, built in a temporary directory that is gone once it exists."""
 
     library = "smac"
+    requires = ("smac",)
     facade_name: str  # the class in smac.facade
     component_options: dict[str, tuple[str, str]] = {}  # our option -> (facade getter, its keyword)
 

@@ -24,6 +24,7 @@ from hpo_bench.analysis.tunability import NotApplicable
 from hpo_bench.errors import HpoBenchError
 from hpo_bench.report import effects
 from hpo_bench.report import figures as fg
+from hpo_bench.report.answer import answer
 from hpo_bench.report.interactive import write_interactive
 from hpo_bench.report.tables import to_latex, to_markdown
 from hpo_bench.space import SearchSpace
@@ -251,8 +252,9 @@ def build_report(store_path: str | Path, reports_dir: str | Path = "reports", me
     except NotApplicable as why:
         report.skipped[INTERACTIVE] = str(why)
     report.seconds = time.perf_counter() - start
-    _write_markdown(report, provenance, file_text)
-    _write_html(report, provenance, file_text)
+    summary = answer(study, tables)
+    _write_markdown(report, provenance, file_text, summary)
+    _write_html(report, provenance, file_text, summary)
     return report
 
 
@@ -337,7 +339,9 @@ def _basic_captions(study: Study, tables: dict[str, pd.DataFrame]) -> dict[str, 
                             "best configuration found tuning that hyperparameter alone ('all': every one jointly), "
                             "mean over datasets with a 95% bootstrap CI over datasets; measured by the runs "
                             "(seeds averaged within a dataset) and, where present, on the surrogates against "
-                            f"each reference default; {basis}. Values: tunability.csv, surrogate_tunability.csv."),
+                            "each reference default, measured and surrogate bars in panels of their own (each its "
+                            "own axis), the legend naming each bar's estimate; "
+                            f"{basis}. Values: tunability.csv, surrogate_tunability.csv."),
         "probst2019": plain("Our mean tunability per hyperparameter (validation, datasets of this study) against "
                             "the published Tun.P / Tun.O of Probst, Boulesteix & Bischl 2019 (38 datasets, 10-fold "
                             "CV, their surrogates), one marker per estimate, y = x dashed; Spearman's rho with its "
@@ -491,9 +495,9 @@ def _need(tables: dict[str, pd.DataFrame], name: str) -> pd.DataFrame:
     return tables[name]
 
 
-def _shown(report: Report):
+def _shown(report: Report, skip: tuple[str, ...] = ()):
     for name, (title, columns) in SHOWN.items():
-        if name in report.tables:
+        if name in report.tables and name not in skip:
             table = report.tables[name]
             if name == "optimism":  # the final budget of each optimizer; every budget is in optimism.csv
                 last = table.groupby(["model", "optimizer", "tuned"])["budget_evals"].transform("max")
@@ -501,27 +505,77 @@ def _shown(report: Report):
             yield name, title, table[[c for c in columns if c in table]] if columns else table
 
 
-def _write_markdown(report: Report, provenance: list[tuple[str, str]], file_text: str) -> None:
-    lines = [f"# hpo-bench report: {report.name}", "", "## What was run", ""]
-    lines += [f"- **{k}**: {v}" for k, v in provenance]
-    lines += ["", "```toml", file_text.strip(), "```", ""]
-    if (report.out_dir / INTERACTIVE).exists() and INTERACTIVE not in report.skipped:
-        lines += [f"Interactive page (pick task, model, optimizer and metric): [{INTERACTIVE}]({INTERACTIVE})", ""]
+# The table and figure that follow the summary, before the metadata (see _sections).
+LEAD = "best_found"
+
+
+def _slug(title: str) -> str:
+    """The anchor GitHub gives a Markdown heading (lower case, punctuation dropped, spaces as hyphens); the
+    HTML page uses the same ids, so that one contents list serves both."""
+    kept = "".join(c for c in title.lower() if c.isalnum() or c in " -_")
+    return kept.replace(" ", "-")
+
+
+def left_out_lines(skipped: dict[str, str]) -> list[str]:
+    """One line per reason: analyses left out for the same reason (twelve surrogate tables) share it."""
+    by_reason: dict[str, list[str]] = {}
+    for name, why in sorted(skipped.items()):
+        # a figure left out because its table was joins that table's line: the reason is the table's
+        table = why.removeprefix("the ").removesuffix(" table was left out")
+        by_reason.setdefault(skipped.get(table, why) if table != why else why, []).append(name)
+    return [f"{', '.join(names)}: {why}" for why, names in by_reason.items()]
+
+
+def _sections(report: Report) -> list[tuple[str, list[str]]]:
+    """(section title, its subsection titles) in page order, for the contents list of both pages."""
+    out = [("Summary", []), ("Best-found loss", [])]
+    if report.against:
+        out.append(("Agreement with the real benchmark", list(AGREEMENT.values())))
+    out.append(("What was run", []))
+    figures = [t for n, t in report.figures.items() if n not in (AGREEMENT_FIGURE, LEAD)]
+    if figures:
+        out.append(("Figures", figures))
+    out.append(("Tables", [title for _, title, _ in _shown(report, (LEAD,))]))
+    if report.skipped:
+        out.append(("Left out", []))
+    return out
+
+
+def _write_markdown(report: Report, provenance: list[tuple[str, str]], file_text: str,
+                    summary: list[str]) -> None:
+    lines = [f"# hpo-bench report: {report.name}", "", "## Summary", ""]
+    for paragraph in summary:
+        lines += [paragraph, ""]
+    lines += ["Contents:", ""]
+    for title, subsections in _sections(report):
+        lines.append(f"- [{title}](#{_slug(title)})")
+        lines += [f"  - [{sub}](#{_slug(sub)})" for sub in subsections]
+    lines += ["", "## Best-found loss", ""]
+    for name, title, table in _shown(report):
+        if name == LEAD:
+            lines += [f"*{title}*", "", to_markdown(table), ""]
+    lines += _markdown_figure(report, LEAD) if LEAD in report.figures else []
     if report.against:
         lines += ["## Agreement with the real benchmark", "", report.against, ""]
         lines += _markdown_figure(report, AGREEMENT_FIGURE) if AGREEMENT_FIGURE in report.figures else []
         for name, title in AGREEMENT.items():
             lines += [f"### {title}", "", to_markdown(report.tables[name]), ""]
-    lines += ["## Figures", ""]
+    lines += ["## What was run", ""]
+    lines += [f"- **{k}**: {v}" for k, v in provenance]
+    lines += ["", "```toml", file_text.strip(), "```", ""]
+    if (report.out_dir / INTERACTIVE).exists() and INTERACTIVE not in report.skipped:
+        lines += [f"Interactive page (pick task, model, optimizer and metric): [{INTERACTIVE}]({INTERACTIVE})", ""]
+    if any(n not in (AGREEMENT_FIGURE, LEAD) for n in report.figures):
+        lines += ["## Figures", ""]
     for name in report.figures:
-        if name != AGREEMENT_FIGURE:  # in its own section above
+        if name not in (AGREEMENT_FIGURE, LEAD):  # in their own sections above
             lines += _markdown_figure(report, name)
     lines += ["## Tables", "", "Every table is also in this folder as CSV, and under tables/ as Markdown and LaTeX.",
               ""]
-    for _, title, table in _shown(report):
+    for _, title, table in _shown(report, (LEAD,)):
         lines += [f"### {title}", "", to_markdown(table), ""]
     if report.skipped:
-        lines += ["## Left out", ""] + [f"- {k}: {v}" for k, v in sorted(report.skipped.items())]
+        lines += ["## Left out", ""] + [f"- {line}" for line in left_out_lines(report.skipped)]
     (report.out_dir / "index.md").write_text("\n".join(lines) + "\n")
 
 
@@ -532,39 +586,64 @@ def _markdown_figure(report: Report, name: str) -> list[str]:
     return lines + ([f"*{report.captions[name]}*", ""] if name in report.captions else [])
 
 
-_CSS = """body{font-family:system-ui,sans-serif;max-width:1200px;margin:2em auto;padding:0 1em;color:#222}
-table{border-collapse:collapse;font-size:13px;margin:0.5em 0 1.5em}th,td{padding:3px 8px;border-bottom:1px solid #ddd;
-text-align:right}th{background:#f4f4f4}td:first-child,th:first-child{text-align:left}img{max-width:100%;
-border:1px solid #eee}figure{margin:0 0 1.5em}figcaption{font-size:13px;color:#444;max-width:1000px}
-pre{background:#f7f7f7;padding:1em;overflow-x:auto}dt{font-weight:600}dd{margin:0 0 .4em 1em}"""
+# max-width and the scrolling boxes: the page fits a 1,300 px laptop window; a table wider than the page
+# scrolls inside its own box (div.wide), and long unbroken values (hashes, package lists) wrap.
+_CSS = """body{font-family:system-ui,sans-serif;max-width:1200px;margin:2em auto;padding:0 1em;color:#222;
+overflow-wrap:anywhere}.wide{overflow-x:auto;max-width:100%;margin:0.5em 0 1.5em}
+table{border-collapse:collapse;font-size:13px;overflow-wrap:normal}th,td{padding:3px 8px;
+border-bottom:1px solid #ddd;text-align:right}th{background:#f4f4f4}td:first-child,th:first-child{text-align:left}
+img{max-width:100%;border:1px solid #eee}figure{margin:0 0 1.5em}figcaption{font-size:13px;color:#444;
+max-width:1000px}pre{background:#f7f7f7;padding:1em;overflow-x:auto}dt{font-weight:600}dd{margin:0 0 .4em 1em}
+.summary p{font-size:16px;line-height:1.45;max-width:1000px}nav ul{margin:0 0 1em;font-size:14px}
+nav li li{display:inline;margin-right:1em}"""
 
 
-def _write_html(report: Report, provenance: list[tuple[str, str]], file_text: str) -> None:
-    parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>hpo-bench: {html.escape(report.name)}"
+def _html_table(table: pd.DataFrame) -> str:
+    return ("<div class='wide'>" + table.to_html(index=False, float_format=lambda v: f"{v:.4g}", na_rep="", border=0)
+            + "</div>")
+
+
+def _h(level: int, title: str) -> str:
+    return f"<h{level} id='{_slug(title)}'>{html.escape(title)}</h{level}>"
+
+
+def _write_html(report: Report, provenance: list[tuple[str, str]], file_text: str, summary: list[str]) -> None:
+    parts = [f"<!doctype html><html><head><meta charset='utf-8'><meta name='viewport' "
+             f"content='width=device-width, initial-scale=1'><title>hpo-bench: {html.escape(report.name)}"
              f"</title><style>{_CSS}</style></head><body>", f"<h1>hpo-bench report: {html.escape(report.name)}</h1>",
-             "<h2>What was run</h2><dl>"]
+             "<section class='summary'>", _h(2, "Summary")]
+    parts += [f"<p>{html.escape(p)}</p>" for p in summary]
+    parts.append("</section><nav><strong>Contents</strong><ul>")
+    for title, subsections in _sections(report):
+        subs = "".join(f"<li><a href='#{_slug(s)}'>{html.escape(s)}</a></li>" for s in subsections)
+        parts.append(f"<li><a href='#{_slug(title)}'>{html.escape(title)}</a>{f'<ul>{subs}</ul>' if subs else ''}</li>")
+    parts += ["</ul></nav>", _h(2, "Best-found loss")]
+    for name, title, table in _shown(report):
+        if name == LEAD:
+            parts += [f"<p><em>{html.escape(title)}</em></p>", _html_table(table)]
+    if LEAD in report.figures:
+        parts.append(_html_figure(report, LEAD))
+    if report.against:
+        parts += [_h(2, "Agreement with the real benchmark"), f"<p>{html.escape(report.against)}</p>"]
+        if AGREEMENT_FIGURE in report.figures:
+            parts.append(_html_figure(report, AGREEMENT_FIGURE))
+        for name, title in AGREEMENT.items():
+            parts += [_h(3, title), _html_table(report.tables[name])]
+    parts += [_h(2, "What was run"), "<dl>"]
     parts += [f"<dt>{html.escape(k)}</dt><dd>{html.escape(str(v))}</dd>" for k, v in provenance]
     parts += ["</dl>", f"<pre>{html.escape(file_text)}</pre>"]
     if INTERACTIVE not in report.skipped:
         parts.append(f"<p>Interactive page (pick task, model, optimizer and metric): <a href='{INTERACTIVE}'>"
                      f"{INTERACTIVE}</a></p>")
-    if report.against:
-        parts += ["<h2>Agreement with the real benchmark</h2>", f"<p>{html.escape(report.against)}</p>"]
-        if AGREEMENT_FIGURE in report.figures:
-            parts.append(_html_figure(report, AGREEMENT_FIGURE))
-        for name, title in AGREEMENT.items():
-            parts.append(f"<h3>{html.escape(title)}</h3>")
-            parts.append(report.tables[name].to_html(index=False, float_format=lambda v: f"{v:.4g}", na_rep="",
-                                                     border=0))
-    parts.append("<h2>Figures</h2>")
-    parts += [_html_figure(report, name) for name in report.figures if name != AGREEMENT_FIGURE]
-    parts.append("<h2>Tables</h2>")
-    for _, title, table in _shown(report):
-        parts.append(f"<h3>{html.escape(title)}</h3>")
-        parts.append(table.to_html(index=False, float_format=lambda v: f"{v:.4g}", na_rep="", border=0))
+    if any(n not in (AGREEMENT_FIGURE, LEAD) for n in report.figures):
+        parts.append(_h(2, "Figures"))
+    parts += [_html_figure(report, name) for name in report.figures if name not in (AGREEMENT_FIGURE, LEAD)]
+    parts.append(_h(2, "Tables"))
+    for _, title, table in _shown(report, (LEAD,)):
+        parts += [_h(3, title), _html_table(table)]
     if report.skipped:
-        parts.append("<h2>Left out</h2><ul>")
-        parts += [f"<li>{html.escape(k)}: {html.escape(v)}</li>" for k, v in sorted(report.skipped.items())]
+        parts.append(_h(2, "Left out") + "<ul>")
+        parts += [f"<li>{html.escape(line)}</li>" for line in left_out_lines(report.skipped)]
         parts.append("</ul>")
     parts.append("</body></html>")
     (report.out_dir / "index.html").write_text("\n".join(parts))
@@ -574,5 +653,5 @@ def _html_figure(report: Report, name: str) -> str:
     title = report.figures[name]
     data = base64.b64encode((report.out_dir / "figures" / f"{name}.png").read_bytes()).decode()
     caption = f"<figcaption>{html.escape(report.captions[name])}</figcaption>" if name in report.captions else ""
-    return (f"<figure><h3>{html.escape(title)}</h3><img alt='{html.escape(report.alts.get(name, title))}' "
+    return (f"<figure>{_h(3, title)}<img alt='{html.escape(report.alts.get(name, title))}' "
             f"src='data:image/png;base64,{data}'>{caption}</figure>")

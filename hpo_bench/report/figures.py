@@ -223,26 +223,30 @@ def best_found_boxes(traces: pd.DataFrame, palette: Palette) -> Figure:
 
 
 def tunability_bars(tunability: pd.DataFrame | None, surrogate: pd.DataFrame | None) -> Figure:
-    """Mean tunability per hyperparameter with 95% bootstrap CIs: measured, and on surrogates."""
+    """Mean tunability per hyperparameter with 95% bootstrap CIs: measured, and on surrogates.
+
+    Measured and surrogate estimates get panels of their own, each with its own axis: surrogates predict
+    gains over the whole space and can be ten times the measured ones, which then vanished beside them.
+    """
     series = []
     if tunability is not None:
         for (model, opt), g in tunability.groupby(["model", "optimizer"]):
-            series.append((model, f"measured, package default ({opt})", g))
+            series.append((model, "measured", f"measured, package default ({opt})", g))
     if surrogate is not None:
         for (model, ref), g in surrogate.groupby(["model", "reference"]):
-            series.append((model, f"surrogate, {ref.replace('_', ' ')} default", g))
+            series.append((model, "surrogates", f"surrogate, {ref.replace('_', ' ')} default", g))
     if not series:
         raise NotApplicable("no tunability table")
-    models = sorted({s[0] for s in series})
-    fig, axes = _grid(len(models), width=6.5, height=4.2, cols=2)
+    panels = sorted({(s[0], s[1]) for s in series}, key=lambda p: (p[0], p[1] != "measured"))
+    fig, axes = _grid(len(panels), width=6.5, height=4.2, cols=2)
     colors = plt.get_cmap("Set2").colors
-    labels = sorted({s[1] for s in series})
-    for ax, model in zip(axes, models, strict=True):
-        mine = [s for s in series if s[0] == model]
-        params = sorted({t for _, _, g in mine for t in g["tuned"] if "+" not in t and t != "all"})
+    labels = sorted({s[2] for s in series})
+    for ax, (model, kind) in zip(axes, panels, strict=True):
+        mine = [s for s in series if s[0] == model and s[1] == kind]
+        params = sorted({t for *_, g in mine for t in g["tuned"] if "+" not in t and t != "all"})
         params = ["all", *params]
         height = 0.8 / len(mine)
-        for i, (_, label, g) in enumerate(mine):
+        for i, (_, _, label, g) in enumerate(mine):
             g = g.set_index("tuned").reindex(params)
             y = np.arange(len(params)) + i * height
             err = np.vstack([g["mean"] - g["ci_low"], g["ci_high"] - g["mean"]]).clip(min=0)
@@ -252,7 +256,7 @@ def tunability_bars(tunability: pd.DataFrame | None, surrogate: pd.DataFrame | N
         ax.invert_yaxis()
         ax.axvline(0, color="black", lw=0.8)
         ax.set_xlabel("tunability d = L(default) - L(tuned) (loss units)")
-        ax.set_title(model, fontsize=10)
+        ax.set_title(f"{model}: {kind}", fontsize=10)
         ax.legend(fontsize=7, frameon=False, loc="lower right")
     fig.suptitle("Tunability per hyperparameter ('all' = every hyperparameter jointly), 95% bootstrap CI",
                  fontsize=10)

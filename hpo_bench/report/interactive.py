@@ -326,9 +326,13 @@ function drawPD(m, t) {
       yaxis: {title: {text: 'loss - dataset mean', font: {size: 10}}, range: range}},
       Object.assign({}, CONFIG, {displayModeBar: false}));
   });
+  // The caption names the selected task's curve only where it is drawn: a task whose surrogate the
+  // quality rules left out has none.
+  const mineDrawn = params.some(p => t in p.tasks);
   $('pd-caption').textContent = params.length ? `Partial dependence of ${m}'s validation ${D.optimised} on ` +
     `each hyperparameter, predicted by per-dataset surrogates (not measured): each dataset's curve minus ` +
-    `its own mean (grey; ${t} orange), their mean (blue) with a 95% bootstrap CI over the ` +
+    `its own mean (grey; ${mineDrawn ? t + ' orange' : t + ' has no kept surrogate, so no curve is orange'}), ` +
+    `their mean (blue) with a 95% bootstrap CI over the ` +
     `${params[0].n_datasets} datasets kept; conditional parameters over the configurations where they are ` +
     `active. Lines: package default (black), optimal default (red, dashed), named defaults (grey, dotted); ` +
     `green: tuning space (5%-95% of the per-dataset optima). Drawn for the optimised metric only.`

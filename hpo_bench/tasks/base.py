@@ -169,7 +169,9 @@ def encode_labels(y: pd.Series | np.ndarray, where: str) -> tuple[np.ndarray, li
     """
     series = pd.Series(y)
     if series.isna().any():
-        raise TaskError(f"{where}: {int(series.isna().sum())} rows have no label; remove them from the data first")
+        first = series.index[series.isna().to_numpy()][0]
+        raise TaskError(f"{where}: {int(series.isna().sum())} rows have no label (the first: row {first!r}); "
+                        "remove them from the data first")
     if isinstance(series.dtype, pd.CategoricalDtype):
         series = series.cat.remove_unused_categories()
         classes = [_label(c) for c in series.cat.categories]
@@ -186,7 +188,8 @@ def encode_labels(y: pd.Series | np.ndarray, where: str) -> tuple[np.ndarray, li
     if len(set(classes)) != len(classes):
         raise TaskError(f"{where}: class labels {classes} are not distinct as text")
     if len(classes) < 2:
-        raise TaskError(f"{where}: the label has {len(classes)} class(es); classification needs at least 2")
+        raise TaskError(f"{where}: the label has {len(classes)} class(es) ({', '.join(map(repr, classes))}); "
+                        "classification needs at least 2")
     return codes, classes
 
 

@@ -98,21 +98,37 @@ def task_from_file(path: str | Path, *, target: str, categorical: list[str] | No
                    task_type: str = CLASSIFICATION) -> Task:
     """A Task from one file; `categorical` adds to the columns the file declares nominal (ARFF)."""
     path = Path(path)
-    where = where or str(path)
     frame, nominal = read_table(path)
+    return task_from_frame(frame, target=target, nominal=nominal, categorical=categorical,
+                           name=name or path.name.split(".")[0], ids=ids, where=where or str(path),
+                           task_type=task_type, source=f"file {path.name}", container=path.name)
+
+
+def task_from_frame(frame: pd.DataFrame, *, target: str, name: str, where: str, nominal: list[str] | None = None,
+                    categorical: list[str] | None = None, ids: dict[str, Any] | None = None,
+                    task_type: str = CLASSIFICATION, source: str = "a pandas DataFrame",
+                    container: str = "the DataFrame") -> Task:
+    """A Task from a table holding the target column: the checks of every import, from a file or from a
+    DataFrame (`hpo_bench.add_task`). `container` names the table in messages."""
+    columns = [str(c) for c in frame.columns]
+    repeated = sorted({c for c in columns if columns.count(c) > 1})
+    if repeated:  # X[column] would be a frame, and a model could not tell the columns apart
+        raise TaskError(f"{where}: column name {repeated[0]!r} appears {columns.count(repeated[0])} times in "
+                        f"{container}; column names must be unique")
     if target not in frame.columns:
         shown = ", ".join(map(str, list(frame.columns)[:15])) + (" ..." if frame.shape[1] > 15 else "")
-        raise TaskError(f"{where}: target column {target!r} is not in {path.name} (columns: {shown})")
+        raise TaskError(f"{where}: target column {target!r} is not in {container} (columns: {shown})")
     if task_type not in TASK_TYPES:
         raise TaskError(f"{where}: task_type = {task_type!r}: must be one of {list(TASK_TYPES)}")
+    frame = frame.copy()
     y = frame.pop(target)
     if task_type == REGRESSION:
         codes, classes = regression_target(y, where=f"{where}: target {target!r}"), []
     else:
-        codes, classes = encode_labels(y, where=where)
-    X, cats = canonical_frame(frame, [c for c in [*nominal, *(categorical or [])] if c != target], where=where)
-    name = name or path.name.split(".")[0]
-    return Task(name=name, X=X, y=codes, classes=classes, categorical=cats, source=f"file {path.name}",
+        codes, classes = encode_labels(y, where=f"{where}: target {target!r}")
+    X, cats = canonical_frame(frame, [c for c in [*(nominal or []), *(categorical or [])] if c != target],
+                              where=where)
+    return Task(name=name, X=X, y=codes, classes=classes, categorical=cats, source=source,
                 ids={"name": name, **(ids or {})}, target=target, task_type=task_type)
 
 
@@ -132,6 +148,14 @@ def import_file(store: TaskStore, path: str | Path, *, target: str, categorical:
         if getattr(task, key) != value:
             raise TaskError(f"{where or path}: {key} = {value} in the manifest, but {path.name} has "
                             f"{getattr(task, key)} (target {target!r})")
+    return store_task(store, task, {"kind": "file", "file": str(path.resolve()), "file_sha256": _sha256(path),
+                                    **(extra or {})}, replace=replace, where=where or str(path))
+
+
+def store_task(store: TaskStore, task: Task, source: dict[str, Any], *, replace: bool, where: str,
+               again: str = "give another --name, or --replace it") -> Imported:
+    """Save an imported task under its name: the same data and ids again is "unchanged"; other data under
+    a name the store holds is refused unless `replace` (`again` says how, in the caller's terms)."""
     key = task.name
     existing = store.get(key)
     if existing is not None:
@@ -139,9 +163,8 @@ def import_file(store: TaskStore, path: str | Path, *, target: str, categorical:
                 and existing.meta.get("task_type", CLASSIFICATION) == task.task_type):
             return Imported(existing, "unchanged")
         if not replace:
-            raise TaskError(f"{where or path}: task {key!r} is already in the task store {store.root} with other "
-                            "data or ids; give another --name, or --replace it")
-    source = {"kind": "file", "file": str(path.resolve()), "file_sha256": _sha256(path), **(extra or {})}
+            raise TaskError(f"{where}: task {key!r} is already in the task store {store.root} with other "
+                            f"data or ids; {again}")
     entry = store.save(task, key, source=source, splits_kind=GENERATED_SPLITS, replace=existing is not None)
     store.load(entry)  # reads back with the recorded fingerprint, or raises now rather than at run time
     return Imported(entry, "replaced" if existing is not None else "imported")
