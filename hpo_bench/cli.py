@@ -886,6 +886,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    _SAID.clear()  # once per command, not per process (tests and scripts call main several times)
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

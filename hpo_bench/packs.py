@@ -174,7 +174,8 @@ def read_descriptor(folder: str | Path) -> dict[str, Any]:
     if not folder.is_dir():
         raise StoreError(f"{folder}: no pack here (a pack is a folder with {DESCRIPTOR} and Parquet files)")
     if not path.is_file():
-        raise StoreError(f"{folder}: not a pack: it has no {DESCRIPTOR}")
+        raise StoreError(f"{folder}: is a folder, not a result store (a .sqlite file) nor a pack (it has no "
+                         f"{DESCRIPTOR})")
     try:
         descriptor = json.loads(path.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:

@@ -112,7 +112,7 @@ def test_a_damaged_foreign_or_partial_pack_is_refused_with_one_line(store, tmp_p
         "foreign": (lambda f: (f / packs.DESCRIPTOR).write_text('{"name": "x", "resources": []}'),
                     "not an hpo-bench pack"),
         "garbage": (lambda f: (f / packs.DESCRIPTOR).write_bytes(b"\x00\xff"), "not a pack descriptor"),
-        "empty": (lambda f: (f / packs.DESCRIPTOR).unlink(), "not a pack: it has no datapackage.json"),
+        "empty": (lambda f: (f / packs.DESCRIPTOR).unlink(), "is a folder, not a result store"),
     }
     for name, (change, message) in cases.items():
         folder = broken(name, change)
@@ -204,6 +204,7 @@ def test_a_pack_of_another_experiment_file_is_refused_by_run_and_nothing_is_writ
 
 def test_committed_packs_stay_within_the_size_budget():
     found = [f for f in sorted((REPO / "results").iterdir()) if packs.is_pack(f)]
+    assert found, "no committed pack in results/"
     total = 0
     for folder in found:
         size = sum(f.stat().st_size for f in folder.iterdir())
