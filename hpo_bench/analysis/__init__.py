@@ -99,6 +99,9 @@ def analyze(study: Study, reference: pd.DataFrame | None = None, seed: int = 0,
         except NotApplicable as why:
             for name in ("probst2019_agreement", "probst2019_hyperparameters", "probst2019_tuning_space"):
                 skipped[name] = str(why)
+    else:  # one line says why the surrogate tables are absent, rather than figures pointing at nothing
+        for name in SURROGATE_TABLES:
+            skipped[name] = f"surrogates are fitted for a tunability study only ({skipped['tunability']})"
     add("importance", lambda: importance_table(trials, spaces, seed))
     add("suggestion_density", lambda: suggestion_density(trials, spaces))
     add("robustness", lambda: robustness_table(trials))
