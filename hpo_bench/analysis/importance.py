@@ -15,11 +15,13 @@ Every report committed before the cap had at most 783 per group.
 from __future__ import annotations
 
 import json
+import os
 import warnings
 from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
+from joblib import Parallel, delayed
 
 from hpo_bench.analysis.tunability import NotApplicable
 from hpo_bench.space import Categorical, Float, SearchSpace
@@ -59,6 +61,24 @@ def study_from_trials(space: SearchSpace, configs: list[dict], losses: list[floa
     return study
 
 
+def _group_importance(space: SearchSpace, configs: list[dict], losses: list[float], seed: int):
+    """fANOVA and PED-ANOVA of one group: (scores, n_trials), "constant", or None below MIN_TRIALS."""
+    from optuna.importance import FanovaImportanceEvaluator, PedAnovaImportanceEvaluator, get_param_importances
+
+    study = study_from_trials(space, configs, losses)
+    if len(study.trials) < MIN_TRIALS:
+        return None
+    if np.ptp([t.value for t in study.trials]) == 0:
+        return "constant"
+    scores = {}
+    for name, evaluator in (("fanova", FanovaImportanceEvaluator(seed=seed)),
+                            ("ped_anova", PedAnovaImportanceEvaluator())):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # experimental-feature warnings from Optuna
+            scores[name] = get_param_importances(study, evaluator=evaluator, normalize=True)
+    return scores, len(study.trials)
+
+
 def importance_table(trials: pd.DataFrame, spaces: Mapping[str, SearchSpace], seed: int = 0) -> pd.DataFrame:
     """Per task x model x optimizer x parameter: fANOVA and PED-ANOVA importance (each sums to 1), on
     `n_trials` of the group's `n_available` complete full-fidelity trials (all of them, or a seeded sample of
@@ -66,34 +86,36 @@ def importance_table(trials: pd.DataFrame, spaces: Mapping[str, SearchSpace], se
 
     `spaces`: model -> the space its fully tuned runs searched (`Study.spaces`).
     """
-    from optuna.importance import FanovaImportanceEvaluator, PedAnovaImportanceEvaluator, get_param_importances
-
     full = trials[(trials["tuned"] == "all") & (trials["state"] == "COMPLETE") & np.isclose(trials["fidelity"], 1)]
-    rows = []
-    constant = 0
+    jobs = []
     for (task, model_name, optimizer), group in full.groupby(["task", "model", "optimizer"], sort=True):
         if len(group) < MIN_TRIALS:
             continue
-        space = spaces[model_name]
         available = len(group)
         if available > MAX_TRIALS:
             group = group.sample(n=MAX_TRIALS, random_state=seed).sort_index()
-        study = study_from_trials(space, [json.loads(c) for c in group["config"]], group["loss"].tolist())
-        if len(study.trials) < MIN_TRIALS:
+        jobs.append(((task, model_name, optimizer, available), spaces[model_name],
+                     [json.loads(c) for c in group["config"]], group["loss"].tolist()))
+    # The groups are independent and each evaluator is seeded, so the cores share them without changing a
+    # number; fANOVA is most of a small report's time (the quickstart: 18 groups, 9 s on one core).
+    with warnings.catch_warnings():
+        # loky restarts a worker that its idle timeout stopped and warns about it: the results are unchanged
+        warnings.filterwarnings("ignore", message="A worker stopped while some jobs were given")
+        results = Parallel(n_jobs=max(1, min(len(jobs), os.cpu_count() or 1)))(
+            delayed(_group_importance)(space, configs, losses, seed) for _, space, configs, losses in jobs)
+    rows = []
+    constant = 0
+    for ((task, model_name, optimizer, available), space, _, _), result in zip(jobs, results, strict=True):
+        if result is None:
             continue
-        if np.ptp([t.value for t in study.trials]) == 0:
+        if result == "constant":
             constant += 1  # every configuration scored the same: there is no variance to attribute
             continue
-        scores = {}
-        for name, evaluator in (("fanova", FanovaImportanceEvaluator(seed=seed)),
-                                ("ped_anova", PedAnovaImportanceEvaluator())):
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")  # experimental-feature warnings from Optuna
-                scores[name] = get_param_importances(study, evaluator=evaluator, normalize=True)
+        scores, n_trials = result
         for param in space.names:
             rows.append({"task": task, "model": model_name, "optimizer": optimizer, "parameter": param,
                          "fanova": scores["fanova"].get(param, np.nan),
-                         "ped_anova": scores["ped_anova"].get(param, np.nan), "n_trials": len(study.trials),
+                         "ped_anova": scores["ped_anova"].get(param, np.nan), "n_trials": n_trials,
                          "n_available": available})
     if not rows:
         why = f"no task x model x optimizer has {MIN_TRIALS} complete fully tuned trials"
