@@ -21,7 +21,7 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-from hpo_bench.analysis.tunability import NotApplicable
+from hpo_bench.analysis.not_applicable import NotApplicable
 from hpo_bench.space import Categorical, Float, SearchSpace
 
 MIN_TRIALS = 10
