@@ -245,6 +245,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+@pytest.mark.slow  # starts the optuna-dashboard server
 def test_optuna_dashboard_serves_the_exported_studies(store_path, stored, tmp_path):
     pytest.importorskip("optuna_dashboard")
     command = shutil.which("optuna-dashboard", path=str(Path(sys.executable).parent)) or shutil.which(
