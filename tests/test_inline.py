@@ -19,6 +19,7 @@ from hpo_bench.cli import main
 ENV = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).parent), os.environ.get("PYTHONPATH", "")])}
 
 
+@pytest.mark.slow  # two executors end to end, like test_dask's and test_ray's comparisons; 96 s on 2 busy cores
 def test_inline_gives_the_same_trials_as_local_workers(tmp_path, capsys):
     # FAILING_LOGREG fails for real on C <= 0, so FAILED trials must match too; the MLP is where threaded
     # BLAS once changed a loss in its last digit (the inline executor holds BLAS to one thread, as workers do)

@@ -57,7 +57,8 @@ def stores(tmp_path_factory):
     (root / "single.toml").write_text(experiment_text(
         name='"single"', models='["families:FAILING_LOGREG"]', budget_evals=6, seeds=1, include_default="false"))
     for name in ("many", "single"):
-        assert main(["run", str(root / f"{name}.toml"), "--results-dir", str(root / "results")]) == 0
+        assert main(["run", str(root / f"{name}.toml"), "--results-dir", str(root / "results"),
+                     "--executor", "inline"]) == 0
     return root
 
 

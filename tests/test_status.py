@@ -26,7 +26,7 @@ def made(tmp_path_factory):
     exp = place / "tiny.toml"
     exp.write_text(experiment_text(models='["decision_tree"]', tasks='["sklearn:iris", "sklearn:wine"]',
                                    budget_evals=4, optimizers="random = {}\ngrid = { n_points = 2 }"))
-    assert main(["run", str(exp), "--results-dir", str(place / "results")]) == 0
+    assert main(["run", str(exp), "--results-dir", str(place / "results"), "--executor", "inline"]) == 0
     return exp, place / "results" / "tiny.sqlite"
 
 
