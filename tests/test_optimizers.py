@@ -32,7 +32,14 @@ def make(name: str, seed: int, budget: float = N_ASKS, **options):
         raise
 
 
-@pytest.mark.parametrize("name, options", CASES, ids=[f"{n}{'-mv' if o.get('multivariate') else ''}" for n, o in CASES])
+# SMAC's facades fit their own random forest (smac-hpo) or Gaussian process (smac-bb) at every ask: their runs of
+# the contract checks took 36 s and 68 s on 2 cores, irreducibly (the checks are the plugin authors'), so slow.
+SLOW_CASES = {"smac-bb", "smac-hpo"}
+
+
+@pytest.mark.parametrize("name, options", [
+    pytest.param(n, o, marks=[pytest.mark.slow] if n in SLOW_CASES else [],
+                 id=f"{n}{'-mv' if o.get('multivariate') else ''}") for n, o in CASES])
 def test_contract(name, options):
     """hpo_bench.testing's checks, exactly as a plugin's author runs them, on every built-in optimizer."""
     try:
@@ -56,6 +63,11 @@ def test_model_based_search_beats_random_on_a_smooth_objective(name):
         history = drive(make(opt_name, seed, budget=25, **options), n_asks=25, fail_every=0)
         return min(r.loss for _, r in history)
 
+    # Power, computed rather than guessed (issue 36), to see whether fewer seeds would do: the 20 paired
+    # differences of best losses (ours - random) on this machine, resampled with replacement, n seeds at a time
+    # (20,000 draws), under the exact signed-rank null. GP won 15 of 20 (p = 0.0014): power at n = 8, 10, 12,
+    # 16, 20 seeds is 0.58, 0.71, 0.79, 0.90, 0.96. TPE won 17 (0.79, 0.88, 0.94, 0.98, 1.00). Below 20 the GP
+    # case would fail one BLAS change in ten or more, and TPE's 20 seeds cost seconds: both keep 20.
     seeds = range(20)
     ours = [best(name, seed, **FAST[name]) for seed in seeds]
     rand = [best("random", seed) for seed in seeds]
@@ -292,8 +304,8 @@ def _plain_smac(facade_name: str, seed: int, n_trials: int, **scenario):
 
 
 @pytest.mark.parametrize("name, facade, scenario", [
-    ("smac-hpo", "HyperparameterOptimizationFacade", {}),
-    ("smac-bb", "BlackBoxFacade", {}),
+    pytest.param("smac-hpo", "HyperparameterOptimizationFacade", {}, marks=pytest.mark.slow),  # 21 s: SLOW_CASES
+    pytest.param("smac-bb", "BlackBoxFacade", {}, marks=pytest.mark.slow),  # 25 s
     ("smac-hb", "MultiFidelityFacade", {"min_budget": 1, "max_budget": 27})])
 def test_smac_without_options_asks_what_a_plain_smac_facade_asks(name, facade, scenario):
     """No options: the facade SMAC's docs build (its own model, initial design, intensifier), past the
