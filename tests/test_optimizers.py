@@ -53,7 +53,9 @@ def test_contract(name, options):
         assert {s.config["booster"] for s, _ in history} == {"gbtree", "gblinear"}, "both branches explored"
 
 
-@pytest.mark.parametrize("name", ["gp", "tpe"])
+# GP slow: 20 seeds x 25 asks, each fitting the GP (23 s on 2 idle cores, 98 s on busy ones); the power below
+# says why it keeps 20 seeds. TPE, seconds, stays in the default tier.
+@pytest.mark.parametrize("name", [pytest.param("gp", marks=pytest.mark.slow), "tpe"])
 def test_model_based_search_beats_random_on_a_smooth_objective(name):
     """With failures and batches aside: the models find lower losses than random draws do, as a paired one-sided
     Wilcoxon test over 20 seeds at the 5% level. Three seeds and their medians were not enough: the GP's path
@@ -379,6 +381,7 @@ def test_smac_hb_asks_smacs_hyperband_budgets_as_fidelities():
         make("smac-hb", 0, min_budget=30)
 
 
+@pytest.mark.slow  # SMAC's random forest at every ask, three SMAC runs twice and a resume: 20-47 s
 def test_smac_hpo_through_the_scheduler_is_deterministic_and_resumes(write_experiment, tmp_path):
     """Two runs of the same file store the same trials; a run whose last trials were lost in flight resumes
     (replay to a fresh facade) to exactly the trials of the uninterrupted run."""
@@ -438,6 +441,7 @@ for name in sorted(OPTIMIZERS):
 """
 
 
+@pytest.mark.slow  # two processes driving every optimizer, SMAC's facades included: 24-120 s
 def test_every_optimizer_asks_the_same_in_processes_of_different_hash_seeds():
     """Python salts str hashes per process: an optimizer whose suggestions follow the order of a set (SMAC's
     local search did) asks differently in another process, and a resumed run cannot replay. Each optimizer

@@ -30,7 +30,8 @@ def trials_of(db: Path) -> pd.DataFrame:
 
 
 def test_run_status_analyze_and_rerun_does_nothing(write_experiment, tmp_path, capsys):
-    exp = write_experiment(models='["xgboost", "random_forest"]',
+    # two cheap families (this is about the commands, not the models), in this process
+    exp = write_experiment(models='["decision_tree", "optimizer_families:TINY_FOREST"]', executor='"inline"',
                            optimizers="random = {}\ngrid = { n_points = 2 }")
     results, reports = tmp_path / "results", tmp_path / "reports"
     assert main(["run", str(exp), "--results-dir", str(results)]) == 0
@@ -63,7 +64,8 @@ def pytest_approx(x):
 
 
 def test_same_file_same_trials(write_experiment, tmp_path):
-    exp = write_experiment(models='["random_forest"]', budget_evals=4)
+    # TINY_FOREST: a random forest (its own seeded randomness) that fits in milliseconds
+    exp = write_experiment(models='["optimizer_families:TINY_FOREST"]', budget_evals=4)
     for d in ("a", "b"):
         assert main(["run", str(exp), "--results-dir", str(tmp_path / d), "--n-workers", "2"]) == 0
     a, b = trials_of(tmp_path / "a" / "tiny.sqlite"), trials_of(tmp_path / "b" / "tiny.sqlite")
@@ -135,7 +137,8 @@ def test_sigkill_then_resume_loses_and_duplicates_nothing(write_experiment, tmp_
 @pytest.mark.parametrize("optimizer", ["random", "smac-hpo", "ray-optuna"])
 def test_a_run_cut_short_resumes_and_loses_and_duplicates_nothing(write_experiment, tmp_path, optimizer):
     pytest.importorskip({"smac-hpo": "smac", "ray-optuna": "ray.tune"}.get(optimizer, "hpo_bench"))
-    exp = write_experiment(budget_evals=10, seeds=2, optimizers=f"{optimizer} = {{}}", executor='"inline"')
+    exp = write_experiment(models='["decision_tree"]', budget_evals=10, seeds=2, optimizers=f"{optimizer} = {{}}",
+                           executor='"inline"')
     total = 1 * 1 * 1 * 2 * 10
     reference = tmp_path / "reference"
     assert main(["run", str(exp), "--results-dir", str(reference)]) == 0
@@ -149,7 +152,7 @@ def test_a_run_cut_short_resumes_and_loses_and_duplicates_nothing(write_experime
 
 def test_sittings_by_model_give_the_trials_of_one_whole_run(write_experiment, tmp_path, capsys):
     exp = write_experiment(models='["decision_tree", "knn"]', budget_evals="{ decision_tree = 4, knn = 3 }",
-                           tasks='["sklearn:breast_cancer"]', seeds=1)
+                           tasks='["sklearn:breast_cancer"]', seeds=1, executor='"inline"')
     assert main(["run", str(exp), "--results-dir", str(tmp_path / "whole")]) == 0
     assert main(["run", str(exp), "--results-dir", str(tmp_path / "parts"), "--models", "knn"]) == 0
     knn_only = trials_of(tmp_path / "parts" / "tiny.sqlite")
