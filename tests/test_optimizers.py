@@ -23,6 +23,17 @@ FAST = {"gp": {"n_initial": 5}, "tpe": {"n_startup": 5}, "optuna-tpe": {"n_start
 CASES = [(name, FAST.get(name, {})) for name in sorted(OPTIMIZERS)] + [("tpe", {"n_startup": 5, "multivariate": True})]
 
 
+@pytest.fixture
+def one_blas_thread():
+    """SMAC's black-box facade fits a Gaussian process with numpy at every ask: with OpenBLAS's own threads on 2
+    cores shared with other work, smac-bb's contract checks took 242 s (user 245 s) where one thread took 63 s,
+    measured back to back. One BLAS thread in this process for the test, so for both sides of any comparison."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1):
+        yield
+
+
 def make(name: str, seed: int, budget: float = N_ASKS, **options):
     try:
         return get_optimizer(name)(SPACE, seed=seed, budget_evals=budget, **options)
@@ -40,8 +51,10 @@ SLOW_CASES = {"smac-bb", "smac-hpo"}
 @pytest.mark.parametrize("name, options", [
     pytest.param(n, o, marks=[pytest.mark.slow] if n in SLOW_CASES else [],
                  id=f"{n}{'-mv' if o.get('multivariate') else ''}") for n, o in CASES])
-def test_contract(name, options):
+def test_contract(name, options, request):
     """hpo_bench.testing's checks, exactly as a plugin's author runs them, on every built-in optimizer."""
+    if name.startswith("smac"):
+        request.getfixturevalue("one_blas_thread")
     try:
         history = check_optimizer(get_optimizer(name), SPACE, options)
     except ExperimentError as exc:
@@ -171,6 +184,7 @@ def _available(name: str) -> bool:
     return True
 
 
+@pytest.mark.usefixtures("one_blas_thread")  # SMAC's facades ask in this process
 def test_every_optimizer_runs_within_its_budget_through_the_scheduler(write_experiment, tmp_path):
     import json
 
@@ -309,6 +323,7 @@ def _plain_smac(facade_name: str, seed: int, n_trials: int, **scenario):
     pytest.param("smac-hpo", "HyperparameterOptimizationFacade", {}, marks=pytest.mark.slow),  # 21 s: SLOW_CASES
     pytest.param("smac-bb", "BlackBoxFacade", {}, marks=pytest.mark.slow),  # 25 s
     ("smac-hb", "MultiFidelityFacade", {"min_budget": 1, "max_budget": 27})])
+@pytest.mark.usefixtures("one_blas_thread")
 def test_smac_without_options_asks_what_a_plain_smac_facade_asks(name, facade, scenario):
     """No options: the facade SMAC's docs build (its own model, initial design, intensifier), past the
     initial design, told the same losses."""
