@@ -301,7 +301,7 @@ def report(store: str | Path, *, reports_dir: str | Path = "reports", metric: st
     where plotly is installed (`hpo-bench report`); returns the Report (its folder, figures, tables, and
     what was left out and why). `ice_task`: as for `analyze`. `against`: the store of the real benchmark
     that `store`'s surrogate benchmark stands for; the report gets a section on how far they agree."""
-    from hpo_bench.analysis.tunability import NotApplicable
+    from hpo_bench.analysis.not_applicable import NotApplicable
     from hpo_bench.report import build_report
 
     check_metric(metric)

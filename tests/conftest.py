@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+import os
 import textwrap
 from pathlib import Path
 
 import pytest
 
 from hpo_bench.tasks import load_task
+
+
+def pytest_xdist_auto_num_workers(config) -> int:
+    """pyproject's `-n auto`: the default tier (`-m "not slow"`, addopts) on up to 4 of this machine's cores, in
+    pytest-xdist's worker processes; any other selection, the slow tier included, in this process, one test at
+    a time: its tests start Ray and Dask clusters, kill process groups, time their kills and count processes."""
+    if config.option.markexpr != "not slow":
+        return 0
+    return max(1, min(4, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1))
 
 
 @pytest.fixture(scope="session")

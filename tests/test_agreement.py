@@ -13,7 +13,7 @@ from synthetic_store import neighbours_loss, write_store
 
 from hpo_bench.analysis import load_study
 from hpo_bench.analysis.agreement import agreement_tables, real_task
-from hpo_bench.analysis.tunability import NotApplicable
+from hpo_bench.analysis.not_applicable import NotApplicable
 from hpo_bench.cli import main
 
 TASKS = {"T0": 0.0, "T1": 0.05}

@@ -12,8 +12,9 @@ import pytest
 from hpo_bench.analysis import Study, analyze
 from hpo_bench.analysis.best_found import incumbent_traces, reference_losses, regret_traces
 from hpo_bench.analysis.comparisons import holm, nemenyi_cd, rank_traces, statistical_tests
+from hpo_bench.analysis.not_applicable import NotApplicable
 from hpo_bench.analysis.robustness import beat_probabilities, cvar, robustness_table
-from hpo_bench.analysis.tunability import NotApplicable, pair_table, tunability_summary, tunability_table, tuning_space
+from hpo_bench.analysis.tunability import pair_table, tunability_summary, tunability_table, tuning_space
 
 
 def table(rows: list[tuple]) -> pd.DataFrame:
@@ -184,7 +185,7 @@ def test_importance_goes_to_the_only_parameter_that_moves_the_loss():
 
 def test_importance_with_equal_losses_is_left_out_with_the_reason():
     from hpo_bench.analysis.importance import importance_table
-    from hpo_bench.analysis.tunability import NotApplicable
+    from hpo_bench.analysis.not_applicable import NotApplicable
 
     trials, space = _xgboost_trials(lambda c: 0.25)  # e.g. a model that ignores its hyperparameters
     with pytest.raises(NotApplicable, match="same loss for every configuration"):

@@ -43,6 +43,7 @@ def readme_example() -> str:
     return match.group(1)
 
 
+@pytest.mark.slow  # a driver process: the example as a script, with its worker processes (15-32 s)
 def test_readme_example_runs(tmp_path):
     """The manual's example, as a script of its own (worker processes import it), in a fresh folder."""
     (tmp_path / "example.py").write_text(readme_example())

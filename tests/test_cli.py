@@ -37,6 +37,7 @@ def test_bad_experiment_file_exits_2_with_one_line(tmp_path, text, message):
     assert debug.returncode != 0 and "Traceback" in debug.stderr
 
 
+@pytest.mark.slow  # two runs in driver processes (14-21 s on busy cores)
 def test_a_changed_experiment_file_does_not_mix_into_an_old_store(tmp_path):
     path = tmp_path / "e.toml"
     path.write_text(experiment_text(budget_evals=1, seeds=1))

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from killing import run_again, sigkill_part_way
 from test_run import _count, trials_of
 
 from hpo_bench.cli import main
@@ -47,32 +48,25 @@ def reference(experiment, tmp_path_factory) -> pd.DataFrame:
     return trials
 
 
+@pytest.mark.slow  # starts a Dask cluster
 def test_a_dask_local_cluster_gives_the_same_trials_as_the_local_executor(experiment, reference, tmp_path, capsys):
     assert main(["run", str(experiment), "--results-dir", str(tmp_path), "--executor", "dask"]) == 0
     assert "2 Dask workers" in capsys.readouterr().err
     pd.testing.assert_frame_equal(trials_of(tmp_path / "tiny.sqlite"), reference)  # configs, losses, states
 
 
+@pytest.mark.slow  # the one real SIGKILL of the dask executor (tests/killing.py)
 def test_dask_driver_sigkill_then_resume_loses_and_duplicates_nothing(experiment, reference, tmp_path):
     db = tmp_path / "tiny.sqlite"
     command = [sys.executable, "-m", "hpo_bench.cli", "run", str(experiment), "--results-dir", str(tmp_path),
                "--executor", "dask"]
-    proc = subprocess.Popen(command, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                            env=ENV)
-    deadline = time.monotonic() + 180
-    while _count(db) < 6 and time.monotonic() < deadline and proc.poll() is None:
-        time.sleep(0.05)
-    assert proc.poll() is None, proc.stderr.read().decode()
-    os.killpg(proc.pid, signal.SIGKILL)  # the driver, its Dask scheduler, workers and their evaluation processes
-    proc.wait()
-    stored = _count(db)
-    assert 6 <= stored < TOTAL, f"the kill came too late to test anything ({stored} of {TOTAL} stored)"
-
-    result = subprocess.run(command, capture_output=True, text=True, timeout=300, env=ENV)
-    assert result.returncode == 0, result.stderr
+    # the driver, its Dask scheduler, workers and their evaluation processes
+    sigkill_part_way(command, db, at_least=6, total=TOTAL, env=ENV, timeout=180)
+    run_again(command, env=ENV)
     pd.testing.assert_frame_equal(trials_of(db), reference)
 
 
+@pytest.mark.slow  # a run in a driver process
 def test_status_analyze_and_export_read_the_store_while_a_run_writes(write_experiment, tmp_path, capsys):
     # 40 evaluations of at least 0.3 s each on 2 workers: the run is still going while we read
     exp = write_experiment(models='["executor_families:SLEEPY"]', budget_evals=20, seeds=2,

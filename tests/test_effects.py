@@ -16,10 +16,10 @@ from synthetic_store import SHAPE, alpha_loss, learning_rate_loss, neighbours_lo
 from test_report import chromium
 
 from hpo_bench.analysis import load_study
+from hpo_bench.analysis.not_applicable import NotApplicable
 from hpo_bench.analysis.partial_dependence import N_ICE, partial_dependence_tables
 from hpo_bench.analysis.sampling import GOOD
 from hpo_bench.analysis.surrogate import fit_surrogates, surrogate_tunability
-from hpo_bench.analysis.tunability import NotApplicable
 from hpo_bench.models import get_model
 from hpo_bench.report import build_report, effects
 from hpo_bench.report.figures import Palette
@@ -128,6 +128,7 @@ def test_every_hyperparameter_has_its_curve_defaults_and_tuning_space(reports):
     assert "learning_rate" in report.alts["partial_dependence_xgboost"].split("largest first: ")[1].split(",")[0]
 
 
+@pytest.mark.slow  # drives Chromium
 def test_the_tunability_report_shows_partial_dependence_in_a_browser(reports):
     """Acceptance: the report's partial dependence, seen in headless Chromium (a screenshot)."""
     report = reports["study"]
@@ -207,6 +208,7 @@ def _plotted(driver, element: str) -> list[dict]:
         "x: Array.from(t.x || []), y: Array.from(t.y || []), n: t.dimensions ? t.dimensions[0].values.length : 0}))")
 
 
+@pytest.mark.slow  # drives Chromium
 def test_the_interactive_page_is_one_file_that_draws_offline_and_follows_its_controls(reports):
     """Acceptance: a single file, opened with no network; a control changes what is drawn."""
     report = reports["comparison"]

@@ -60,7 +60,8 @@ def ray_local(tmp_path_factory):
         os.environ.pop(key, None)
 
 
-@pytest.fixture(params=["local", "dask", "ray"])
+@pytest.fixture(params=["local", pytest.param("dask", marks=pytest.mark.slow),  # a Dask cluster
+                        pytest.param("ray", marks=pytest.mark.slow)])  # a local Ray
 def kind(request) -> str:
     return request.param
 
@@ -129,6 +130,7 @@ def _sandbox_pids(context_id: str) -> list[int]:
     return [s.process.pid for s in executors._IDLE_SANDBOXES if s.context_id == context_id]
 
 
+@pytest.mark.slow  # a Dask cluster
 def test_dask_task_data_reach_each_worker_once(context, dask_address):
     with DaskExecutor(2, context, address=dask_address) as executor:
         client, key = executor._client, executor._context_future.key
@@ -144,6 +146,7 @@ def test_dask_task_data_reach_each_worker_once(context, dask_address):
     assert client.status == "closed"
 
 
+@pytest.mark.slow  # a Dask cluster
 def test_dask_worker_death_is_retried_by_dask_then_failed(context, dask_address):
     """Run last: it kills both Dask workers (their nannies start new ones)."""
     with DaskExecutor(2, context, address=dask_address) as executor:
@@ -156,6 +159,7 @@ def test_dask_worker_death_is_retried_by_dask_then_failed(context, dask_address)
     assert after[2].state == TrialState.COMPLETE
 
 
+@pytest.mark.slow  # a local Ray
 def test_ray_actor_death_is_retried_once_then_failed(context, ray_local):
     """WORKER_KILLER SIGKILLs its sandbox's parent, the actor: a new actor retries the job once, then FAILED."""
     from hpo_bench.executors import RayExecutor

@@ -46,7 +46,7 @@ random = {}
 def store_path(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("export")
     (root / "e.toml").write_text(TOML)
-    summary = hpo_bench.run(root / "e.toml", results_dir=root / "results", n_workers=2)
+    summary = hpo_bench.run(root / "e.toml", results_dir=root / "results", executor="inline")  # the store is read
     assert summary.ok and summary.counts == {"done": 2}
     return summary.store_path
 
@@ -245,6 +245,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+@pytest.mark.slow  # starts the optuna-dashboard server
 def test_optuna_dashboard_serves_the_exported_studies(store_path, stored, tmp_path):
     pytest.importorskip("optuna_dashboard")
     command = shutil.which("optuna-dashboard", path=str(Path(sys.executable).parent)) or shutil.which(

@@ -5,21 +5,21 @@ killed mid-run resumes with nothing lost or duplicated."""
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pandas as pd
+import pytest
 from conftest import experiment_text
-from test_run import _count, trials_of
+from killing import run_again, sigkill_part_way
+from test_run import trials_of
 
 from hpo_bench.cli import main
 
 ENV = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).parent), os.environ.get("PYTHONPATH", "")])}
 
 
+@pytest.mark.slow  # two executors end to end, like test_dask's and test_ray's comparisons; 96 s on 2 busy cores
 def test_inline_gives_the_same_trials_as_local_workers(tmp_path, capsys):
     # FAILING_LOGREG fails for real on C <= 0, so FAILED trials must match too; the MLP is where threaded
     # BLAS once changed a loss in its last digit (the inline executor holds BLAS to one thread, as workers do)
@@ -49,6 +49,7 @@ def test_a_time_limit_is_refused_with_where_it_came_from(tmp_path, capsys):
     assert not (tmp_path / "r").exists()  # refused before anything was written
 
 
+@pytest.mark.slow  # the one real SIGKILL of the inline executor's driver (tests/killing.py)
 def test_inline_driver_sigkill_then_resume_loses_and_duplicates_nothing(tmp_path):
     # SLEEPY sleeps up to 1 s per fold: slow enough to kill the driver part-way
     exp = tmp_path / "exp.toml"
@@ -59,16 +60,6 @@ def test_inline_driver_sigkill_then_resume_loses_and_duplicates_nothing(tmp_path
     total = len(reference)
     db = tmp_path / "tiny.sqlite"
     command = [sys.executable, "-m", "hpo_bench.cli", "run", str(exp), "--results-dir", str(tmp_path)]
-    proc = subprocess.Popen(command, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                            env=ENV)
-    deadline = time.monotonic() + 120
-    while _count(db) < 3 and time.monotonic() < deadline and proc.poll() is None:
-        time.sleep(0.05)
-    assert proc.poll() is None, proc.stderr.read().decode()
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
-    stored = _count(db)
-    assert 3 <= stored < total, f"the kill came too late to test anything ({stored} of {total} stored)"
-    result = subprocess.run(command, capture_output=True, text=True, timeout=300, env=ENV)
-    assert result.returncode == 0, result.stderr
+    sigkill_part_way(command, db, at_least=3, total=total, env=ENV, timeout=120)
+    run_again(command, env=ENV)
     pd.testing.assert_frame_equal(trials_of(db), reference)

@@ -92,9 +92,10 @@ def test_every_metric_of_every_fold_equals_plain_scikit_learn_on_the_quickstart_
 
 
 def holdout_text(**extra: str) -> str:
+    # The inline executor: these are about what a run evaluates, stores and tells, not about workers.
     keys = {"name": '"held"', "tasks": '["sklearn:breast_cancer"]', "models": '["decision_tree"]',
             "budget_evals": "8", "seeds": "2", "cv_folds": "3", "n_workers": "2", "include_default": "true",
-            "test": '"holdout"', "test_fraction": "0.25", **extra}
+            "executor": '"inline"', "test": '"holdout"', "test_fraction": "0.25", **extra}
     body = "\n".join(f"{k} = {v}" for k, v in keys.items() if v != "None")
     return body + '\n\n[optimizers]\nrandom = {}\ntpe = { n_startup = 3 }\n'
 

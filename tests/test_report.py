@@ -57,7 +57,8 @@ def stores(tmp_path_factory):
     (root / "single.toml").write_text(experiment_text(
         name='"single"', models='["families:FAILING_LOGREG"]', budget_evals=6, seeds=1, include_default="false"))
     for name in ("many", "single"):
-        assert main(["run", str(root / f"{name}.toml"), "--results-dir", str(root / "results")]) == 0
+        assert main(["run", str(root / f"{name}.toml"), "--results-dir", str(root / "results"),
+                     "--executor", "inline"]) == 0
     return root
 
 
@@ -72,6 +73,7 @@ def test_report_of_failed_single_seed_runs(stores, tmp_path):
     assert "failed" in text and "sha256" in text
 
 
+@pytest.mark.slow  # drives Chromium
 def test_report_has_every_figure_and_table_and_opens_in_a_browser(stores, tmp_path):
     assert main(["report", str(stores / "results" / "many.sqlite"), "--reports-dir", str(tmp_path)]) == 0
     out = tmp_path / "many"

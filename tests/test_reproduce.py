@@ -7,6 +7,7 @@ import importlib.util
 from pathlib import Path
 
 import pandas as pd
+import pytest
 from test_tasks import write_manifest
 
 from hpo_bench.tasks import TaskStore
@@ -19,6 +20,7 @@ reproduce_slice = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(reproduce_slice)
 
 
+@pytest.mark.slow  # irreducibly long: 501 evaluations of the study, compared one by one (17-52 s)
 def test_the_decision_tree_slice_of_the_probst_study_reproduces_its_stored_trials_exactly(tmp_path):
     tasks = TaskStore(tmp_path / "tasks")
     import_manifest(tasks, write_manifest(tmp_path, ["diabetes"]))  # openml:data/37

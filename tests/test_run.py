@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import os
-import signal
-import sqlite3
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from killing import count_trials, cut_short, run_again, sigkill_part_way
 
 from hpo_bench.cli import main
 from hpo_bench.experiment import load_experiment
@@ -34,7 +30,8 @@ def trials_of(db: Path) -> pd.DataFrame:
 
 
 def test_run_status_analyze_and_rerun_does_nothing(write_experiment, tmp_path, capsys):
-    exp = write_experiment(models='["xgboost", "random_forest"]',
+    # two cheap families (this is about the commands, not the models), in this process
+    exp = write_experiment(models='["decision_tree", "optimizer_families:TINY_FOREST"]', executor='"inline"',
                            optimizers="random = {}\ngrid = { n_points = 2 }")
     results, reports = tmp_path / "results", tmp_path / "reports"
     assert main(["run", str(exp), "--results-dir", str(results)]) == 0
@@ -67,7 +64,8 @@ def pytest_approx(x):
 
 
 def test_same_file_same_trials(write_experiment, tmp_path):
-    exp = write_experiment(models='["random_forest"]', budget_evals=4)
+    # TINY_FOREST: a random forest (its own seeded randomness) that fits in milliseconds
+    exp = write_experiment(models='["optimizer_families:TINY_FOREST"]', budget_evals=4)
     for d in ("a", "b"):
         assert main(["run", str(exp), "--results-dir", str(tmp_path / d), "--n-workers", "2"]) == 0
     a, b = trials_of(tmp_path / "a" / "tiny.sqlite"), trials_of(tmp_path / "b" / "tiny.sqlite")
@@ -112,19 +110,14 @@ def test_failed_trials_are_recorded_and_told_and_the_run_goes_on(write_experimen
 
 
 def _count(db: Path) -> int:
-    try:
-        with sqlite3.connect(db, timeout=1) as conn:
-            return conn.execute("SELECT COUNT(*) FROM trials").fetchone()[0]
-    except sqlite3.Error:
-        return 0
+    return count_trials(db)
 
 
-# The peers that keep state of their own (SMAC's run history and intensifier, Ray Tune's searcher) are
-# rebuilt by replay like ours; an extra that is not installed skips its case.
-@pytest.mark.parametrize("optimizer", ["random", "smac-hpo", "ray-optuna"])
-def test_sigkill_then_resume_loses_and_duplicates_nothing(write_experiment, tmp_path, optimizer):
-    pytest.importorskip({"smac-hpo": "smac", "ray-optuna": "ray.tune"}.get(optimizer, "hpo_bench"))
-    exp = write_experiment(budget_evals=10, seeds=2, optimizers=f"{optimizer} = {{}}")
+# The one real SIGKILL of the local executor's driver and workers (tests/killing.py; the other executors have
+# theirs in test_inline.py, test_dask.py and test_ray.py).
+@pytest.mark.slow
+def test_sigkill_then_resume_loses_and_duplicates_nothing(write_experiment, tmp_path):
+    exp = write_experiment(budget_evals=10, seeds=2, optimizers="random = {}")
     total = 1 * 1 * 1 * 2 * 10
     reference = tmp_path / "reference"
     assert main(["run", str(exp), "--results-dir", str(reference)]) == 0
@@ -132,23 +125,34 @@ def test_sigkill_then_resume_loses_and_duplicates_nothing(write_experiment, tmp_
     killed = tmp_path / "killed"
     db = killed / "tiny.sqlite"
     command = [sys.executable, "-m", "hpo_bench.cli", "run", str(exp), "--results-dir", str(killed)]
-    proc = subprocess.Popen(command, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 120
-    while _count(db) < 6 and time.monotonic() < deadline and proc.poll() is None:
-        time.sleep(0.05)
-    os.killpg(proc.pid, signal.SIGKILL)  # the driver and its workers, mid-run
-    proc.wait()
-    stored = _count(db)
-    assert 6 <= stored < total, f"the kill came too late to test anything ({stored} of {total} stored)"
+    sigkill_part_way(command, db, at_least=6, total=total, timeout=120)  # the driver and its workers, mid-run
+    run_again(command)
+    pd.testing.assert_frame_equal(trials_of(db), trials_of(reference / "tiny.sqlite"))
 
-    result = subprocess.run(command, capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stderr
+
+# The peers that keep state of their own (SMAC's run history and intensifier, Ray Tune's searcher) are
+# rebuilt by replay like ours: a store cut short as a killed driver leaves it (each run keeps a prefix of its
+# trials and is pending) resumes in the process to the trials of the uninterrupted run. An extra that is not
+# installed skips its case.
+@pytest.mark.parametrize("optimizer", ["random", "smac-hpo", "ray-optuna"])
+def test_a_run_cut_short_resumes_and_loses_and_duplicates_nothing(write_experiment, tmp_path, optimizer):
+    pytest.importorskip({"smac-hpo": "smac", "ray-optuna": "ray.tune"}.get(optimizer, "hpo_bench"))
+    exp = write_experiment(models='["decision_tree"]', budget_evals=10, seeds=2, optimizers=f"{optimizer} = {{}}",
+                           executor='"inline"')
+    total = 1 * 1 * 1 * 2 * 10
+    reference = tmp_path / "reference"
+    assert main(["run", str(exp), "--results-dir", str(reference)]) == 0
+    db = tmp_path / "killed" / "tiny.sqlite"
+    db.parent.mkdir()
+    stored = cut_short(reference / "tiny.sqlite", db, keep=[3, 6])  # seed 0 keeps 3 trials, seed 1 keeps 6
+    assert 6 <= stored < total
+    assert main(["run", str(exp), "--results-dir", str(db.parent)]) == 0
     pd.testing.assert_frame_equal(trials_of(db), trials_of(reference / "tiny.sqlite"))
 
 
 def test_sittings_by_model_give_the_trials_of_one_whole_run(write_experiment, tmp_path, capsys):
     exp = write_experiment(models='["decision_tree", "knn"]', budget_evals="{ decision_tree = 4, knn = 3 }",
-                           tasks='["sklearn:breast_cancer"]', seeds=1)
+                           tasks='["sklearn:breast_cancer"]', seeds=1, executor='"inline"')
     assert main(["run", str(exp), "--results-dir", str(tmp_path / "whole")]) == 0
     assert main(["run", str(exp), "--results-dir", str(tmp_path / "parts"), "--models", "knn"]) == 0
     knn_only = trials_of(tmp_path / "parts" / "tiny.sqlite")

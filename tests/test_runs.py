@@ -66,12 +66,15 @@ def test_a_run_walks_its_states_and_tells_each_batch_in_trial_order_whatever_com
 def test_a_batch_a_rung_ends_early_is_told_when_it_is_back_already(write_experiment, tmp_path):
     # Rungs of 9 and 3 candidates in batches of 4: each rung ends in a short batch, and with one worker
     # that batch is back before the next ask says AwaitResults. It must be told then (and the run go
-    # on in the same sitting), and give the trials of batches that are whole rungs.
+    # on in the same sitting), and give the trials of batches that are whole rungs. The inline executor is
+    # one worker in this process: each result is back, on its own, before the next ask. TINY_FOREST: a random
+    # forest with a fidelity (n_estimators) and a space small enough to fit in milliseconds.
     trials = {}
     for batch_size in (4, 9):
         exp = load_experiment(write_experiment(
-            f"b{batch_size}.toml", models='["random_forest"]', budget_evals=6, seeds=1, n_workers=1,
-            include_default="false", optimizers=f'halving = {{ batch_size = {batch_size}, max_resources = 9, '
+            f"b{batch_size}.toml", models='["optimizer_families:TINY_FOREST"]', budget_evals=6, seeds=1, n_workers=1,
+            include_default="false", executor='"inline"',
+            optimizers=f'halving = {{ batch_size = {batch_size}, max_resources = 9, '
                                                 'n_candidates = 9 }'))
         with Store(tmp_path / f"b{batch_size}.sqlite") as store:
             assert Scheduler(exp, store).run() == {"done": 1}
@@ -100,7 +103,8 @@ def batched(tmp_path_factory):
     from conftest import experiment_text
 
     path = tmp_path_factory.mktemp("batched") / "exp.toml"
-    path.write_text(experiment_text(models='["decision_tree"]', budget_evals=10, seeds=1, optimizers=(
+    path.write_text(experiment_text(models='["decision_tree"]', budget_evals=10, seeds=1, executor='"inline"',
+                                    optimizers=(
         'random = { batch_size = 3 }\ntpe = { type = "tpe", batch_size = 2 }')))
     exp = load_experiment(path)
     with Store(path.parent / "a.sqlite") as store:

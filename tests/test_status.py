@@ -26,7 +26,7 @@ def made(tmp_path_factory):
     exp = place / "tiny.toml"
     exp.write_text(experiment_text(models='["decision_tree"]', tasks='["sklearn:iris", "sklearn:wine"]',
                                    budget_evals=4, optimizers="random = {}\ngrid = { n_points = 2 }"))
-    assert main(["run", str(exp), "--results-dir", str(place / "results")]) == 0
+    assert main(["run", str(exp), "--results-dir", str(place / "results"), "--executor", "inline"]) == 0
     return exp, place / "results" / "tiny.sqlite"
 
 
@@ -68,6 +68,7 @@ def test_watch_ends_by_itself_when_every_run_is_done_and_needs_watch_for_interva
     assert "--interval 5.0: only with --watch" in capsys.readouterr().err
 
 
+@pytest.mark.slow  # a run in a driver process
 def test_watch_follows_a_run_and_stops_when_it_stops(write_experiment, tmp_path):
     exp = write_experiment(models='["decision_tree"]', budget_evals=15, seeds=2, n_workers=1)
     results = tmp_path / "results"

@@ -54,7 +54,7 @@ def test_one_at_a_time_runs_and_their_analysis(write_experiment, tmp_path):
     exp = load_experiment(write_experiment(models='["random_forest"]', tasks='["sklearn:iris", "sklearn:wine"]',
                                            budget_evals=2, seeds=1, tune='["all", "each"]'))
     store = Store(tmp_path / "t.sqlite")
-    assert Scheduler(exp, store, n_workers=2).run() == {"done": 12}
+    assert Scheduler(exp, store, executor="inline").run() == {"done": 12}  # in this process: runs, not workers
     trials = store.trials()
     store.close()
     assert set(trials.tuned) == {"all", *RF.space.names}

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from hpo_bench.analysis.tunability import NotApplicable
+from hpo_bench.analysis.not_applicable import NotApplicable
 from hpo_bench.analysis.variance import COLUMNS, METHOD, variance_decomposition, variance_summary
 
 FACTORS = ["split_rep", "model_rep", "optimizer_rep"]

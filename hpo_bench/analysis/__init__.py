@@ -25,6 +25,7 @@ from hpo_bench.analysis.best_found import (
 )
 from hpo_bench.analysis.comparisons import rank_traces, statistical_tests
 from hpo_bench.analysis.importance import importance_table
+from hpo_bench.analysis.not_applicable import NotApplicable
 from hpo_bench.analysis.partial_dependence import ice_task_problem, partial_dependence_tables
 from hpo_bench.analysis.probst2019 import probst_tables
 from hpo_bench.analysis.robustness import beat_probabilities, robustness_table
@@ -32,7 +33,6 @@ from hpo_bench.analysis.sampling import suggestion_density
 from hpo_bench.analysis.study import Study, load_study, select_models
 from hpo_bench.analysis.surrogate import fit_surrogates, surrogate_tunability
 from hpo_bench.analysis.tunability import (
-    NotApplicable,
     pair_table,
     tunability_summary,
     tunability_table,

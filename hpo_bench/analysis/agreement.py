@@ -26,9 +26,9 @@ from scipy import stats
 
 from hpo_bench.analysis.best_found import metric_view, run_best
 from hpo_bench.analysis.comparisons import final_matrix
+from hpo_bench.analysis.not_applicable import NotApplicable
 from hpo_bench.analysis.robustness import beat_probabilities
 from hpo_bench.analysis.study import Study
-from hpo_bench.analysis.tunability import NotApplicable
 
 PREFIX = "surrogate:"
 CELL = ["task", "model", "optimizer"]

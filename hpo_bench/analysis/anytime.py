@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from hpo_bench.analysis.best_found import RUN_COLUMNS, _full, _select
-from hpo_bench.analysis.tunability import NotApplicable
+from hpo_bench.analysis.not_applicable import NotApplicable
 
 TIME_POINTS = 40  # log-spaced times per trace: enough for a smooth median curve, a small CSV
 

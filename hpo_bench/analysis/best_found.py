@@ -18,6 +18,7 @@ import math
 import numpy as np
 import pandas as pd
 
+from hpo_bench.analysis.not_applicable import NotApplicable
 from hpo_bench.errors import HpoBenchError
 
 RUN_COLUMNS = ["task", "model", "optimizer", "tuned", "seed"]
@@ -180,8 +181,6 @@ def optimism_table(traces: pd.DataFrame) -> pd.DataFrame:
     """
     t = traces[traces["test_loss"].notna() & traces["best_loss"].notna()]
     if t.empty:
-        from hpo_bench.analysis.tunability import NotApplicable
-
         raise NotApplicable('no incumbent has a held-out test score (set test = "holdout")')
     t = t.assign(optimism=t["test_loss"] - t["best_loss"])
     return t.groupby(["model", "optimizer", "tuned", "metric", "budget_evals"], as_index=False).agg(

@@ -15,7 +15,7 @@ import pandas as pd
 from scipy import stats
 
 from hpo_bench.analysis.best_found import run_best
-from hpo_bench.analysis.tunability import NotApplicable
+from hpo_bench.analysis.not_applicable import NotApplicable
 
 BLOCK = ["task", "model", "seed"]
 

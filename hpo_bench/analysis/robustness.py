@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from hpo_bench.analysis.best_found import run_best
-from hpo_bench.analysis.tunability import NotApplicable
+from hpo_bench.analysis.not_applicable import NotApplicable
 
 GROUP = ["task", "model", "optimizer", "tuned"]
 

@@ -22,16 +22,15 @@ import numpy as np
 import pandas as pd
 
 from hpo_bench.analysis.best_found import run_best
+
+# Re-exported: analysis/surrogate.py and analysis/probst2019.py still import it from here.
+from hpo_bench.analysis.not_applicable import NotApplicable  # noqa: F401
 from hpo_bench.analysis.study import builtin_family, task_type_of
 
 N_BOOTSTRAP = 2000
 # Gains below this are rounding, not tuning (losses are means of fold losses, whose last bit depends on
 # the order of summation); dividing by such a "gain" made relative tunabilities of 1e14.
 GAIN_TOLERANCE = 1e-12
-
-
-class NotApplicable(Exception):  # noqa: N818  (a reason, not an error)
-    """The table does not apply to this experiment; the message says why."""
 
 
 def default_losses(trials: pd.DataFrame) -> pd.DataFrame:

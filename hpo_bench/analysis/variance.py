@@ -25,7 +25,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from hpo_bench.analysis.tunability import NotApplicable
+from hpo_bench.analysis.not_applicable import NotApplicable
 
 CELL = ["task", "model", "optimizer", "tuned"]
 # Seed factor column -> component name in the output.

@@ -2,7 +2,8 @@
 
 The scheduler sees an executor only through `Executor`: it enters it (workers start, or a cluster is
 reached), submits jobs while `n_free` > 0, collects results with `wait`, and leaves it (workers stop).
-`make_executor` picks the implementation by the name an experiment file or the command line gives.
+`make_executor` (factory.py) picks the implementation by the name an experiment file or the command line
+gives.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Self
 
-from hpo_bench.errors import HpoBenchError
 from hpo_bench.tasks.base import Split, Task
 from hpo_bench.trial import TrialResult
 
@@ -103,27 +103,3 @@ EXECUTORS = ("local", "inline", "dask", "ray")  # "inline" is also what the sche
 
 def default_n_workers() -> int:
     return os.cpu_count() or 1
-
-
-def make_executor(kind: str, n_workers: int, context: WorkerContext, *, time_limit_s: float | None = None,
-                  scheduler_address: str | None = None) -> Executor:
-    """The executor named `kind` ("local", "inline", "dask" or "ray"); a scheduler address is a cluster's
-    (Dask's scheduler, Ray's head), so it makes no sense for "local" or "inline"."""
-    # Imported here: these modules build on this one.
-    from hpo_bench.executors.dask import DaskExecutor
-    from hpo_bench.executors.inline import InlineExecutor
-    from hpo_bench.executors.local import LocalExecutor
-    from hpo_bench.executors.ray import RayExecutor
-
-    if kind in ("local", "inline") and scheduler_address is not None:
-        raise HpoBenchError(f"scheduler address {scheduler_address!r} given, but the executor is {kind!r}; "
-                            "use the 'dask' or 'ray' executor to connect to a cluster")
-    if kind == "inline":
-        return InlineExecutor(context, time_limit_s)
-    if kind == "local":
-        return LocalExecutor(n_workers, context, time_limit_s)
-    if kind == "dask":
-        return DaskExecutor(n_workers, context, time_limit_s, address=scheduler_address)
-    if kind == "ray":
-        return RayExecutor(n_workers, context, time_limit_s, address=scheduler_address)
-    raise HpoBenchError(f"executor {kind!r}: must be one of {list(EXECUTORS)}")

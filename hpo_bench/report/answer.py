@@ -13,7 +13,7 @@ import pandas as pd
 
 from hpo_bench.analysis import Study
 from hpo_bench.analysis.comparisons import final_matrix
-from hpo_bench.analysis.tunability import NotApplicable
+from hpo_bench.analysis.not_applicable import NotApplicable
 
 ALPHA = 0.05  # the level the sentence reads a p-value against; the tests table holds every p-value
 

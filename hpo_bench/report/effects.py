@@ -15,8 +15,8 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from hpo_bench.analysis.not_applicable import NotApplicable
 from hpo_bench.analysis.sampling import GOOD
-from hpo_bench.analysis.tunability import NotApplicable
 from hpo_bench.report.figures import Palette, _grid, plt
 from hpo_bench.space import Categorical, SearchSpace
 

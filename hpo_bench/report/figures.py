@@ -18,7 +18,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-from hpo_bench.analysis.tunability import NotApplicable  # noqa: E402
+from hpo_bench.analysis.not_applicable import NotApplicable  # noqa: E402
 from hpo_bench.space import Categorical, SearchSpace  # noqa: E402
 
 plt.rcParams.update({"figure.dpi": 100, "savefig.dpi": 120, "axes.grid": True, "grid.alpha": 0.3,

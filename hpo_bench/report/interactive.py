@@ -24,9 +24,9 @@ import pandas as pd
 
 from hpo_bench.analysis import Study, incumbent_traces, metric_view
 from hpo_bench.analysis.best_found import reference_losses, regret_traces
+from hpo_bench.analysis.not_applicable import NotApplicable
 from hpo_bench.analysis.study import builtin_family
 from hpo_bench.analysis.surrogate import _shapes
-from hpo_bench.analysis.tunability import NotApplicable
 from hpo_bench.errors import HpoBenchError
 from hpo_bench.models import DataShape, ModelFamily
 from hpo_bench.space import Categorical, SearchSpace
