@@ -145,7 +145,10 @@ def tunability_summary(measured: pd.DataFrame | None, surrogate: pd.DataFrame | 
     if surrogate is not None:
         s = surrogate[surrogate["reference"].isin(list(AGAINST))]
         seeds = trials.groupby("model")["seed"].nunique().rename("n_seeds")
-        s = s.assign(against=s["reference"].map(AGAINST), estimate="surrogate").join(seeds, on="model")
+        # Over every dataset, and (a row of its own, not instead) over those whose surrogate fits R^2 >= 0.5.
+        label = "surrogate" if "datasets" not in s else np.where(s["datasets"] == "all", "surrogate",
+                                                                 "surrogate (" + s["datasets"] + ")")
+        s = s.assign(against=s["reference"].map(AGAINST), estimate=label).join(seeds, on="model")
         parts.append(s[["model", "tuned", "against", "estimate", *columns, "n_seeds"]])
     if not parts:
         raise NotApplicable("neither measured nor surrogate tunability applies to this store")
