@@ -26,7 +26,7 @@ from hpo_bench.analysis.best_found import (
 from hpo_bench.analysis.comparisons import rank_traces, statistical_tests
 from hpo_bench.analysis.importance import importance_table
 from hpo_bench.analysis.partial_dependence import ice_task_problem, partial_dependence_tables
-from hpo_bench.analysis.probst2019 import probst_tables
+from hpo_bench.analysis.probst2019 import probst_tables, same_dataset_tables
 from hpo_bench.analysis.robustness import beat_probabilities, robustness_table
 from hpo_bench.analysis.sampling import suggestion_density
 from hpo_bench.analysis.study import Study, load_study, select_models
@@ -99,6 +99,14 @@ def analyze(study: Study, reference: pd.DataFrame | None = None, seed: int = 0,
         except NotApplicable as why:
             for name in ("probst2019_agreement", "probst2019_hyperparameters", "probst2019_tuning_space"):
                 skipped[name] = str(why)
+        if "surrogate_per_dataset" in tables:
+            try:
+                tables.update(same_dataset_tables(tables["surrogate_per_dataset"], tasks,
+                                                  str(trials["metric"].iloc[0]), seed,
+                                                  tables.get("surrogate_quality")))
+            except NotApplicable as why:
+                for name in ("probst2019_same_datasets", "probst2019_same_datasets_per_dataset"):
+                    skipped[name] = str(why)
     add("importance", lambda: importance_table(trials, spaces, seed))
     add("suggestion_density", lambda: suggestion_density(trials, spaces))
     add("robustness", lambda: robustness_table(trials))
