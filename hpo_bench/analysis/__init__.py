@@ -107,6 +107,12 @@ def analyze(study: Study, reference: pd.DataFrame | None = None, seed: int = 0,
             except NotApplicable as why:
                 for name in ("probst2019_same_datasets", "probst2019_same_datasets_per_dataset"):
                     skipped[name] = str(why)
+        else:
+            for name in ("probst2019_same_datasets", "probst2019_same_datasets_per_dataset"):
+                skipped[name] = "no surrogate tunability per dataset to set beside the paper's (surrogate_quality)"
+    else:  # one line says why the surrogate tables are absent, rather than figures pointing at nothing
+        for name in SURROGATE_TABLES:
+            skipped[name] = f"surrogates are fitted for a tunability study only ({skipped['tunability']})"
     add("importance", lambda: importance_table(trials, spaces, seed))
     add("suggestion_density", lambda: suggestion_density(trials, spaces))
     add("robustness", lambda: robustness_table(trials))
