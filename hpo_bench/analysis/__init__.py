@@ -26,7 +26,7 @@ from hpo_bench.analysis.best_found import (
 from hpo_bench.analysis.comparisons import rank_traces, statistical_tests
 from hpo_bench.analysis.importance import importance_table
 from hpo_bench.analysis.partial_dependence import ice_task_problem, partial_dependence_tables
-from hpo_bench.analysis.probst2019 import probst_tables, same_dataset_tables
+from hpo_bench.analysis.probst2019 import MEASURES, check_reference, probst_tables, same_dataset_tables
 from hpo_bench.analysis.robustness import beat_probabilities, robustness_table
 from hpo_bench.analysis.sampling import suggestion_density
 from hpo_bench.analysis.study import Study, load_study, select_models
@@ -80,6 +80,8 @@ def analyze(study: Study, reference: pd.DataFrame | None = None, seed: int = 0,
     add("tunability_pairs", lambda: pair_table(trials))
     add("tuning_space", lambda: tuning_space(trials, tasks))
     if "tunability" in tables:  # a tunability study (default trials); optimizer comparisons have none
+        if str(trials["metric"].iloc[0]) in MEASURES:  # it will be set beside the paper's numbers
+            check_reference()
         try:
             fitted = fit_surrogates(trials, tasks, spaces, seed)
             surrogate = surrogate_tunability(trials, tasks, spaces, seed, fitted=fitted)

@@ -13,6 +13,9 @@ gradient-boosted trees, which an earlier version chose when they cross-validated
 (1-AUC of -0.16 predicted for xgboost on monks-3, issue 35) and are no longer used. Every prediction is
 still clipped to [min, max] of the dataset's observed design losses, and the share clipped is reported
 per dataset (`share_clipped` in surrogate_quality: 0 for a forest, by construction).
+Configurations of the design that ran into the experiment's time_limit_s (state TIMEOUT) or failed are not
+in it: the surrogate sees the losses that were measured, as the authors' saw the bot's finished runs only
+(the bot's jobs had time and memory limits); surrogate_quality counts them per dataset (`n_timeout`).
 A dataset is left out of a family's tables, with the reason, when
 - its design has fewer than MIN_TRIALS complete configurations, or fewer than MIN_TRIALS_PER_PARAMETER
   per hyperparameter of the stored space (Loeppky, Sacks & Welch 2009, "Choosing the sample size of a
@@ -188,11 +191,16 @@ def fit_surrogates(trials: pd.DataFrame, tasks: pd.DataFrame, spaces: Mapping[st
     floor_metric, floor_column, floor_name = FLOOR_METRIC[task_type]
     default_auc = _default_floor_losses(trials, floor_metric)
     shapes = _shapes(tasks)
+    # Design configurations stopped at the experiment's time_limit_s: not in the design (a surrogate is fitted
+    # on the losses it saw, as the authors' on the bot's finished runs), counted beside it.
+    timed_out = trials[(trials["tuned"] == "all") & (trials["source"] == "optimizer") & (trials["state"] == "TIMEOUT")
+                       & ~is_adaptive(trials)].groupby(["model", "task"]).size().to_dict()
     fitted: dict = {}
     quality = []
     for (model_name, task), group in design.groupby(["model", "task"], sort=True):
         shape = shapes.get(task, DataShape(0, 1, 0))
         row = {"model": model_name, "task": task, "n_design": len(group),
+               "n_timeout": int(timed_out.get((model_name, task), 0)),
                floor_column: default_auc.get((model_name, task), np.nan)}
         if model_name not in models:
             quality.append({**row, "kept": False, "reason": outside_reason(model_name)})

@@ -65,8 +65,10 @@ SHOWN = {
                             None),
     "surrogate_quality": ("Surrogates per dataset (a random forest with ranger's defaults, as the authors'): the "
                           "design it was fitted on, out-of-fold R^2 and Kendall tau (R^2 is shown, not a rule), the "
-                          "observed loss range and the share of predictions clipped to it, and why a dataset was "
-                          "left out", None),
+                          "observed loss range and the share of predictions clipped to it, how many design "
+                          "configurations ran into the per-evaluation time limit (n_timeout: TIMEOUT trials are "
+                          "left out of the design, the surrogate is fitted on completed ones only), and why a "
+                          "dataset was left out", None),
     "best_found": ("Best-found loss per task, model and optimizer (over seeds): validation (inner CV, the loss "
                    "the search minimised) and, where the experiment held out a test part, the same incumbents on it",
                    ["task", "model", "optimizer", "tuned", "metric", "selected_by", "median", "q25", "q75", "iqr",
