@@ -205,3 +205,16 @@ def test_the_same_datasets_comparison_matches_by_openml_id_and_labels_every_row(
     assert "surrogate" in every["estimate"] and "R default" in every["estimate"] and every["paper_measure"] == "Tun.P"
     well = summary.loc["the 5 of the 6 shared with our surrogate's R^2 >= 0.5"]  # added, not substituted
     assert well["n_datasets"] == 5 and well["ratio_of_means"] == pytest.approx(1.0)
+
+
+def test_measured_rows_say_which_default_the_runs_evaluated():
+    """Tun.P is defined against the R defaults: runs whose default trial was scikit-learn's say so (issue 35)."""
+    from hpo_bench.analysis.probst2019 import measured_against
+    from hpo_bench.analysis.tunability import runs_default
+
+    tree = get_model("decision_tree")
+    for default, label in ((tree.default("probst2019"), "R default (probst2019)"),
+                           (tree.package_default(), "package default")):
+        trials = pd.DataFrame({"model": ["decision_tree"], "source": ["default"], "config": [json.dumps(default)]})
+        assert runs_default(trials, "decision_tree") == label
+        assert measured_against(trials, "decision_tree").startswith(label.split(" (")[0])
