@@ -18,7 +18,7 @@ from conftest import experiment_text
 
 import hpo_bench
 from hpo_bench.analysis.probst2019 import FAMILIES, REFERENCE_SHA256, reference_file
-from hpo_bench.analysis.surrogate import _encode, fit_surrogates
+from hpo_bench.analysis.surrogate import _encode, fit_surrogates, surrogate_tunability
 from hpo_bench.cli import main
 from hpo_bench.experiment import load_experiment
 from hpo_bench.models import get_model
@@ -83,11 +83,12 @@ def test_the_study_runs_the_paper_spaces_for_six_families_with_k_on_its_grid():
 
 
 def _design(configs: list[dict], loss) -> pd.DataFrame:
-    """One random-search run's trials (the design a surrogate is fitted on) of kNN on one task."""
+    """One random-search run's trials of kNN on one task: the package default, then the design."""
+    configs = [get_model("knn").package_default(), *configs]
     return pd.DataFrame([{"task": "T", "model": "knn", "optimizer": "random", "optimizer_type": "random",
-                          "adaptive": False, "tuned": "all", "seed": 0, "trial_number": i + 1, "source": "optimizer",
-                          "config": json.dumps(c), "fidelity": 1.0, "metric": "1-auc", "state": "COMPLETE",
-                          "loss": loss(c)} for i, c in enumerate(configs)])
+                          "adaptive": False, "tuned": "all", "seed": 0, "trial_number": i,
+                          "source": "optimizer" if i else "default", "config": json.dumps(c), "fidelity": 1.0,
+                          "metric": "1-auc", "state": "COMPLETE", "loss": loss(c)} for i, c in enumerate(configs)])
 
 
 def test_boosting_extrapolates_below_the_observed_minimum_and_our_surrogate_does_not():
@@ -110,7 +111,7 @@ def test_boosting_extrapolates_below_the_observed_minimum_and_our_surrogate_does
     tasks = pd.DataFrame({"task": ["T"], "n_rows": [500], "n_features": [8]})
     fitted = fit_surrogates(trials, tasks, {"knn": space}, seed=0)
     surrogate, _ = fitted["surrogates"]["knn"]["T"]
-    observed = trials["loss"].to_numpy()
+    observed = trials["loss"].to_numpy()[1:]  # the design's losses (the default trial is not in it)
     everywhere = _encode(space, [space.sample(rng) for _ in range(5000)]
                          + [{"n_neighbors": 30, "weights": w, "p": 5.0} for w in ("uniform", "distance")])
     X = _encode(space, configs)
@@ -120,6 +121,11 @@ def test_boosting_extrapolates_below_the_observed_minimum_and_our_surrogate_does
     ours = surrogate.predict(everywhere)
     assert observed.min() <= ours.min() and ours.max() <= observed.max()
     assert surrogate.n_clipped == 0 and surrogate.n_predicted == len(everywhere)  # the share clipped: 0
+    tables = surrogate_tunability(trials, tasks, {"knn": space}, seed=0, n_candidates=500, fitted=fitted)
+    assert (tables["surrogate_quality"]["share_clipped"] == 0).all()  # what the report shows
+    r2 = tables["surrogate_quality"]["r2"].iloc[0]
+    assert (tables["surrogate_per_dataset"]["surrogate_r2"] == r2).all()  # beside each dataset's numbers
+    assert (tables["surrogate_vs_design"]["surrogate_r2"] == r2).all()
 
 
 def test_a_family_without_a_probst2019_space_is_one_line_and_exit_2(tmp_path, capsys):

@@ -253,6 +253,10 @@ def surrogate_tunability(trials: pd.DataFrame, tasks: pd.DataFrame, spaces: Mapp
         pairs.append(_pairs(model, per_task, d, default))
     per_dataset_table = pd.concat(per_dataset, ignore_index=True)
     quality = _with_clipping(fitted)
+    # Each dataset's numbers with its surrogate's out-of-fold R^2 beside them (shown, not a rule; issue 35).
+    r2 = quality.set_index(["model", "task"])["r2"] if "r2" in quality else pd.Series(dtype=float)
+    per_dataset_table["surrogate_r2"] = [r2.get((m, t), np.nan) for m, t in
+                                         zip(per_dataset_table["model"], per_dataset_table["task"], strict=True)]
     well = quality[quality["kept"] & quality["well_fitted"].eq(True)]
     return {"surrogate_quality": quality, "optimal_defaults": pd.concat(defaults, ignore_index=True),
             "surrogate_per_dataset": per_dataset_table,
@@ -282,12 +286,12 @@ def _against_design(trials: pd.DataFrame, per_dataset: pd.DataFrame) -> pd.DataF
     full = per_dataset[(per_dataset["reference"] == "package") & (per_dataset["tuned"] == "all")]
     default = default_losses(trials).groupby(["model", "task"])["default_loss"].median().rename("measured_default")
     best = design_trials(trials).groupby(["model", "task"])["loss"].min().rename("measured_best")
-    out = full.set_index(["model", "task"])[["f_reference", "f_optimum", "d"]].rename(columns={
+    out = full.set_index(["model", "task"])[["f_reference", "f_optimum", "d", "surrogate_r2"]].rename(columns={
         "f_reference": "predicted_default", "f_optimum": "predicted_optimum", "d": "d_surrogate"})
     out = out.join(default).join(best)
     out["d_measured"] = (out["measured_default"] - out["measured_best"]).clip(lower=0)
     return out.reset_index()[["model", "task", "predicted_default", "measured_default", "predicted_optimum",
-                              "measured_best", "d_surrogate", "d_measured"]]
+                              "measured_best", "d_surrogate", "d_measured", "surrogate_r2"]]
 
 
 def _candidates(model: _Model, seed: int, n: int) -> list[dict]:

@@ -61,7 +61,8 @@ SHOWN = {
                                 "optima on the surrogates, ours beside the paper's", None),
     "surrogate_vs_design": ("The surrogates against what the study measured, per dataset: the package default's "
                             "real validation loss (the surrogates never saw it) and the design's best real loss, "
-                            "beside the surrogate's prediction at the default and at its optimum; d both ways",
+                            "beside the surrogate's prediction at the default and at its optimum; d both ways; the "
+                            "surrogate's out-of-fold R^2",
                             None),
     "surrogate_quality": ("Surrogates per dataset (a random forest with ranger's defaults, as the authors'): the "
                           "design it was fitted on, out-of-fold R^2 and Kendall tau (R^2 is shown, not a rule), the "
