@@ -13,6 +13,7 @@ metric = "1-auc"           # or "logloss", "error", ...; regression tasks: "rmse
 n_workers = 2              # default: the machine's cores
 include_default = true     # the package default is every run's first trial
 defaults = "probst2019"    # the R packages' defaults of Probst et al. 2019 instead (default: "package")
+space = "probst2019"       # every model searches the space Probst et al. 2019 sampled (default: "family", its own)
 tune = ["all", "each"]     # runs tuning everything, and one run per hyperparameter alone
 time_limit_s = 60          # an evaluation running longer is stopped and stored TIMEOUT; default: no limit
 executor = "dask"          # "local" (default), "dask" or "ray"
@@ -30,6 +31,7 @@ xgboost = "spaces/xgboost.json"                 # relative to this file (docs/co
 [optimizers]
 random = {}
 grid = { n_points = 3 }
+grid-k = { type = "grid", n_points = 30, models = ["knn"] }   # `models`: only these models run it (default: all)
 coarse-grid = { type = "grid", n_points = 2 }   # a label of your own, with `type`
 local = { type = "my_optimizer:LocalSearch" }   # a class of your own, or an entry point (docs/plugins.md)
 ```
@@ -75,7 +77,8 @@ KEYS = {
     "tasks": "a list of task references: sklearn:NAME, openml:task/ID, openml:data/ID, suite:NAME, or a name or "
              "OpenML id in the task store",
     "models": "a list of model families",
-    "optimizers": "a table of label = { type = ..., options }",
+    "optimizers": "a table of label = { type = ..., options }; the option models = [...] runs that optimizer on those "
+                  "models only (default: every model), and every model needs at least one optimizer",
     "budget_evals": "a positive integer: evaluations per run at full fidelity (the default trial included), or a "
                     "table giving one for each model, such as { xgboost = 200, knn = 500 }",
     "budget_seconds": "a positive number of seconds per run: a run asks no more once its trials' recorded fit and "
@@ -95,6 +98,9 @@ KEYS = {
               "those it leaves out are held at the default",
     "defaults": "which default each model is evaluated at and holds untuned parameters at: 'package' (default: "
                 "the library's own) or 'probst2019' (the R packages' defaults of Probst, Boulesteix & Bischl 2019)",
+    "space": "which space every model searches: 'family' (default: the family's own) or 'probst2019' (the space "
+             "the mlr random bot of Probst, Boulesteix & Bischl 2019 sampled; hpo_bench/models/ cites each); a "
+             "model named in [spaces] keeps its file's space",
     "tune": "what each run tunes: 'all' (default), 'each', 'pairs', a parameter name, a list of names, or a list "
             "of these",
     "time_limit_s": "a positive number of seconds per evaluation (all its folds); default: no limit",
@@ -111,6 +117,7 @@ KEYS = {
 }
 TEST_MODES = ("none", "holdout")
 DEFAULT_KINDS = ("probst2019",)  # named defaults besides the package's (ModelFamily.named_defaults)
+SPACE_KINDS = ("family", "probst2019")  # the family's own space, or one of ModelFamily.named_spaces
 SEED_DESIGNS = ("repeated", "crossed")
 MAX_CROSSED_LEVELS = 10
 DASK_SCHEMES = ("tcp", "tls", "ucx", "ws", "wss")
@@ -134,6 +141,12 @@ class OptimizerSpec:
     label: str
     type: str
     options: dict[str, Any] = field(default_factory=dict)
+    # The models it runs on; None: every model. A grid over kNN's 30 values of k beside random search on
+    # the other families is one study (Probst et al. 2019's protocol), not two.
+    models: tuple[str, ...] | None = None
+
+    def serves(self, model: str) -> bool:
+        return self.models is None or model in self.models
 
 
 @dataclass(frozen=True)
@@ -216,7 +229,7 @@ class Experiment:
         """All runs, seed-major so that an early stop leaves whole repetitions behind."""
         return [RunSpec(seed, task, model, opt.label, tuned, *self.seed_factors(seed)) for seed in self.repetitions()
                 for task in self.tasks for model in self.models for tuned in self.tune.get(model, ["all"])
-                for opt in self.optimizers]
+                for opt in self.optimizers if opt.serves(model)]
 
 
 def _close(word: str, allowed: list[str]) -> str:
@@ -392,6 +405,8 @@ def _build_optimizers(where: str, optimizers: list[OptimizerSpec], families: dic
     for spec in optimizers:
         cls = get_optimizer(spec.type)
         for model, family in families.items():
+            if not spec.serves(model):
+                continue
             if cls.multi_fidelity and family.fidelity_param is None:
                 raise ExperimentError(f"{where}: optimizers.{spec.label} on {model}: optimizer {cls.name!r} asks "
                                       f"fidelities below 1, and {model} has no fidelity parameter, so each trial "
@@ -460,6 +475,17 @@ def _validate(data: dict[str, Any], text: str, where: str, build_optimizers: boo
         if not isinstance(options, dict):
             raise _fail(where, f"optimizers.{label}", options, "must be a table of options, e.g. {}")
         options = dict(options)
+        served = options.pop("models", None)
+        if served is not None:
+            if (not isinstance(served, list) or not served or not all(isinstance(m, str) for m in served)
+                    or len(set(served)) != len(served)):
+                raise _fail(where, f"optimizers.{label}.models", served, "must be a non-empty list of distinct "
+                            "model names")
+            strange = [m for m in served if m not in models]
+            if strange:
+                raise _fail(where, f"optimizers.{label}.models", served, f"names {strange[0]!r}, a model the "
+                            f"experiment does not run (models: {', '.join(models)}){_close(strange[0], models)}")
+            served = tuple(served)
         kind = options.pop("type", label)
         if not isinstance(kind, str):
             raise _fail(where, f"optimizers.{label}.type", kind, "must be an optimizer type (a string)")
@@ -473,7 +499,11 @@ def _validate(data: dict[str, Any], text: str, where: str, build_optimizers: boo
                 cls.options[key].check(label, key, value)
         except HpoBenchError as exc:
             raise ExperimentError(f"{where}: optimizers.{label}: {exc}") from None
-        optimizers.append(OptimizerSpec(label, kind, options))
+        optimizers.append(OptimizerSpec(label, kind, options, served))
+    orphans = [m for m in models if not any(o.serves(m) for o in optimizers)]
+    if orphans:
+        raise _fail(where, "optimizers", raw_opts, f"no optimizer runs model {orphans[0]!r}: give it one (an "
+                    "optimizer without `models` runs every model)")
 
     budgets = _budgets(where, data["budget_evals"], models)
     seeds_value = data.get("seeds", 1)
@@ -498,6 +528,16 @@ def _validate(data: dict[str, Any], text: str, where: str, build_optimizers: boo
     if lacking:
         raise _fail(where, "defaults", defaults, f"model {lacking[0]!r} has no such default (only 'package')")
     spaces = _spaces(where, data.get("spaces", _NO_SPACES), models, base)
+    space_kind = data.get("space", DEFAULTS["space"])
+    if space_kind not in SPACE_KINDS:
+        raise _fail(where, "space", space_kind, f"must be one of {list(SPACE_KINDS)}")
+    if space_kind != "family":
+        lacking = [m for m in models if m not in spaces and space_kind not in get_model(m).named_spaces()]
+        if lacking:
+            have = ", ".join(["family", *get_model(lacking[0]).named_spaces()])
+            raise _fail(where, "space", space_kind, f"model {lacking[0]!r} has no such space (it has: {have})")
+        # A [spaces] file names a model's space explicitly; the others take the named one.
+        spaces = {**{m: get_model(m).space_of(space_kind) for m in models}, **spaces}
     families = {m: get_model(m).with_space(spaces[m]) if m in spaces else get_model(m) for m in models}
     configs = _configs(where, data.get("configs", {}), families)
     for model in models:

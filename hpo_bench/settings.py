@@ -19,7 +19,8 @@ NAME_RULE = (f"a name of at most {MAX_NAME_LENGTH} letters, digits, '-', '_' or 
              "names results/<name>.sqlite")
 # The plain settings and their values when a file leaves them out; the parser applies the same ones.
 DEFAULTS: dict[str, Any] = {"cv_folds": 5, "metric": "1-auc", "test": "none", "test_fraction": 0.2,
-                            "seed_design": "repeated", "include_default": False, "defaults": "package"}
+                            "seed_design": "repeated", "include_default": False, "defaults": "package",
+                            "space": "family"}
 
 
 def check_name(name: object, where: str) -> str:

@@ -53,16 +53,23 @@ def test_the_design_leaves_the_default_out():
 
 
 def test_only_the_hyperparameter_that_matters_is_tunable(tables):
-    t = tables["surrogate_tunability"].set_index(["reference", "tuned"])
+    summary = tables["surrogate_tunability"]
+    assert set(summary["datasets"]) == {"all", "R^2 >= 0.5"}  # every surrogate fits well here: the same numbers
+    t = summary[summary["datasets"] == "all"].set_index(["reference", "tuned"])
     expected = ((5 - 20) / 30) ** 2  # L(k = 5) - L(k = 20) = 0.25 on every dataset
     assert t.loc[("package", "all"), "mean"] == pytest.approx(expected, abs=0.02)
-    assert t.loc[("package", "n_neighbors"), "mean"] == pytest.approx(expected, abs=0.02)
+    # ranger's defaults (the authors' surrogate) shrink the peak: a forest averages over neighbouring k, and with
+    # mtry = floor(sqrt(3)) = 1 two splits in three are on inputs that do not matter (measured: 0.22 for 0.25)
+    assert t.loc[("package", "n_neighbors"), "mean"] == pytest.approx(expected, abs=0.05)
+    # A forest with mtry = 1 also splits on the inputs that do not matter, fitting the design's chance pattern
+    # there: the authors' surrogate gives such a hyperparameter a d of about 0.02 at 200 points (measured here),
+    # a floor below which a d says nothing; a tenth of the one that matters
     for other in ("weights", "p"):
-        assert t.loc[("package", other), "mean"] < 0.005
-        assert t.loc[("optimal", other), "mean"] < 0.005
+        assert t.loc[("package", other), "mean"] < 0.03
+        assert t.loc[("optimal", other), "mean"] < 0.03
     # kknn's k = 7, the R default: L(7) - L(20) = (13/30)^2
     assert t.loc[("probst2019", "n_neighbors"), "mean"] == pytest.approx((13 / 30) ** 2, abs=0.02)
-    assert t.loc[("optimal", "all"), "mean"] < 0.005  # the optimal default is (about) every dataset's optimum
+    assert t.loc[("optimal", "all"), "mean"] < 0.02  # (about) every dataset's optimum, within the floor above
     assert (t["n_datasets"] == 6).all()
 
 
@@ -76,16 +83,18 @@ def test_the_optimal_default_is_the_argmin_of_that_hyperparameter(tables):
 def test_surrogates_are_good_here_and_every_dataset_is_kept(tables):
     quality = tables["surrogate_quality"]
     assert quality["kept"].all() and (quality["r2"] > 0.9).all() and (quality["n_design"] == 200).all()
-    assert set(quality["learner"]) <= {"random_forest", "gradient_boosting"}
+    assert set(quality["learner"]) == {"random_forest"}
+    assert (quality["share_clipped"] == 0).all() and (quality["n_predicted"] > 0).all()
 
 
-def test_pure_noise_and_a_perfect_default_are_left_out_with_the_reason():
+def test_pure_noise_is_kept_with_its_r2_and_a_perfect_default_left_out_with_the_reason():
     noise = design({"N": 0.0}, noise=0.05, loss=lambda config, offset: 0.3)
     solved = design({"S": 0.0}, loss=lambda config, offset: 0.0005 * (config["n_neighbors"] != 5))
     good = design({"G": 0.0})
     quality = surrogate_tunability(pd.concat([noise, solved, good]), SHAPES, SPACES, n_candidates=500)[
         "surrogate_quality"].set_index("task")
-    assert not quality.loc["N", "kept"] and quality.loc["N", "r2"] < MIN_R2 and "R^2" in quality.loc["N", "reason"]
+    # R^2 is shown, not a rule (the paper kept its datasets whatever the surrogate's fit; issue 35)
+    assert quality.loc["N", "kept"] and quality.loc["N", "r2"] < MIN_R2 and not quality.loc["N", "well_fitted"]
     assert not quality.loc["S", "kept"] and "1-AUC" in quality.loc["S", "reason"]
     assert quality.loc["G", "kept"]
 
@@ -132,11 +141,13 @@ def test_what_the_surrogates_chose_is_evaluated_for_real_and_set_beside_them(tmp
     write_tables(tables, report)
     check_file = probst_check.make(report, study_file)
     check = load_experiment(check_file)
-    assert check.defaults == "probst2019" and check.budget("decision_tree") == 1 + 1 + 2  # optimal + 2 optima
+    # optimal + 2 optima, one fewer where the forest's piecewise-constant surface makes two the same argmin
+    n = check.budget("decision_tree")
+    assert check.defaults == "probst2019" and n in (1 + 1 + 1, 1 + 1 + 2)
     with Store(tmp_path / "check.sqlite") as store:
         Scheduler(check, store).run()
         checked = store.trials()
-    assert list(checked["source"]) == ["default", "listed", "listed", "listed"] * 2
+    assert list(checked["source"]) == (["default"] + ["listed"] * (n - 1)) * 2
     assert (checked["test_state"] == "COMPLETE").all()  # every one of them also scored on the held-out test
     probst_check.compare(report, tmp_path / "study.sqlite", [tmp_path / "check.sqlite"])
     real = pd.read_csv(report / "surrogate_vs_real.csv")
@@ -146,7 +157,7 @@ def test_what_the_surrogates_chose_is_evaluated_for_real_and_set_beside_them(tmp
     listed = checked[checked["source"] == "listed"]
     key = ("sklearn:wine", "optimal")
     assert real.set_index(["task", "kind"]).loc[key, "measured"] == pytest.approx(
-        listed[listed["task"] == "sklearn:wine"]["loss"].iloc[0])  # the optimal default is listed first
+        listed[listed["task"] == "sklearn:wine"]["loss"].iloc[0], rel=1e-5)  # listed first; the CSV's 6 digits
     d = pd.read_csv(report / "surrogate_vs_real_tunability.csv").set_index("reference")
     assert set(d.index) == {"optimal", "probst2019"} and (d["n_datasets"] == 2).all()
 
@@ -154,9 +165,9 @@ def test_what_the_surrogates_chose_is_evaluated_for_real_and_set_beside_them(tmp
 def test_pairs_gain_nothing_beyond_the_hyperparameter_that_matters(tables):
     pairs = tables["surrogate_pairs"].set_index(["reference", "first", "second"])
     with_k = pairs.loc[("package", "n_neighbors", "weights")]
-    assert with_k["d_pair"] == pytest.approx(((5 - 20) / 30) ** 2, abs=0.02)
+    assert with_k["d_pair"] == pytest.approx(((5 - 20) / 30) ** 2, abs=0.05)  # the forest's shrinkage, above
     assert abs(with_k["joint_gain"]) < 0.005 and abs(with_k["interaction"]) < 0.01
-    assert pairs.loc[("package", "weights", "p"), "d_pair"] < 0.005
+    assert pairs.loc[("package", "weights", "p"), "d_pair"] < 0.04  # the forest's floor (test above): 0.027
     assert set(pairs.index.get_level_values("reference")) == {"package", "optimal"}
 
 
@@ -167,5 +178,5 @@ def test_the_surrogates_are_set_beside_the_real_default_and_the_real_design(tabl
     for task, offset in TASKS.items():
         assert real.loc[task, "measured_default"] == pytest.approx(0.35 + offset)
         assert real.loc[task, "measured_best"] == pytest.approx(0.1 + offset, abs=0.002)
-        assert real.loc[task, "predicted_default"] == pytest.approx(0.35 + offset, abs=0.02)
-    assert (real["d_measured"] - real["d_surrogate"]).abs().max() < 0.02
+        assert real.loc[task, "predicted_default"] == pytest.approx(0.35 + offset, abs=0.05)  # shrinkage, above
+    assert (real["d_measured"] - real["d_surrogate"]).abs().max() < 0.05

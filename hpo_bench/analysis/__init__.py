@@ -27,7 +27,7 @@ from hpo_bench.analysis.comparisons import rank_traces, statistical_tests
 from hpo_bench.analysis.importance import importance_table
 from hpo_bench.analysis.not_applicable import NotApplicable
 from hpo_bench.analysis.partial_dependence import ice_task_problem, partial_dependence_tables
-from hpo_bench.analysis.probst2019 import probst_tables
+from hpo_bench.analysis.probst2019 import MEASURES, check_reference, probst_tables, same_dataset_tables
 from hpo_bench.analysis.robustness import beat_probabilities, robustness_table
 from hpo_bench.analysis.sampling import suggestion_density
 from hpo_bench.analysis.study import Study, load_study, select_models
@@ -80,6 +80,8 @@ def analyze(study: Study, reference: pd.DataFrame | None = None, seed: int = 0,
     add("tunability_pairs", lambda: pair_table(trials))
     add("tuning_space", lambda: tuning_space(trials, tasks))
     if "tunability" in tables:  # a tunability study (default trials); optimizer comparisons have none
+        if str(trials["metric"].iloc[0]) in MEASURES:  # it will be set beside the paper's numbers
+            check_reference()
         try:
             fitted = fit_surrogates(trials, tasks, spaces, seed)
             surrogate = surrogate_tunability(trials, tasks, spaces, seed, fitted=fitted)
@@ -99,6 +101,17 @@ def analyze(study: Study, reference: pd.DataFrame | None = None, seed: int = 0,
         except NotApplicable as why:
             for name in ("probst2019_agreement", "probst2019_hyperparameters", "probst2019_tuning_space"):
                 skipped[name] = str(why)
+        if "surrogate_per_dataset" in tables:
+            try:
+                tables.update(same_dataset_tables(tables["surrogate_per_dataset"], tasks,
+                                                  str(trials["metric"].iloc[0]), seed,
+                                                  tables.get("surrogate_quality")))
+            except NotApplicable as why:
+                for name in ("probst2019_same_datasets", "probst2019_same_datasets_per_dataset"):
+                    skipped[name] = str(why)
+        else:
+            for name in ("probst2019_same_datasets", "probst2019_same_datasets_per_dataset"):
+                skipped[name] = "no surrogate tunability per dataset to set beside the paper's (surrogate_quality)"
     else:  # one line says why the surrogate tables are absent, rather than figures pointing at nothing
         for name in SURROGATE_TABLES:
             skipped[name] = f"surrogates are fitted for a tunability study only ({skipped['tunability']})"

@@ -16,10 +16,25 @@ error and brier), three tables:
 The paper's numbers come from surrogates on 38 datasets with 10-fold CV; a store's come from its own
 datasets, CV and budget. The tables put the numbers side by side; which difference is responsible is for
 a measurement to say (the surrogate estimate against the R defaults separates the defaults).
+
+On the same datasets (issue 35: means over 14 datasets had been set beside means over 38), from the
+authors' per-dataset results (reference/probst2019/per-dataset, its README), our datasets matched to
+theirs by OpenML data id (dataset_mapping.csv; a task without an OpenML data id is not matched):
+- `probst2019_same_datasets_per_dataset`: per family x shared dataset x hyperparameter, our surrogate d
+  beside the paper's, with our surrogate's out-of-fold R^2;
+- `probst2019_same_datasets`: per family and estimate, Spearman's rho over hyperparameters of the mean d on
+  the shared datasets, rho over datasets of the overall d, and the ratio of the overall means (ours /
+  the paper's), each with a percentile bootstrap CI over the shared datasets.
+Our surrogate d against the R default (reference "probst2019") is set beside the paper's Tun.P (its package
+defaults are those R defaults), ours against our optimal default beside the paper's Tun.O. Every shipped
+reference file is checked against the SHA-256 recorded here (REFERENCE_SHA256): a file missing or altered
+is an error, not a comparison with other numbers.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import warnings
 from importlib import resources
 
@@ -27,7 +42,9 @@ import numpy as np
 import pandas as pd
 from scipy.stats import spearmanr
 
+from hpo_bench.analysis.surrogate import MIN_R2
 from hpo_bench.analysis.tunability import N_BOOTSTRAP, NotApplicable, per_dataset_gains
+from hpo_bench.errors import HpoBenchError
 from hpo_bench.tuning import ALL
 
 # hpo-bench family -> (the paper's learner, our hyperparameter -> the paper's). docs/models.md has each
@@ -53,11 +70,65 @@ MEASURES = {"1-auc": "auc", "error": "accuracy", "brier": "brier"}  # our loss -
 MIN_DATASETS = 5
 
 
+# The shipped reference files as committed (sha256sum in hpo_bench/reference/probst2019): a comparison with
+# numbers that are not the authors' would look like one with theirs.
+REFERENCE_SHA256 = {
+    "defaults.csv": "bb37a2ab5d5baefc7c20fc8a98bf5701bd29f37a4cb163cb1ec787d5801d8081",
+    "hyperparameters.csv": "2481004bcba7b6af9735b2633e66a34e5cb3c59defa2d56e2aca4c30e9717b91",
+    "overall.csv": "2de91c047cb3b43039febfb0f2d32e6cee26b8f7eb4a027fd9181e5331f870e2",
+    "tuning_space.csv": "63a88f617815684b27b840c202921bc0d1222377813de02365de8564b8b5e9c8",
+    "per-dataset/dataset_mapping.csv": "3073a796f8c2746feb1acd466dd025baf11bb9ba850a99ee7debf0af724a7818",
+    "per-dataset/default_configurations.csv": "aa1d64bea046c13d07343106593fdb237abe598a6b573fb2662d8d99340a558b",
+    "per-dataset/per_dataset_accuracy_optimal.csv": "c7350ce9957b39d78a26ee291fcf6d363bfd3111685fc7ed71e9500373d6baf0",
+    "per-dataset/per_dataset_accuracy_package.csv": "808a7dcb88b0b969d87ec74fdae274c5e794470ba94f7c3f606dbd461fa48442",
+    "per-dataset/per_dataset_auc_optimal.csv": "d740b9b0db56c42b7ce43925fce07c7d8933e7d031310d08074646bfe5f52051",
+    "per-dataset/per_dataset_auc_package.csv": "15164f70e8bc0ce1e0a241cdbfb3791808f3370da0489158d021eb8259666b11",
+    "per-dataset/per_dataset_brier_optimal.csv": "26ada1acc6217a08a8f40290b475810ac7d3b299a1b0c617b539c8b937dc314c",
+    "per-dataset/per_dataset_brier_package.csv": "db99a61de1a7d8d1b80826913d20dacbe48a83c2f5dee1fc0f587026ba22b09b",
+    "per-dataset/search_space.csv": "5150d16accbb422ec319614b07d4e4692698dd17e3e55604eaff00e1d362cf65",
+}
+
+
+# Where the shipped numbers came from, for the error that says one is missing or altered.
+REFERENCE_SOURCE = ("the authors' results object, github.com/PhilippPro/tunability at commit 9fc4fa84, "
+                    "shiny/app_data.RData (hpo_bench/reference/probst2019/README.md)")
+
+
+class ReferenceError(HpoBenchError):  # noqa: A001  (the reference data, not Python's weak references)
+    """A shipped reference file missing or not the one recorded: the CLI's one line and exit 2."""
+
+
+def reference_file(name: str) -> pd.DataFrame:
+    """A shipped reference CSV (a key of REFERENCE_SHA256), read after checking its SHA-256."""
+    if name not in REFERENCE_SHA256:
+        raise ReferenceError(f"reference/probst2019/{name}: not a shipped reference file (known: "
+                             f"{', '.join(REFERENCE_SHA256)})")
+    path = resources.files("hpo_bench") / "reference" / "probst2019" / name
+    rule = "every shipped reference file must be present with the SHA-256 recorded in hpo_bench/analysis/probst2019.py"
+    with resources.as_file(path) as file:
+        try:
+            data = file.read_bytes()
+        except OSError as exc:
+            raise ReferenceError(f"{file}: reference file missing or unreadable ({exc.strerror}); {rule}; it comes "
+                                 f"from {REFERENCE_SOURCE}: reinstall hpo-bench") from None
+        digest = hashlib.sha256(data).hexdigest()
+        if digest != REFERENCE_SHA256[name]:
+            raise ReferenceError(f"{file}: reference file altered (SHA-256 {digest[:16]}..., recorded "
+                                 f"{REFERENCE_SHA256[name][:16]}...); {rule}; it comes from {REFERENCE_SOURCE}: "
+                                 "restore it (git checkout, or reinstall hpo-bench)")
+        return pd.read_csv(file)
+
+
+def check_reference() -> None:
+    """Every shipped reference file present and as recorded (ReferenceError otherwise): checked before a
+    tunability study's surrogates are fitted, so that a damaged install fails in a second, not after them."""
+    for name in REFERENCE_SHA256:
+        reference_file(name)
+
+
 def published(name: str) -> pd.DataFrame:
     """One of the paper's tables: overall, hyperparameters, tuning_space or defaults."""
-    path = resources.files("hpo_bench") / "reference" / "probst2019" / f"{name}.csv"
-    with resources.as_file(path) as file:
-        return pd.read_csv(file)
+    return reference_file(f"{name}.csv")
 
 
 def _rho(ours: np.ndarray, paper: np.ndarray) -> float:
@@ -73,14 +144,32 @@ SURROGATE_ESTIMATES = {"package": ("package default", "tun_p"), "probst2019": ("
                                                                               "tun_o_cv")}
 
 
+def measured_against(trials: pd.DataFrame, model: str) -> str:
+    """Which default the runs' default trials of `model` evaluated, in words: Tun.P is defined against the R
+    defaults, and a measured d against scikit-learn's defaults is another number (issue 35, point 5)."""
+    from hpo_bench.analysis.study import builtin_family
+
+    family = builtin_family(model)
+    configs = {c for c in trials.loc[(trials["model"] == model) & (trials["source"] == "default"), "config"]}
+    if family is None or not configs:
+        return "the runs' default (unknown which)"
+    found = [json.loads(c) for c in configs]
+    if all(c == family.named_defaults().get("probst2019") for c in found):
+        return "R default (probst2019), real runs"
+    if all(c == family.package_default() for c in found):
+        return f"package default ({family.library}'s, not the R default of Tun.P), real runs"
+    return "the experiment's default (neither the package's nor the R one), real runs"
+
+
 def _estimates(trials: pd.DataFrame, surrogate: pd.DataFrame | None, model: str) -> list[tuple[str, str, str,
                                                                                                pd.DataFrame]]:
     """(estimate, against, paper column, task x tuned table of d) for one model."""
     out = []
     gains = per_dataset_gains(trials[trials["model"] == model])
     per_dataset = gains.groupby(["optimizer", "tuned", "task"], as_index=False).agg(gain=("gain", "mean"))
+    against = measured_against(trials, model)
     for optimizer, group in per_dataset.groupby("optimizer"):
-        out.append((f"measured ({optimizer})", "package default", "tun_p",
+        out.append((f"measured ({optimizer})", against, "tun_p",
                     group.pivot_table(index="task", columns="tuned", values="gain")))
     if surrogate is not None:
         for reference, (against, column) in SURROGATE_ESTIMATES.items():
@@ -135,6 +224,7 @@ def probst_tables(trials: pd.DataFrame, surrogate: pd.DataFrame | None, metric: 
         paper_only = [p for p in paper.index if p not in names.values()]
         for estimate, against, column, table in _estimates(trials, surrogate, model):
             base = {"model": model, "family": family, "measure": measure, "estimate": estimate, "against": against,
+                    "datasets": f"ours: this study's {len(table)}; paper: its {int(paper_row['n_datasets'])}",
                     "n_datasets": len(table)}
             per_parameter = column != "tun_o_cv"  # the paper gives Tun.O-CV overall only
             theirs = np.array([paper.loc[names[n], f"{column}_mean"] if per_parameter and names[n] in paper.index
@@ -207,3 +297,125 @@ def _tuning_space_table(ours: pd.DataFrame, measure: str) -> pd.DataFrame:
                                             pd.isna(pd.to_numeric(p["q05"], errors="coerce")) else None)),
                      "n_datasets": r.n_datasets})
     return pd.DataFrame(rows)
+
+
+# Our surrogate reference -> (the paper's per-dataset file, its measure's name, what the row measures).
+SAME_DATASET_ESTIMATES = {
+    "probst2019": ("package", "Tun.P", "surrogate, against the R default (probst2019); paper: surrogate, "
+                                       "against the R package defaults"),
+    "optimal": ("optimal", "Tun.O", "surrogate, against our optimal default; paper: surrogate, against its "
+                                    "optimal default"),
+}
+
+
+def openml_data_ids(tasks: pd.DataFrame) -> dict[str, int]:
+    """Our task -> its OpenML data id, from the task store's recorded ids (tasks without one are left out)."""
+    out = {}
+    for task, ids in zip(tasks["task"], tasks["ids"] if "ids" in tasks else [None] * len(tasks), strict=True):
+        try:
+            data_id = json.loads(ids).get("openml_data_id") if isinstance(ids, str) else None
+        except (ValueError, AttributeError):
+            data_id = None
+        if data_id is not None and str(data_id).isdigit():
+            out[task] = int(data_id)
+    return out
+
+
+def _bootstrap(n: int, statistic, rng: np.random.Generator) -> tuple[float, float]:
+    """Percentile 95% CI of statistic(indices) over datasets resampled with replacement; NaN when fewer
+    than half the resamples give a number (a resample of one repeated dataset has no rho)."""
+    if n < 2:
+        return float("nan"), float("nan")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        values = np.array([statistic(rng.integers(n, size=n)) for _ in range(N_BOOTSTRAP)])
+    if np.isfinite(values).sum() < N_BOOTSTRAP // 2:
+        return float("nan"), float("nan")
+    low, high = np.nanquantile(values, [0.025, 0.975])
+    return float(low), float(high)
+
+
+def _agreement(ours: np.ndarray, paper: np.ndarray, rng: np.random.Generator) -> dict:
+    """Rho over hyperparameters of the mean d, rho over datasets of the overall d and the ratio of the
+    overall means, each with a bootstrap CI over datasets; `ours`, `paper`: dataset x [all, hyperparameters]."""
+
+    def rho_params(idx: np.ndarray) -> float:
+        return _rho(np.nanmean(ours[idx, 1:], axis=0), np.nanmean(paper[idx, 1:], axis=0))
+
+    def rho_datasets(idx: np.ndarray) -> float:
+        return _rho(ours[idx, 0], paper[idx, 0])
+
+    def ratio(idx: np.ndarray) -> float:
+        paper_mean = np.nanmean(paper[idx, 0])
+        return float(np.nanmean(ours[idx, 0]) / paper_mean) if paper_mean > 0 else float("nan")
+
+    n = len(ours)
+    if n == 0:
+        return {"n_datasets": 0}
+    every = np.arange(n)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        rp, rd, q = rho_params(every), rho_datasets(every), ratio(every)
+        means = float(np.nanmean(ours[:, 0])), float(np.nanmean(paper[:, 0]))
+    (rp_lo, rp_hi), (rd_lo, rd_hi), (q_lo, q_hi) = (_bootstrap(n, f, rng) for f in (rho_params, rho_datasets, ratio))
+    return {"n_datasets": n, "rho_hyperparameters": rp, "rho_hyperparameters_ci_low": rp_lo,
+            "rho_hyperparameters_ci_high": rp_hi, "rho_datasets": rd, "rho_datasets_ci_low": rd_lo,
+            "rho_datasets_ci_high": rd_hi, "ours_mean_all": means[0], "paper_mean_all": means[1],
+            "ratio_of_means": q, "ratio_ci_low": q_lo, "ratio_ci_high": q_hi}
+
+
+def same_dataset_tables(surrogate: pd.DataFrame, tasks: pd.DataFrame, metric: str, seed: int = 0,
+                        quality: pd.DataFrame | None = None) -> dict[str, pd.DataFrame]:
+    """Our surrogate tunability beside the authors' per-dataset results on the datasets both have (module
+    docstring). `surrogate`: surrogate_per_dataset; `quality`: surrogate_quality (for each dataset's R^2)."""
+    measure = MEASURES.get(metric)
+    if measure is None:
+        raise NotApplicable(f"Probst et al. report AUC, accuracy and Brier score; metric {metric!r} has none")
+    mapping = reference_file("per-dataset/dataset_mapping.csv")
+    paper_name = dict(zip(mapping["openml_data_id"], mapping["dataset_name"], strict=True))
+    ours_ids = {t: i for t, i in openml_data_ids(tasks).items() if i in paper_name}
+    if not ours_ids:
+        raise NotApplicable("no dataset of this study is among the paper's 38 (matched by OpenML data id, "
+                            "reference/probst2019/per-dataset/dataset_mapping.csv)")
+    r2 = ({} if quality is None or "r2" not in quality else
+          quality.set_index(["model", "task"])["r2"].to_dict())
+    rng = np.random.default_rng(seed)
+    rows, summary = [], []
+    for reference, (paper_defaults, paper_measure, what) in SAME_DATASET_ESTIMATES.items():
+        paper = reference_file(f"per-dataset/per_dataset_{measure}_{paper_defaults}.csv")
+        for model in sorted(set(surrogate["model"]) & set(FAMILIES)):
+            family, names = FAMILIES[model]
+            ours = surrogate[(surrogate["model"] == model) & (surrogate["reference"] == reference)
+                             & surrogate["task"].isin(list(ours_ids))]
+            theirs = paper[paper["family"] == family]
+            if ours.empty or theirs.empty:
+                continue
+            theirs = theirs.set_index(["openml_data_id", "hyperparameter"])["d"]
+            shared = sorted(ours["task"].unique())
+            params = [n for n in names if n in set(ours["tuned"])]
+            ours_d = ours.set_index(["task", "tuned"])["d"]
+            grid_ours = np.array([[ours_d.get((t, p), np.nan) for p in ["all", *params]] for t in shared])
+            grid_paper = np.array([[theirs.get((ours_ids[t], "(all)" if p == "all" else names[p]), np.nan)
+                                    for p in ["all", *params]] for t in shared])
+            for i, task in enumerate(shared):
+                for j, p in enumerate(["all", *params]):
+                    rows.append({"model": model, "family": family, "measure": measure, "estimate": what,
+                                 "reference": reference, "paper_measure": paper_measure, "task": task,
+                                 "openml_data_id": ours_ids[task], "paper_dataset": paper_name[ours_ids[task]],
+                                 "hyperparameter": p, "paper_name": "(all)" if p == "all" else names[p],
+                                 "ours_d": grid_ours[i, j], "paper_d": grid_paper[i, j],
+                                 "surrogate_r2": r2.get((model, task), np.nan)})
+
+            base = {"model": model, "family": family, "measure": measure, "estimate": what, "reference": reference,
+                    "paper_measure": paper_measure, "n_hyperparameters": len(params)}
+            fitted = np.array([r2.get((model, t), np.nan) >= MIN_R2 for t in shared])
+            summary.append({**base, "datasets": f"the {len(shared)} shared with the paper",
+                            **_agreement(grid_ours, grid_paper, rng)})
+            # beside it, not instead (issue 35): the shared datasets whose surrogate explains half the variance
+            summary.append({**base, "datasets": f"the {int(fitted.sum())} of the {len(shared)} shared with our "
+                                                f"surrogate's R^2 >= {MIN_R2}",
+                            **_agreement(grid_ours[fitted], grid_paper[fitted], rng)})
+    if not summary:
+        raise NotApplicable("no family of the paper has surrogate tunability on a dataset the paper shares")
+    return {"probst2019_same_datasets": pd.DataFrame(summary),
+            "probst2019_same_datasets_per_dataset": pd.DataFrame(rows)}

@@ -117,6 +117,23 @@ def tunability_table(trials: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
 AGAINST = {"package": "package default", "probst2019": "R default (probst2019)", "optimal": "optimal default"}
 
 
+def runs_default(trials: pd.DataFrame, model: str) -> str:
+    """What the runs' default trials of `model` evaluated, as a label of AGAINST: the R default where they are
+    the family's probst2019 default (an experiment's defaults = "probst2019"), else the package default (what
+    an experiment evaluates unless told otherwise; a store does not record which)."""
+    import json
+
+    found = [json.loads(c) for c in set(trials.loc[(trials["model"] == model) & (trials["source"] == "default"),
+                                                   "config"])]
+    for task_type in ("classification", "regression"):  # trials do not say; a family's defaults per type do
+        family = builtin_family(model, task_type)
+        if family is None or not found or all(c == family.package_default() for c in found):
+            continue
+        if all(c == family.named_defaults().get("probst2019") for c in found):
+            return AGAINST["probst2019"]
+    return AGAINST["package"]
+
+
 def tunability_summary(measured: pd.DataFrame | None, surrogate: pd.DataFrame | None,
                        trials: pd.DataFrame) -> pd.DataFrame:
     """The headline table: each hyperparameter's tunability by every estimate the store supports.
@@ -132,10 +149,12 @@ def tunability_summary(measured: pd.DataFrame | None, surrogate: pd.DataFrame | 
     columns = ["mean", "median", "ci_low", "ci_high", "relative_mean", "relative_n_datasets", "n_datasets"]
     parts = []
     if measured is not None:
-        m = measured.assign(against="package default", estimate="measured (" + measured["optimizer"] + ")")
+        # against the runs' own default trial: the package's, or the R default where the experiment said so
+        against = measured["model"].map({m: runs_default(trials, m) for m in measured["model"].unique()})
+        m = measured.assign(against=against, estimate="measured (" + measured["optimizer"] + ")")
         parts.append(m[["model", "tuned", "against", "estimate", *columns, "n_seeds"]])
         if "test_mean" in measured:  # the same incumbents on the held-out test part
-            t = measured.assign(against="package default", estimate="measured on test (" + measured["optimizer"] + ")",
+            t = measured.assign(against=against, estimate="measured on test (" + measured["optimizer"] + ")",
                                 relative_mean=np.nan, relative_n_datasets=np.nan)
             t = t.drop(columns=["mean", "median", "ci_low", "ci_high", "n_datasets"]).rename(columns={
                 "test_mean": "mean", "test_median": "median", "test_ci_low": "ci_low", "test_ci_high": "ci_high",
@@ -144,7 +163,10 @@ def tunability_summary(measured: pd.DataFrame | None, surrogate: pd.DataFrame | 
     if surrogate is not None:
         s = surrogate[surrogate["reference"].isin(list(AGAINST))]
         seeds = trials.groupby("model")["seed"].nunique().rename("n_seeds")
-        s = s.assign(against=s["reference"].map(AGAINST), estimate="surrogate").join(seeds, on="model")
+        # Over every dataset, and (a row of its own, not instead) over those whose surrogate fits R^2 >= 0.5.
+        label = "surrogate" if "datasets" not in s else np.where(s["datasets"] == "all", "surrogate",
+                                                                 "surrogate (" + s["datasets"] + ")")
+        s = s.assign(against=s["reference"].map(AGAINST), estimate=label).join(seeds, on="model")
         parts.append(s[["model", "tuned", "against", "estimate", *columns, "n_seeds"]])
     if not parts:
         raise NotApplicable("neither measured nor surrogate tunability applies to this store")

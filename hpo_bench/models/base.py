@@ -52,6 +52,22 @@ class ModelFamily(ABC):
         Boulesteix & Bischl (2019) measured tunability against, in this family's terms (docs/models.md)."""
         return {}
 
+    def named_spaces(self) -> dict[str, SearchSpace]:
+        """Search spaces besides the family's own, by name: "probst2019" is the space the mlr random bot of
+        Probst, Boulesteix & Bischl (2019) sampled, in this family's parameters (an experiment's `space` key).
+        Its parameters are the family's own, so the estimator is the same; what it leaves out, or makes
+        inactive where the family's own space would not, is held at the experiment's default."""
+        return {}
+
+    def space_of(self, kind: str) -> SearchSpace:
+        """The space of the given kind: "family" (its own) or one of `named_spaces`."""
+        if kind == "family":
+            return self.space
+        named = self.named_spaces()
+        if kind not in named:
+            raise SpaceError(f"{self.name} has no {kind!r} space (it has: {', '.join(['family', *named])})")
+        return named[kind]
+
     def default(self, kind: str = "package") -> dict[str, Any]:
         """The default of the given kind: "package" (what this library does) or one of `named_defaults`."""
         if kind == "package":
@@ -142,6 +158,9 @@ class FamilyWithSpace(ModelFamily):
     def named_defaults(self) -> dict[str, dict[str, Any]]:
         return self.family.named_defaults()
 
+    def named_spaces(self) -> dict[str, SearchSpace]:
+        return self.family.named_spaces()
+
     def make_estimator(self, config: Mapping[str, Any], *, seed: int, fidelity: float, shape: DataShape) -> Any:
         return self.family.make_estimator(config, seed=seed, fidelity=fidelity, shape=shape)
 
@@ -152,13 +171,14 @@ class FamilyWithSpace(ModelFamily):
         return self.family.scaled(config, fidelity)
 
     def held_at_default(self, config: Mapping[str, Any], kind: str = "package") -> dict[str, Any]:
-        """`config` with the family's parameters that this space leaves out held at the default `kind`,
-        where the family's own conditions make them active: what a run tuning a subset does, so that the
-        estimator gets every parameter its family reads."""
+        """`config` with the family's parameters that it does not set held at the default `kind`, where the
+        family's own conditions make them active: what a run tuning a subset does, so that the estimator gets
+        every parameter its family reads. That covers parameters this space leaves out and those its
+        conditions make inactive where the family's would not: the probst2019 svm space has gamma for the
+        radial kernel only, and e1071's polynomial kernel then uses its default gamma = 1/p."""
         default = self.family.default(kind)
         out = dict(config)
         for p in self.family.space:
-            if p.name not in self._space and p.name not in out and p.name in default and (
-                    p.condition is None or p.condition.holds(out)):
+            if p.name not in out and p.name in default and (p.condition is None or p.condition.holds(out)):
                 out[p.name] = default[p.name]
         return out

@@ -130,6 +130,11 @@ class DecisionTreeFamily(ModelFamily):
             Int("minsplit", 1, 60, default=20),
         ])
 
+    def named_spaces(self) -> dict[str, SearchSpace]:
+        # The bot's space is the family's own (PhilippPro/tunability, R/helpers.R lines 11-15: cp [0, 1],
+        # maxdepth [1, 30], minbucket and minsplit [1, 60], all uniform); named so a study can ask for it.
+        return {"probst2019": self.space}
+
     def package_default(self) -> dict[str, Any]:
         # scikit-learn's defaults in rpart's terms: no pruning, no depth limit, split any node of 2 rows.
         return {"cp": 0.0, "maxdepth": None, "minbucket": 1, "minsplit": 2}

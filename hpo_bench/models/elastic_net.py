@@ -92,6 +92,11 @@ class ElasticNetFamily(ModelFamily):
             Float("lambda", 2**-10, 2**10, log=True, default=2**-10),
         ])
 
+    def named_spaces(self) -> dict[str, SearchSpace]:
+        # The bot's space is the family's own (PhilippPro/tunability, R/helpers.R lines 6-8: alpha uniform on
+        # [0, 1], lambda = 2^x with x uniform on [-10, 10]); named so that a study can ask for it by name.
+        return {"probst2019": self.space}
+
     def package_default(self) -> dict[str, Any]:
         return {"alpha": 0.0, "lambda": DEFAULT_LAMBDA}
 

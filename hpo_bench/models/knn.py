@@ -47,6 +47,12 @@ class KNNFamily(ModelFamily):
             Float("p", 1.0, 5.0, default=2.0),
         ])
 
+    def named_spaces(self) -> dict[str, SearchSpace]:
+        # The bot tuned k alone, integer in [1, 30] (PhilippPro/tunability, R/helpers.R lines 25-27); weights
+        # and p are held at the experiment's default (probst2019: equal votes, Euclidean distance). With 30
+        # values, an experiment evaluates each once with the grid optimizer rather than drawing k at random.
+        return {"probst2019": SearchSpace([Int("n_neighbors", 1, 30, default=7)])}
+
     def package_default(self) -> dict[str, Any]:
         return {"n_neighbors": 5, "weights": "uniform", "p": 2.0}
 

@@ -8,6 +8,16 @@ p/3 is randomForest's rule) and min.node.size = 5. In this space min.node.size i
 round(n ** x), so 5 rows is the symbolic exponent "log_n(5)" (x = log(5) / log(n), whatever the n).
 As for the classifier, ranger's min.node.size is strictly the smallest node that may still be split,
 not the smallest leaf; the space maps it to the leaf size throughout.
+
+The probst2019 space (the mlr random bot's): sample.fraction is sampled whether or not rows are drawn
+with replacement, so `max_samples` has no condition there, and bootstrap = False with max_samples < 1
+draws that share of the rows *without* replacement for each tree, as ranger's replace = FALSE does.
+scikit-learn's forest cannot subsample without replacement, so such a configuration is fitted as a
+bagging ensemble of the same randomised trees (BaggingClassifier of DecisionTreeClassifier with the
+forest's max_features and leaf size: per-split feature sampling, probabilities averaged over trees).
+The family's own space never produces it (there max_samples is inactive without bootstrap).
+ranger's respect.unordered.factors has no counterpart: the evaluation encodes categorical features
+before any model sees them, so it is left out of the space (its d cannot be measured here).
 """
 
 from __future__ import annotations
@@ -26,6 +36,19 @@ from hpo_bench.space import Categorical, Condition, Float, Int, SearchSpace
 FIVE_ROWS = "log_n(5)"
 
 
+def _subsampled_forest(params: Mapping[str, Any], seed: int, *, regression: bool) -> Any:
+    """A random forest whose trees each see a share `max_samples` of the rows drawn without replacement
+    (ranger's replace = FALSE with sample.fraction < 1; see the module docstring)."""
+    from sklearn.ensemble import BaggingClassifier, BaggingRegressor
+    from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
+
+    tree = (DecisionTreeRegressor if regression else DecisionTreeClassifier)(
+        max_features=params["max_features"], min_samples_leaf=params["min_samples_leaf"])
+    bagging = BaggingRegressor if regression else BaggingClassifier
+    return bagging(estimator=tree, n_estimators=params["n_estimators"], max_samples=float(params["max_samples"]),
+                   bootstrap=False, random_state=seed, n_jobs=1)
+
+
 class RandomForestFamily(ModelFamily):
     name = "random_forest"
     library = "sklearn.ensemble.RandomForestClassifier"
@@ -42,6 +65,19 @@ class RandomForestFamily(ModelFamily):
             # min_samples_leaf = round(n ** x) for x in [0, 1], n the training rows (min.node.size).
             Float("min_samples_leaf_exp", 0.0, 1.0, default=0.0),
         ])
+
+    def named_spaces(self) -> dict[str, SearchSpace]:
+        # The bot's space (PhilippPro/tunability, R/helpers.R lines 39-45): num.trees [1, 2000], replace,
+        # sample.fraction [0.1, 1] with no `requires` (line 42, unlike the family's own space), mtry and
+        # min.node.size as fractions/exponents in [0, 1] (scaled as R/makeSurrogateModels.R does: mtry / p,
+        # log(min.node.size) / log(n)). respect.unordered.factors (line 44) is left out (module docstring).
+        return {"probst2019": SearchSpace([
+            Int("n_estimators", 1, 2000, default=500),
+            Categorical("bootstrap", (True, False), default=True),
+            Float("max_samples", 0.1, 1.0, default=1.0),
+            Float("max_features", 0.01, 1.0, default=0.5),
+            Float("min_samples_leaf_exp", 0.0, 1.0, default=0.0),
+        ])}
 
     def package_default(self) -> dict[str, Any]:
         # scikit-learn's defaults: max_samples None draws n rows (= 1.0), min_samples_leaf 1 (= n ** 0).
@@ -64,6 +100,8 @@ class RandomForestFamily(ModelFamily):
         params = self.scaled(config, fidelity)
         exponent = params.pop("min_samples_leaf_exp")
         params["min_samples_leaf"] = max(1, round(shape.n_samples**exponent))
+        if not params["bootstrap"] and params.get("max_samples", 1.0) < 1.0:
+            return _subsampled_forest(params, seed, regression=False)
         if not params["bootstrap"]:
             params.pop("max_samples", None)
         return RandomForestClassifier(**params, random_state=seed, n_jobs=1)
@@ -99,6 +137,8 @@ class RandomForestRegressorFamily(RandomForestFamily):
         params = self.scaled(config, fidelity)
         exponent = params.pop("min_samples_leaf_exp")
         params["min_samples_leaf"] = 5 if exponent == FIVE_ROWS else max(1, round(shape.n_samples**exponent))
+        if not params["bootstrap"] and params.get("max_samples", 1.0) < 1.0:
+            return _subsampled_forest(params, seed, regression=True)
         if not params["bootstrap"]:
             params.pop("max_samples", None)
         return RandomForestRegressor(**params, random_state=seed, n_jobs=1)

@@ -87,6 +87,19 @@ class SVMFamily(ModelFamily):
             Int("degree", 2, 5, default=3, condition=Condition("kernel", ("poly",))),
         ])
 
+    def named_spaces(self) -> dict[str, SearchSpace]:
+        # The bot's space (PhilippPro/tunability, R/helpers.R lines 31-35): gamma requires kernel ==
+        # "radial" (line 34) and degree kernel == "polynomial" (line 35). The family's own space also samples
+        # gamma for the polynomial kernel; here a polynomial kernel runs with the experiment's default gamma
+        # (probst2019: e1071's 1/p), which is what e1071 did when mlr passed no gamma
+        # (FamilyWithSpace.held_at_default).
+        return {"probst2019": SearchSpace([
+            Categorical("kernel", ("linear", "poly", "rbf"), default="rbf"),
+            Float("C", 2**-10, 2**10, log=True, default=1.0),
+            Float("gamma", 2**-10, 2**10, log=True, default=1.0, condition=Condition("kernel", ("rbf",))),
+            Int("degree", 2, 5, default=3, condition=Condition("kernel", ("poly",))),
+        ])}
+
     def package_default(self) -> dict[str, Any]:
         return {"kernel": "rbf", "C": 1.0, "gamma": "scale"}
 

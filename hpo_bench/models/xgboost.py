@@ -38,6 +38,15 @@ class XGBoostFamily(ModelFamily):
             Float("reg_alpha", 2**-10, 2**10, log=True, default=2**-10),
         ])
 
+    def named_spaces(self) -> dict[str, SearchSpace]:
+        # The bot's space (PhilippPro/tunability, R/helpers.R lines 49-59; the paper's Table 1): the same
+        # ranges as the family's, but nrounds integer *uniform* on [1, 5000] (helpers.R line 50 has no trafo),
+        # where the family's own space samples it log-uniformly. colsample_* start at 0.01 as in the family's
+        # space: the bot's lower bound 0 is a column fraction xgboost refuses.
+        own = self.space
+        return {"probst2019": SearchSpace([Int("n_estimators", 1, 5000, default=500),
+                                           *[p for p in own if p.name != "n_estimators"]])}
+
     def package_default(self) -> dict[str, Any]:
         # xgboost's documented defaults (the scikit-learn wrapper's n_estimators is 100).
         return {"n_estimators": 100, "learning_rate": 0.3, "subsample": 1.0, "booster": "gbtree",

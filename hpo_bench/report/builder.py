@@ -45,14 +45,31 @@ SHOWN = {
                                    "(Tun.P or Tun.O as the estimate's reference default says)",
                                    ["model", "estimate", "hyperparameter", "paper_name", "ours_mean", "paper_mean",
                                     "ours_rank", "paper_rank", "ours_median", "paper_median", "n_datasets"]),
+    "probst2019_same_datasets": ("Against Probst et al. 2019 on the same datasets (matched by OpenML data id), per "
+                                 "family: Spearman's rho over hyperparameters of the mean d, rho over datasets of "
+                                 "the overall d, and our mean overall d over the paper's, each with a 95% bootstrap "
+                                 "CI over the shared datasets; the estimate column says what each side measures",
+                                 ["model", "estimate", "paper_measure", "datasets", "rho_hyperparameters",
+                                  "rho_hyperparameters_ci_low", "rho_hyperparameters_ci_high", "rho_datasets",
+                                  "rho_datasets_ci_low", "rho_datasets_ci_high", "ours_mean_all", "paper_mean_all",
+                                  "ratio_of_means", "ratio_ci_low", "ratio_ci_high"]),
+    "probst2019_same_datasets_per_dataset": ("Against Probst et al. 2019, per shared dataset and hyperparameter: "
+                                             "our surrogate d beside the paper's, with our surrogate's out-of-fold "
+                                             "R^2", ["model", "reference", "paper_dataset", "hyperparameter",
+                                                     "ours_d", "paper_d", "surrogate_r2"]),
     "probst2019_tuning_space": ("Against Probst et al. 2019: tuning space, 5% and 95% quantiles of the per-dataset "
                                 "optima on the surrogates, ours beside the paper's", None),
     "surrogate_vs_design": ("The surrogates against what the study measured, per dataset: the package default's "
                             "real validation loss (the surrogates never saw it) and the design's best real loss, "
-                            "beside the surrogate's prediction at the default and at its optimum; d both ways",
+                            "beside the surrogate's prediction at the default and at its optimum; d both ways; the "
+                            "surrogate's out-of-fold R^2",
                             None),
-    "surrogate_quality": ("Surrogates per dataset: the design they were fitted on, out-of-fold R^2 and Kendall tau "
-                          "of the chosen learner, and why a dataset was left out", None),
+    "surrogate_quality": ("Surrogates per dataset (a random forest with ranger's defaults, as the authors'): the "
+                          "design it was fitted on, out-of-fold R^2 and Kendall tau (R^2 is shown, not a rule), the "
+                          "observed loss range and the share of predictions clipped to it, how many design "
+                          "configurations ran into the per-evaluation time limit (n_timeout: TIMEOUT trials are "
+                          "left out of the design, the surrogate is fitted on completed ones only), and why a "
+                          "dataset was left out", None),
     "best_found": ("Best-found loss per task, model and optimizer (over seeds): validation (inner CV, the loss "
                    "the search minimised) and, where the experiment held out a test part, the same incumbents on it",
                    ["task", "model", "optimizer", "tuned", "metric", "selected_by", "median", "q25", "q75", "iqr",
@@ -69,8 +86,8 @@ SHOWN = {
                     "test_n_datasets"]),
     "surrogate_tunability": ("Tunability on the surrogates against the package default, the R default "
                              "(probst2019), the optimal default and the cross-validated optimal default",
-                             ["model", "reference", "tuned", "mean", "median", "ci_low", "ci_high", "relative_mean",
-                              "relative_n_datasets", "n_datasets"]),
+                             ["model", "reference", "tuned", "datasets", "mean", "median", "ci_low", "ci_high",
+                              "relative_mean", "relative_n_datasets", "n_datasets"]),
     "tunability_pairs": ("Pairs of hyperparameters: joint gain and interaction", None),
     "surrogate_pairs": ("Pairs of hyperparameters on the surrogates (a 16 x 16 grid, the others at the package or "
                         "the optimal default): d of the pair, joint gain over the better one alone, interaction",
