@@ -19,6 +19,7 @@ import pandas as pd  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
 from hpo_bench.analysis.not_applicable import NotApplicable  # noqa: E402
+from hpo_bench.analysis.surrogate import ALL_DATASETS  # noqa: E402
 from hpo_bench.space import Categorical, SearchSpace  # noqa: E402
 
 plt.rcParams.update({"figure.dpi": 100, "savefig.dpi": 120, "axes.grid": True, "grid.alpha": 0.3,
@@ -233,6 +234,8 @@ def tunability_bars(tunability: pd.DataFrame | None, surrogate: pd.DataFrame | N
         for (model, opt), g in tunability.groupby(["model", "optimizer"]):
             series.append((model, "measured", f"measured, package default ({opt})", g))
     if surrogate is not None:
+        # Every dataset's surrogate; the rows over the well-fitted ones only are in the table, not drawn twice
+        surrogate = surrogate[surrogate["datasets"] == ALL_DATASETS] if "datasets" in surrogate else surrogate
         for (model, ref), g in surrogate.groupby(["model", "reference"]):
             series.append((model, "surrogates", f"surrogate, {ref.replace('_', ' ')} default", g))
     if not series:
