@@ -310,8 +310,8 @@ def cmd_surrogate_build(args: argparse.Namespace) -> int:
                     if "best_held_out_rank" in q else "")
             print(f"{ref} x {model}: {info['n_trials']} trials; held out {q['n_held_out']}: "
                   f"R^2 {q[f'r2_{metric}']:.3f}, Kendall tau {q[f'kendall_tau_{metric}']:.3f} ({metric}){best}")
-    print(f"surrogate {name!r} ({args.trials} trials of {path}) in {time.perf_counter() - start:.1f} s; task store: "
-          f"{TaskStore(args.task_store).root}")
+    print(f"surrogate {name!r} ({args.trials} trials of {args.target}) in {time.perf_counter() - start:.1f} s; "
+          f"task store: {TaskStore(args.task_store).root}")
     return 0
 
 
