@@ -268,10 +268,9 @@ def cmd_report(args: argparse.Namespace) -> int:
     interactive = "" if "interactive.html" in report.skipped else " and interactive.html"
     print(f"wrote {report.out_dir / 'index.html'}, index.md{interactive}: {len(report.figures)} figures, "
           f"{len(report.tables)} tables in {report.seconds:.1f} s")
-    from hpo_bench.report.builder import left_out_lines
-
-    for line in left_out_lines(report.skipped):  # one line per reason, as in the report's Left out
-        print(f"left out {line}")
+    if report.skipped:  # one line: the reasons, one per line, are in the report's "Left out" section
+        print(f"left out {len(report.skipped)} tables and figures this study's design does not support (why: "
+              f"\"Left out\" in {report.out_dir / 'index.md'}): {', '.join(sorted(report.skipped))}")
     return 0
 
 

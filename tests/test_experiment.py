@@ -69,7 +69,7 @@ def test_the_quickstart_file_is_valid():
     from pathlib import Path
 
     exp = load_experiment(Path(__file__).parents[1] / "benchmarks" / "quickstart.toml")
-    assert exp.name == "quickstart" and exp.include_default
+    assert exp.name == "quickstart" and list(exp.models) == ["decision_tree", "svm"] and not exp.include_default
 
 
 def test_budgets_per_model_and_the_r_defaults():
