@@ -301,3 +301,30 @@ def test_partial_dependence_is_deterministic_and_ice_goes_to_the_chosen_dataset(
     assert json.dumps(list(one)) == json.dumps(["surrogate_partial_dependence", "surrogate_partial_dependence_summary",
                                                 "surrogate_ice", "surrogate_marks",
                                                 "surrogate_partial_dependence_pairs"])
+
+
+def bootstrap_loss(config: dict, offset: float) -> float:
+    """random_forest: bootstrap off is better, more trees slightly better; nothing else matters."""
+    return 0.1 + offset + (0.05 if config["bootstrap"] else 0.0) + 0.01 * (1 - config["n_estimators"] / 2000)
+
+
+def test_pair_heatmaps_place_the_defaults_of_a_boolean_hyperparameter(tmp_path):
+    """Random forest's `bootstrap` is (True, False): its pair grid, concatenated with the pairs of numeric
+    hyperparameters, keeps naming the choices, so the package default (True) is marked on its column
+    (this broke the random-forest study's report: True had become 1)."""
+    path = write_store(tmp_path / "rf.sqlite", "rf", {"random_forest": bootstrap_loss},
+                       {f"T{i}": 0.01 * i for i in range(3)}, {"random": "random"}, budget=61)
+    study = load_study(path)
+    fitted = fit_surrogates(study.trials, study.tasks, study.spaces)
+    surrogate = surrogate_tunability(study.trials, study.tasks, study.spaces, fitted=fitted, n_candidates=2000)
+    t = partial_dependence_tables(fitted, surrogate, 0, None)
+    pairs = t["surrogate_partial_dependence_pairs"]
+    with_bootstrap = pairs[(pairs["first"] == "bootstrap") | (pairs["second"] == "bootstrap")]
+    assert not with_bootstrap.empty and with_bootstrap["first_value"].dtype == object
+    fig = effects.pair_heatmaps(pairs, t["surrogate_marks"], "random_forest", get_model("random_forest").space)
+    drawn = _lines(fig)
+    first, second = with_bootstrap[["first", "second"]].iloc[0]
+    star = drawn[f"mark:package:{first}:{second}"]
+    at = star.get_xdata()[0] if first == "bootstrap" else star.get_ydata()[0]
+    assert at == 0  # the grid's first column or row: True, the package default
+    plt.close(fig)

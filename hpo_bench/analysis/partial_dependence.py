@@ -187,7 +187,10 @@ def _pair(model: _Model, surrogates: dict, units: np.ndarray, first: str, second
     surfaces = np.array([[p.mean() if len(p) else np.nan for p in per_task] for per_task in predicted.values()])
     centred = surfaces - np.nanmean(surfaces, axis=1, keepdims=True)
     return pd.DataFrame({"model": model.name, "first": first, "second": second,
-                         "first_value": [a for a, _ in grid], "second_value": [b for _, b in grid],
+                         # object columns: concatenated with other pairs' numbers, a column of booleans
+                         # would become 1 and 0, which no longer name the choices (True, False)
+                         "first_value": pd.Series([a for a, _ in grid], dtype=object),
+                         "second_value": pd.Series([b for _, b in grid], dtype=object),
                          "mean": centred.mean(axis=0), "mean_loss": surfaces.mean(axis=0),
                          "n_datasets": len(surfaces), "n_configs": [len(c) for c in moved],
                          "joint_gain": joint_gain})
