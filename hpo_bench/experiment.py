@@ -61,7 +61,7 @@ from hpo_bench.optimizers.base import optimizer_problem
 from hpo_bench.plugins import describe, load_reference
 from hpo_bench.settings import DEFAULTS, NAME_RULE, check_name
 from hpo_bench.space import Categorical, Float, Int, Parameter, SearchSpace
-from hpo_bench.tasks import check_task_ref, expand_task_refs
+from hpo_bench.tasks import check_task_ref, expand_task_refs, is_surrogate
 from hpo_bench.trial import RunSpec
 from hpo_bench.tuning import ALL, expand_tune, tuned_space
 
@@ -133,7 +133,7 @@ _HOST = re.compile(r"\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_]
 
 def inline_time_limit_refused(executor: str, time_limit_s: float | None, tasks: list[str]) -> bool:
     """Whether `executor` would have to enforce `time_limit_s` on real tasks in the driver's process."""
-    return executor == "inline" and time_limit_s is not None and not all(t.startswith("surrogate:") for t in tasks)
+    return executor == "inline" and time_limit_s is not None and not all(is_surrogate(t) for t in tasks)
 
 
 @dataclass(frozen=True)
