@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -101,3 +102,18 @@ def test_every_optimizer_is_built_on_every_space_it_will_search_when_the_file_is
     with pytest.raises(ExperimentError, match="optimizers.grid on xgboost: optimizer 'grid': 6 points per dimension"):
         parse_experiment(experiment_text(models='["knn", "xgboost"]', budget_evals="{ knn = 10, xgboost = 3000000 }",
                                          optimizers="grid = {}"), where="exp.toml")
+
+
+def test_every_key_has_a_rule_and_every_message_says_it_the_same_way():
+    from hpo_bench.experiment import RULES
+    from hpo_bench.settings import DEFAULTS
+
+    assert all(rule.doc and rule.rule for rule in RULES.values())
+    for key, default in DEFAULTS.items():  # what readers of a store assume is what the validator applies
+        assert RULES[key].default == default, key
+    bad = {"cv_folds": 51, "test_fraction": 0.0, "n_workers": 0, "time_limit_s": -1, "include_default": 1,
+           "executor": "slurm", "space": "mine", "description": 3, "seeds": 0, "tasks": []}
+    for key, value in bad.items():
+        with pytest.raises(ExperimentError) as info:
+            parse_experiment(experiment_text(**{key: json.dumps(value)}), where="f.toml")
+        assert str(info.value) == f"f.toml: {key} = {value!r}: must be {RULES[key].rule}", key

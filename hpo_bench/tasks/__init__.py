@@ -53,7 +53,10 @@ def parse_ref(ref: str) -> TaskRef:
             raise
         raise TaskError(f"{exc}; allowed forms: {', '.join(FORMS)}") from None  # nothing matched: say what would
     if parsed.stands_for is not None:
-        parse_ref(parsed.stands_for)
+        try:
+            parse_ref(parsed.stands_for)
+        except TaskError as exc:
+            raise TaskError(f"task {ref!r} stands for a task that is not one: {exc}") from None
     return parsed
 
 
