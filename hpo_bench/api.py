@@ -221,6 +221,67 @@ def open_store(path: str | Path) -> Store:
 
 
 @dataclass(frozen=True)
+class Target:
+    """What a command's TARGET names: the store to read, the Experiment of an experiment file (None for a
+    store or a pack), and notes to show (a pack read in place of an absent store)."""
+
+    path: Path
+    experiment: Experiment | None
+    notes: tuple[str, ...] = ()
+
+
+def resolve_target(target: str | Path, results_dir: str | Path = "results") -> Target:
+    """The store of an experiment file (results_dir/<name>.sqlite, else its pack results_dir/<name>/), a pack
+    folder (unpacked to a temporary store) or a store path itself; StoreError when there is none."""
+    from hpo_bench.packs import is_pack, readable_store
+
+    path = Path(target)
+    if path.suffix == ".toml":
+        # Readers run nothing: the optimizers are not built (a peer library may not be installed here).
+        exp = load_experiment(path, build_optimizers=False)
+        store, pack = Path(results_dir) / f"{exp.name}.sqlite", Path(results_dir) / exp.name
+        if not store.exists() and is_pack(pack):
+            return Target(readable_store(pack), exp, (f"reading the pack {pack}/ ({store} is absent)",))
+        return Target(store, exp)
+    if path.is_dir():
+        return Target(readable_store(path), None)
+    if not path.exists():
+        raise StoreError(f"no result store at {str(target)!r} (give an experiment .toml file, a .sqlite store or a "
+                         "pack folder)")
+    return Target(path, None)
+
+
+def open_target(target: str | Path, results_dir: str | Path = "results") -> tuple[Store, list[str]]:
+    """The store `target` names (resolve_target), opened read-only, and the notes to show: the pack read in its
+    place; given an experiment file, that it differs from the one the store recorded (the results are of the
+    recorded file); that this environment's package versions are not those the store's trials were made with."""
+    found = resolve_target(target, results_dir)
+    store = Store(found.path, create=False)
+    notes = list(found.notes)
+    if found.experiment is not None:
+        notes.append(store.check_file(found.experiment))
+    notes.append(store.version_note())
+    return store, [n for n in notes if n]
+
+
+# What an export writes without an output named, under <reports-dir>/<name>/: a file, or MLflow's folder.
+EXPORT_FILES = {"parquet": "trials.parquet", "csv": "trials.csv", "optuna": "optuna.db", "mlflow": "mlflow"}
+
+
+def check_export_output(out: Path, fmt: str, name: str = "output") -> None:
+    """Where an export cannot write (a folder where a file goes, a file where a folder goes, a file that exists:
+    no export overwrites) is refused before anything is written; `name` spells the option as given."""
+    if out.is_dir() and fmt != "mlflow":
+        raise HpoBenchError(f"{name} {out}: is a folder; give the file to write, e.g. {out}/{EXPORT_FILES[fmt]}")
+    existing = next((a for a in out.parents if a.exists()), None)
+    if existing is not None and not existing.is_dir():
+        raise HpoBenchError(f"{name} {out}: {existing} is a file, not a folder")
+    if fmt != "mlflow" and (out.exists() or out.is_symlink()):  # one rule for every format
+        raise HpoBenchError(f"{name} {out}: already exists; an export never overwrites (remove it, or export "
+                            "elsewhere)")
+
+
+@dataclass(frozen=True)
 class Analysis:
     """The tables of a store's analysis, what was left out and why, and where the tables were written."""
 

@@ -44,41 +44,20 @@ def _note(text: str) -> None:
 
 def _target(target: str, results_dir: str) -> tuple[Path, Any]:
     """(store path, the Experiment of an experiment file or None) for a command's TARGET argument."""
-    from hpo_bench.packs import is_pack, readable_store
+    from hpo_bench.api import resolve_target
 
-    path = Path(target)
-    if path.suffix == ".toml":
-        from hpo_bench.experiment import load_experiment
-
-        # Readers run nothing: the optimizers are not built (a peer library may not be installed here).
-        exp = load_experiment(path, build_optimizers=False)
-        store, pack = Path(results_dir) / f"{exp.name}.sqlite", Path(results_dir) / exp.name
-        if not store.exists() and is_pack(pack):
-            _note(f"reading the pack {pack}/ ({store} is absent)")
-            return readable_store(pack), exp
-        return store, exp
-    if path.is_dir():
-        return readable_store(path), None
-    if not path.exists():
-        raise StoreError(f"no result store at {target!r} (give an experiment .toml file, a .sqlite store or a "
-                         "pack folder)")
-    return path, None
+    found = resolve_target(target, results_dir)
+    for note in found.notes:
+        _note(note)
+    return found.path, found.experiment
 
 
 def _open_store(target: str, results_dir: str) -> Any:
-    """The store TARGET names, opened read-only. Given an experiment file, the store records the file it
-    was made with: when this one differs, one line says so (the results are of the recorded file); so
-    does one when this environment's package versions are not those the store's trials were made with."""
-    from hpo_bench.store import Store
+    """The store TARGET names, opened read-only, with a line for each note (hpo_bench.api.open_target)."""
+    from hpo_bench.api import open_target
 
-    path, exp = _target(target, results_dir)
-    store = Store(path, create=False)
-    if exp is not None:
-        note = store.check_file(exp)
-        if note:
-            _note(note)
-    note = store.version_note()
-    if note:
+    store, notes = open_target(target, results_dir)
+    for note in notes:
         _note(note)
     return store
 
@@ -500,29 +479,15 @@ def cmd_optimizers(args: argparse.Namespace) -> int:
     return 0
 
 
-# What `export` writes without --output, under <reports-dir>/<name>/: a file, or MLflow's folder.
-_EXPORT_DEFAULTS = {"parquet": "trials.parquet", "csv": "trials.csv", "optuna": "optuna.db", "mlflow": "mlflow"}
-
-
-def _check_output(out: Path, fmt: str) -> None:
-    """Where an export cannot write (a folder where a file goes, a file where a folder goes) is refused first."""
-    if out.is_dir() and fmt != "mlflow":
-        raise HpoBenchError(f"--output {out}: is a folder; give the file to write, e.g. {out}/{_EXPORT_DEFAULTS[fmt]}")
-    existing = next((a for a in out.parents if a.exists()), None)
-    if existing is not None and not existing.is_dir():
-        raise HpoBenchError(f"--output {out}: {existing} is a file, not a folder")
-    if fmt != "mlflow" and (out.exists() or out.is_symlink()):  # one rule for every format
-        raise HpoBenchError(f"--output {out}: already exists; an export never overwrites (remove it, or export "
-                            "elsewhere)")
-
-
 def cmd_export(args: argparse.Namespace) -> int:
+    from hpo_bench.api import EXPORT_FILES, check_export_output
+
     store = _open_store(args.target, args.results_dir)
     try:
         name = store.experiment_name() if store.experiment_row() else store.path.stem
-        out = Path(args.output) if args.output else Path(args.reports_dir) / name / _EXPORT_DEFAULTS[args.format]
+        out = Path(args.output) if args.output else Path(args.reports_dir) / name / EXPORT_FILES[args.format]
         if args.format in ("parquet", "csv"):
-            _check_output(out, args.format)
+            check_export_output(out, args.format, "--output")
             n = store.export_trials(out, args.format)
             print(f"wrote {n} trials to {out}")
             return 0
@@ -531,7 +496,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         if args.output and "://" in args.output:  # an sqlite:/// URL, checked by the export; kept as text, as
             out = args.output  # a Path would make sqlite:////abs/x.db the relative path sqlite:/abs/x.db
         else:
-            _check_output(out, args.format)
+            check_export_output(out, args.format, "--output")
         start = time.perf_counter()
         summary = EXPORTERS[args.format](store, out)
     finally:
@@ -744,7 +709,8 @@ def build_parser() -> argparse.ArgumentParser:
     export = sub.add_parser("export", parents=[common],
                             help="every trial to a Parquet or CSV file, an Optuna storage or an MLflow tracking store")
     export.add_argument("target", help="experiment file (.toml), store (.sqlite) or pack folder (results/<name>/)")
-    export.add_argument("--format", choices=list(_EXPORT_DEFAULTS), default="parquet",
+    # the formats of hpo_bench.api.EXPORT_FILES (not imported here: --help stays fast)
+    export.add_argument("--format", choices=["parquet", "csv", "optuna", "mlflow"], default="parquet",
                         help="parquet (default), csv, optuna (one study per run, for optuna-dashboard) or mlflow "
                              '(one parent run per run, a child per trial; needs pip install "hpo-bench[mlflow]")')
     export.add_argument("--output", default=None,

@@ -130,3 +130,14 @@ def test_the_listings_of_the_command_line_are_library_calls(tmp_path):
     assert types["optuna-tpe"].library_version not in (None, "")  # a peer: the version installed, or not installed
     assert hpo_bench.stored_tasks(tmp_path / "empty").empty
     assert hpo_bench.surrogate_benchmarks(tmp_path / "empty") == []
+
+
+def test_the_export_formats_the_command_line_offers_are_the_apis():
+    import argparse
+
+    from hpo_bench.api import EXPORT_FILES
+    from hpo_bench.cli import build_parser
+
+    commands = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    export = next(a for a in commands.choices["export"]._actions if a.dest == "format")
+    assert list(export.choices) == list(EXPORT_FILES)
