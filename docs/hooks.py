@@ -33,7 +33,8 @@ def on_page_markdown(markdown: str, page, config, files) -> str:
 
 
 def _cell(text: object) -> str:
-    return str(text).replace("|", "\\|").replace("\n", " ")
+    """Text for a Markdown table cell: "|" escaped, one line, and "<name>" shown, not read as an HTML tag."""
+    return str(text).replace("|", "\\|").replace("\n", " ").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def cli_reference() -> str:
@@ -67,16 +68,12 @@ def cli_reference() -> str:
 
 
 def experiment_keys() -> str:
-    from hpo_bench.experiment import KEYS
-    from hpo_bench.settings import DEFAULTS
+    """One row per key of experiment.RULES: what it sets, its rule (the words its messages use) and its default."""
+    from hpo_bench.experiment import RULES
 
-    required = {"name", "tasks", "models", "optimizers", "budget_evals"}
-    # the defaults experiment.parse_experiment applies that settings.DEFAULTS does not hold
-    others = {"seeds": "`1`", "tune": "`'all'`", "executor": "`'local'`", "n_workers": "the number of cores",
-              "description": "`''`", "configs": "none", "spaces": "none", "budget_seconds": "none",
-              "time_limit_s": "none", "scheduler_address": "none"}
     rows = []
-    for key, rule in KEYS.items():
-        default = "required" if key in required else (f"`{DEFAULTS[key]!r}`" if key in DEFAULTS else others[key])
-        rows.append(f"| `{key}` | {_cell(rule)} | {default} |")
-    return "| key | rule (the validator's own text) | default |\n| --- | --- | --- |\n" + "\n".join(rows) + "\n"
+    for key, rule in RULES.items():
+        default = "required" if rule.required else rule.default_doc or f"`{rule.default!r}`"
+        rows.append(f"| `{key}` | {_cell(rule.doc)} | {_cell(rule.rule)} | {default} |")
+    return ("| key | what it sets | rule (the validator's own words: a value breaking it is refused with \"must be\" "
+            "and these) | default |\n| --- | --- | --- | --- |\n" + "\n".join(rows) + "\n")

@@ -24,6 +24,12 @@ _EXPORTS = {
     "export_mlflow": "hpo_bench.api",
     "add_task": "hpo_bench.api",
     "analyze": "hpo_bench.api",
+    "status": "hpo_bench.api",
+    "model_families": "hpo_bench.api",
+    "model_space": "hpo_bench.api",
+    "optimizer_types": "hpo_bench.api",
+    "stored_tasks": "hpo_bench.api",
+    "surrogate_benchmarks": "hpo_bench.api",
     # the package hpo_bench.report, which is callable: hpo_bench.report(store) is hpo_bench.api.report
     "report": "hpo_bench",
     "Store": "hpo_bench.store",

@@ -11,7 +11,10 @@ tables = hpo_bench.analyze(summary.store_path)                   # the tables `h
 hpo_bench.report(summary.store_path, reports_dir="reports")      # reports/<name>/index.html and index.md
 summary.trials(); summary.analysis(); summary.report()           # the same, as methods of what run returns
 hpo_bench.export_trials(summary.store_path, "trials.parquet")    # also export_optuna, export_mlflow
+hpo_bench.status(summary.store_path).best                        # what `hpo-bench status` shows, as tables
 ```
+The listings of the command line are here too: `model_families`, `model_space`, `optimizer_types`,
+`stored_tasks`, `surrogate_benchmarks`.
 Every call validates its input as the command line does and raises one of hpo_bench.errors' exceptions
 with the value, the rule and where it came from; the CLI turns those into exit code 2.
 """
@@ -218,6 +221,67 @@ def open_store(path: str | Path) -> Store:
 
 
 @dataclass(frozen=True)
+class Target:
+    """What a command's TARGET names: the store to read, the Experiment of an experiment file (None for a
+    store or a pack), and notes to show (a pack read in place of an absent store)."""
+
+    path: Path
+    experiment: Experiment | None
+    notes: tuple[str, ...] = ()
+
+
+def resolve_target(target: str | Path, results_dir: str | Path = "results") -> Target:
+    """The store of an experiment file (results_dir/<name>.sqlite, else its pack results_dir/<name>/), a pack
+    folder (unpacked to a temporary store) or a store path itself; StoreError when there is none."""
+    from hpo_bench.packs import is_pack, readable_store
+
+    path = Path(target)
+    if path.suffix == ".toml":
+        # Readers run nothing: the optimizers are not built (a peer library may not be installed here).
+        exp = load_experiment(path, build_optimizers=False)
+        store, pack = Path(results_dir) / f"{exp.name}.sqlite", Path(results_dir) / exp.name
+        if not store.exists() and is_pack(pack):
+            return Target(readable_store(pack), exp, (f"reading the pack {pack}/ ({store} is absent)",))
+        return Target(store, exp)
+    if path.is_dir():
+        return Target(readable_store(path), None)
+    if not path.exists():
+        raise StoreError(f"no result store at {str(target)!r} (give an experiment .toml file, a .sqlite store or a "
+                         "pack folder)")
+    return Target(path, None)
+
+
+def open_target(target: str | Path, results_dir: str | Path = "results") -> tuple[Store, list[str]]:
+    """The store `target` names (resolve_target), opened read-only, and the notes to show: the pack read in its
+    place; given an experiment file, that it differs from the one the store recorded (the results are of the
+    recorded file); that this environment's package versions are not those the store's trials were made with."""
+    found = resolve_target(target, results_dir)
+    store = Store(found.path, create=False)
+    notes = list(found.notes)
+    if found.experiment is not None:
+        notes.append(store.check_file(found.experiment))
+    notes.append(store.version_note())
+    return store, [n for n in notes if n]
+
+
+# What an export writes without an output named, under <reports-dir>/<name>/: a file, or MLflow's folder.
+EXPORT_FILES = {"parquet": "trials.parquet", "csv": "trials.csv", "optuna": "optuna.db", "mlflow": "mlflow"}
+
+
+def check_export_output(out: Path, fmt: str, name: str = "output") -> None:
+    """Where an export cannot write (a folder where a file goes, a file where a folder goes, a file that exists:
+    no export overwrites) is refused before anything is written; `name` spells the option as given."""
+    if out.is_dir() and fmt != "mlflow":
+        raise HpoBenchError(f"{name} {out}: is a folder; give the file to write, e.g. {out}/{EXPORT_FILES[fmt]}")
+    existing = next((a for a in out.parents if a.exists()), None)
+    if existing is not None and not existing.is_dir():
+        raise HpoBenchError(f"{name} {out}: {existing} is a file, not a folder")
+    if fmt != "mlflow" and (out.exists() or out.is_symlink()):  # one rule for every format
+        raise HpoBenchError(f"{name} {out}: already exists; an export never overwrites (remove it, or export "
+                            "elsewhere)")
+
+
+@dataclass(frozen=True)
 class Analysis:
     """The tables of a store's analysis, what was left out and why, and where the tables were written."""
 
@@ -399,3 +463,178 @@ def add_task(data: Any, *, name: str, target: str | None = None, y: Any = None,
     store_task(TaskStore(task_store), task, {"kind": "dataframe"}, replace=replace, where=where,
                again="give another name, or replace=True")
     return name
+
+
+# -- what the command line lists and shows --------------------------------------------------------
+@dataclass(frozen=True)
+class Status:
+    """A store's progress (`hpo-bench status`): runs by status, trials and failures per model and optimizer,
+    the best validation loss so far per task, model and optimizer, and the runs that crashed."""
+
+    name: str  # the experiment's, "?" for a store without one
+    runs: Any  # pandas.DataFrame, one row per run (Store.runs)
+    n_test_scores: int  # held-out test scores stored (the default and the incumbents)
+    n_test_scores_failed: int  # of which failed or timed out
+
+    @property
+    def by_status(self) -> dict[str, int]:
+        """Runs per status (done, pending, crashed, ...), by status name."""
+        return dict(sorted(self.runs["status"].value_counts().items()))
+
+    @property
+    def n_trials(self) -> int:
+        return int(self.runs["n_trials"].sum())
+
+    @property
+    def n_failed(self) -> int:
+        """Trials that failed or timed out."""
+        return int(self.runs["n_failed"].sum())
+
+    @property
+    def cells(self) -> Any:
+        """Per model, optimizer and status: runs, trials and failed trials (a DataFrame)."""
+        return self.runs.groupby(["model", "optimizer", "status"]).agg(
+            runs=("run_id", "size"), trials=("n_trials", "sum"), failed=("n_failed", "sum")).reset_index()
+
+    @property
+    def best(self) -> Any:
+        """Per task, model and optimizer, over the seeds' runs that have trials: runs done, runs, trials, the best
+        validation loss of any run and the median of the runs' bests (a DataFrame; empty before any trial)."""
+        started = self.runs[self.runs["n_trials"] > 0]
+        return started.groupby(["task", "model", "optimizer"]).agg(
+            runs_done=("status", lambda s: int((s == "done").sum())), runs=("run_id", "size"),
+            trials=("n_trials", "sum"), best=("best_loss", "min"), median_best=("best_loss", "median")).reset_index()
+
+    @property
+    def metric(self) -> str:
+        """The metric(s) the best losses are in."""
+        started = self.runs[self.runs["n_trials"] > 0]
+        return ", ".join(sorted(started["metric"].dropna().unique())) or "loss"
+
+    @property
+    def crashed(self) -> list[tuple[str, str]]:
+        """(run key, why) of each crashed run."""
+        rows = self.runs[self.runs["status"] == "crashed"]
+        return list(zip(rows["run_key"], rows["note"], strict=True))
+
+    @property
+    def finished(self) -> bool:
+        """Every run is done or crashed: nothing is left to run."""
+        return bool(len(self.runs)) and bool(self.runs["status"].isin(["done", "crashed"]).all())
+
+
+def status(store: Store | str | Path) -> Status:
+    """The progress of a store (an open Store, a store's path or a pack folder), as `hpo-bench status` shows it."""
+    if not isinstance(store, Store):
+        with open_store(store) as opened:
+            return status(opened)
+    n_tests, n_tests_failed = store.count_test_scores()
+    return Status(store.experiment_row().get("name", "?"), store.runs(), n_tests, n_tests_failed)
+
+
+@dataclass(frozen=True)
+class Listed:
+    """A model family or an optimizer type as `hpo-bench models` / `hpo-bench optimizers` list it: a built-in,
+    or a plugin (an entry point), which may be unusable (`problem` says why)."""
+
+    name: str
+    obj: Any  # the ModelFamily, or the optimizer class; None when the plugin cannot be used
+    plugin: Any = None  # the hpo_bench.plugins.Plugin it comes from; None: built in
+    problem: str | None = None
+    library_version: str | None = None  # an optimizer's peer library: its installed version, or "not installed"
+    missing: tuple[str, ...] = ()  # modules an optimizer needs that cannot be imported here
+
+
+def model_families() -> list[Listed]:
+    """Every model family: the built-ins, then the plugins'."""
+    from hpo_bench.models import MODELS, get_model
+    from hpo_bench.plugins import MODEL_GROUP, loaded_plugins
+
+    return [*(Listed(name, family) for name, family in MODELS.items()),
+            *(Listed(p.name, family, p, why) for p, family, why in loaded_plugins(MODEL_GROUP, get_model))]
+
+
+def optimizer_types() -> list[Listed]:
+    """Every optimizer type: the built-ins by name, then the plugins', with the version of a peer library
+    (a peer runs at the defaults of the version installed) and what it needs that is not installed here."""
+    from importlib import metadata
+
+    from hpo_bench.optimizers import OPTIMIZERS, get_optimizer
+    from hpo_bench.plugins import OPTIMIZER_GROUP, loaded_plugins, missing_modules
+
+    rows = [(name, OPTIMIZERS[name], None, None) for name in sorted(OPTIMIZERS)]
+    rows += [(p.name, cls, p, why) for p, cls, why in loaded_plugins(OPTIMIZER_GROUP, get_optimizer)]
+    out = []
+    for name, cls, plugin, why in rows:
+        version = None
+        if cls is not None and cls.library:
+            try:
+                version = metadata.version(cls.library)
+            except metadata.PackageNotFoundError:
+                version = "not installed"
+        missing = tuple(missing_modules(getattr(cls, "requires", ()))) if cls is not None else ()
+        out.append(Listed(name, cls, plugin, why, version, missing))
+    return out
+
+
+def format_value(value: object) -> str:
+    """A hyperparameter's value as the listings print it: floats compactly, powers of two as 2^k (the papers'
+    ranges are written that way)."""
+    import math
+
+    if isinstance(value, float):
+        if value > 0 and math.log2(value).is_integer() and abs(math.log2(value)) >= 4:
+            return f"2^{int(math.log2(value))}"
+        return f"{value:g}"
+    return str(value)
+
+
+def model_space(name: str) -> list[dict[str, str]]:
+    """One row per hyperparameter of the family `name` (`hpo-bench models show`): name, type, range, scale,
+    default (as run), and the condition under which it is active."""
+    from hpo_bench.models import get_model
+    from hpo_bench.space import Categorical
+
+    family = get_model(name)
+    default = family.package_default()
+    rows = []
+    for p in family.space:
+        if isinstance(p, Categorical):
+            kind, values, scale = "categorical", "{" + ", ".join(map(str, p.choices)) + "}", ""
+        else:
+            cast = float if p.kind == "float" else int
+            kind, values, scale = p.kind, f"[{format_value(cast(p.low))}, {format_value(cast(p.high))}]", (
+                "log" if p.log else "linear")
+        condition = ""
+        if p.condition is not None:
+            condition = f"{p.condition.parent} in {{{', '.join(map(str, p.condition.values))}}}"
+        rows.append({"name": p.name, "type": kind, "range": values, "scale": scale,
+                     "default": format_value(default[p.name]) if p.name in default else "(inactive)",
+                     "condition": condition})
+    return rows
+
+
+def stored_tasks(task_store: str | Path | None = None) -> Any:
+    """The tasks of the local task store (`hpo-bench tasks list`), one row each (a DataFrame; empty if none)."""
+    import pandas as pd
+
+    from hpo_bench.tasks import TaskStore
+
+    rows = []
+    for e in TaskStore(task_store).entries():
+        m, s = e.meta, e.meta["splits"]
+        rows.append({"name": e.key, "dataset": m["name"], "rows": m["n_rows"], "features": m["n_features"],
+                     "categorical": len(m["categorical"]),
+                     "type": m.get("task_type", "classification"),
+                     "classes": "-" if m.get("task_type") == "regression" else m["n_classes"],
+                     "openml_task": e.ids.get("openml_task_id", "-"), "openml_data": e.ids.get("openml_data_id", "-"),
+                     "splits": f"official {s['n_repeats']}x{s['n_folds']}" if s["official"] else "generated",
+                     "source": m["source"]["kind"], "fingerprint": m["checksum"]["fingerprint"]})
+    return pd.DataFrame(rows)
+
+
+def surrogate_benchmarks(task_store: str | Path | None = None) -> list[dict[str, Any]]:
+    """The descriptors (surrogate.json) of every surrogate benchmark in the task store, by name."""
+    from hpo_bench.tasks import TaskStore, list_surrogates
+
+    return list_surrogates(TaskStore(task_store))

@@ -44,41 +44,20 @@ def _note(text: str) -> None:
 
 def _target(target: str, results_dir: str) -> tuple[Path, Any]:
     """(store path, the Experiment of an experiment file or None) for a command's TARGET argument."""
-    from hpo_bench.packs import is_pack, readable_store
+    from hpo_bench.api import resolve_target
 
-    path = Path(target)
-    if path.suffix == ".toml":
-        from hpo_bench.experiment import load_experiment
-
-        # Readers run nothing: the optimizers are not built (a peer library may not be installed here).
-        exp = load_experiment(path, build_optimizers=False)
-        store, pack = Path(results_dir) / f"{exp.name}.sqlite", Path(results_dir) / exp.name
-        if not store.exists() and is_pack(pack):
-            _note(f"reading the pack {pack}/ ({store} is absent)")
-            return readable_store(pack), exp
-        return store, exp
-    if path.is_dir():
-        return readable_store(path), None
-    if not path.exists():
-        raise StoreError(f"no result store at {target!r} (give an experiment .toml file, a .sqlite store or a "
-                         "pack folder)")
-    return path, None
+    found = resolve_target(target, results_dir)
+    for note in found.notes:
+        _note(note)
+    return found.path, found.experiment
 
 
 def _open_store(target: str, results_dir: str) -> Any:
-    """The store TARGET names, opened read-only. Given an experiment file, the store records the file it
-    was made with: when this one differs, one line says so (the results are of the recorded file); so
-    does one when this environment's package versions are not those the store's trials were made with."""
-    from hpo_bench.store import Store
+    """The store TARGET names, opened read-only, with a line for each note (hpo_bench.api.open_target)."""
+    from hpo_bench.api import open_target
 
-    path, exp = _target(target, results_dir)
-    store = Store(path, create=False)
-    if exp is not None:
-        note = store.check_file(exp)
-        if note:
-            _note(note)
-    note = store.version_note()
-    if note:
+    store, notes = open_target(target, results_dir)
+    for note in notes:
         _note(note)
     return store
 
@@ -162,38 +141,31 @@ def cmd_status(args: argparse.Namespace) -> int:
         return 0
     store = _open_store(args.target, args.results_dir)
     if not args.watch:
-        print(_status_text(store, store.runs()))
+        from hpo_bench.api import status
+
+        print(_status_text(status(store)))
         store.close()
         return 0
     return _watch(store, args.interval or 10.0)
 
 
-def _status_text(store: Any, runs: Any) -> str:
-    """Runs by status, trials and failures per model and optimizer, and the best validation loss so far
-    per task, model and optimizer (over the seeds' runs: the best one and the median of their bests)."""
+def _status_text(st: Any) -> str:
+    """A store's status (hpo_bench.api.Status) as `status` prints it."""
     import pandas as pd
 
-    name = store.experiment_row().get("name", "?")
-    by_status = runs["status"].value_counts().to_dict()
-    lines = [f"{name}: {len(runs)} runs ({', '.join(f'{n} {s}' for s, n in sorted(by_status.items()))}); "
-             f"{int(runs['n_trials'].sum())} trials, {int(runs['n_failed'].sum())} failed or timed out"]
-    n_tests, n_tests_failed = store.count_test_scores()
-    if n_tests:
-        lines.append(f"held-out test scores: {n_tests} (default and incumbents), {n_tests_failed} failed or timed out")
-    if len(runs):
-        table = runs.groupby(["model", "optimizer", "status"]).agg(
-            runs=("run_id", "size"), trials=("n_trials", "sum"), failed=("n_failed", "sum")).reset_index()
-        lines.append(table.to_string(index=False))
-        started = runs[runs["n_trials"] > 0]
-        if len(started):
-            metric = ", ".join(sorted(started["metric"].dropna().unique())) or "loss"
-            best = started.groupby(["task", "model", "optimizer"]).agg(
-                runs_done=("status", lambda s: int((s == "done").sum())), runs=("run_id", "size"),
-                trials=("n_trials", "sum"), best=("best_loss", "min"), median_best=("best_loss", "median"))
-            lines.append(f"\nbest so far (validation {metric}, over the runs with trials):")
+    lines = [f"{st.name}: {len(st.runs)} runs ({', '.join(f'{n} {s}' for s, n in st.by_status.items())}); "
+             f"{st.n_trials} trials, {st.n_failed} failed or timed out"]
+    if st.n_test_scores:
+        lines.append(f"held-out test scores: {st.n_test_scores} (default and incumbents), {st.n_test_scores_failed} "
+                     "failed or timed out")
+    if len(st.runs):
+        lines.append(st.cells.to_string(index=False))
+        best = st.best
+        if len(best):
+            lines.append(f"\nbest so far (validation {st.metric}, over the runs with trials):")
             with pd.option_context("display.float_format", "{:.4f}".format, "display.width", 160):
-                lines.append(best.reset_index().to_string(index=False))
-    lines.extend(f"crashed: {row['run_key']}: {row['note']}" for _, row in runs[runs["status"] == "crashed"].iterrows())
+                lines.append(best.to_string(index=False))
+    lines.extend(f"crashed: {key}: {note}" for key, note in st.crashed)
     return "\n".join(lines)
 
 
@@ -201,8 +173,7 @@ def _watch(store: Any, interval: float) -> int:
     """Print the status every `interval` seconds until Ctrl-C, until every run is done or crashed, or
     until the run that was writing the store stops. The store is opened afresh each time: a read-only
     connection opened while no run held the store may be immutable, and would not see new trials."""
-    import time
-
+    from hpo_bench.api import status
     from hpo_bench.store import RunLock, Store
 
     path = store.path
@@ -211,13 +182,12 @@ def _watch(store: Any, interval: float) -> int:
         while True:
             writer = RunLock(path).holder()  # before reading: a view after the writer stopped is its last
             seen_writer = seen_writer or writer is not None
-            runs = store.runs()
-            text = _status_text(store, runs)
+            st = status(store)
             store.close()
             clear = "\033[H\033[J" if sys.stdout.isatty() else ""
-            print(f"{clear}{time.strftime('%H:%M:%S')} {path}: "
-                  f"{'a run is writing (' + writer + ')' if writer else 'no run is writing'}\n{text}\n", flush=True)
-            if (len(runs) and runs["status"].isin(["done", "crashed"]).all()) or (seen_writer and writer is None):
+            who = f"a run is writing ({writer})" if writer else "no run is writing"
+            print(f"{clear}{time.strftime('%H:%M:%S')} {path}: {who}\n{_status_text(st)}\n", flush=True)
+            if st.finished or (seen_writer and writer is None):
                 return 0
             time.sleep(interval)
             store = Store(path, create=False)
@@ -287,8 +257,6 @@ def _against(value: str, results_dir: str) -> Path:
 
 
 def cmd_surrogate_build(args: argparse.Namespace) -> int:
-    import time
-
     from hpo_bench.surrogates import build_surrogates
     from hpo_bench.tasks import TaskStore
 
@@ -315,13 +283,12 @@ def cmd_surrogate_build(args: argparse.Namespace) -> int:
 
 
 def cmd_surrogate_list(args: argparse.Namespace) -> int:
-    from hpo_bench.surrogates import list_surrogates
+    from hpo_bench.api import surrogate_benchmarks
     from hpo_bench.tasks import TaskStore
 
-    store = TaskStore(args.task_store)
-    found = list_surrogates(store)
+    found = surrogate_benchmarks(args.task_store)
     if not found:
-        print(f"no surrogates in {store.root}; make one with `hpo-bench surrogate build STORE`")
+        print(f"no surrogates in {TaskStore(args.task_store).root}; make one with `hpo-bench surrogate build STORE`")
         return 0
     for meta in found:
         source = meta["source"]
@@ -333,20 +300,6 @@ def cmd_surrogate_list(args: argparse.Namespace) -> int:
     return 0
 
 
-def _describe(entry: Any) -> str:
-    meta = entry.meta
-    splits = meta["splits"]
-    kind = (f"official {splits['n_repeats']}x{splits['n_folds']}-fold" if splits["official"]
-            else "generated splits")
-    return (f"{meta['n_rows']} rows, {meta['n_features']} features ({len(meta['categorical'])} categorical), "
-            f"{_target_kind(meta)}, {kind}")
-
-
-def _target_kind(meta: dict[str, Any]) -> str:
-    """"2 classes" or "regression" for a stored task's metadata (stored before regression: classification)."""
-    return "regression" if meta.get("task_type") == "regression" else f"{meta['n_classes']} classes"
-
-
 def cmd_tasks_pull(args: argparse.Namespace) -> int:
     from hpo_bench.errors import TaskError
     from hpo_bench.tasks import TaskStore
@@ -355,22 +308,18 @@ def cmd_tasks_pull(args: argparse.Namespace) -> int:
     if not (args.task or args.data or args.suite):
         raise TaskError("tasks pull: name at least one --task ID, --data ID or --suite NAME")
     puller = Puller(TaskStore(args.task_store), server=args.openml_server)
-    refs = [f"openml:task/{i}" for i in args.task] + [f"openml:data/{i}" for i in args.data]
-    for suite in args.suite:
-        refs += [r for r in puller.suite_refs(suite) if r not in refs]
+    refs = puller.refs(args.task, args.data, args.suite)
     failed = []
     for ref in refs:
-        kind, _, number = ref.partition(":")[2].partition("/")
         try:
-            pull = puller.pull_task if kind == "task" else puller.pull_data
-            pulled = pull(int(number), replace=args.replace)
+            pulled = puller.pull(ref, replace=args.replace)
         except TaskError as exc:
             if len(refs) == 1 or str(exc).startswith("cannot reach"):
                 raise
             print(f"{ref}: failed: {exc}", file=sys.stderr)
             failed.append(ref)
             continue
-        print(f"{ref}: {pulled.status}: {pulled.entry.key} ({pulled.entry.meta['name']}): {_describe(pulled.entry)}")
+        print(f"{ref}: {pulled.status}: {pulled.entry.key} ({pulled.entry.meta['name']}): {pulled.entry.describe()}")
     if failed:
         raise TaskError(f"{len(failed)} of {len(refs)} could not be pulled: {', '.join(failed)} (reasons above)")
     print(f"task store: {puller.store.root}")
@@ -378,8 +327,6 @@ def cmd_tasks_pull(args: argparse.Namespace) -> int:
 
 
 def cmd_tasks_import(args: argparse.Namespace) -> int:
-    import time
-
     from hpo_bench.errors import TaskError
     from hpo_bench.tasks import TaskStore
     from hpo_bench.tasks.files import import_file, import_manifest, is_manifest
@@ -400,7 +347,7 @@ def cmd_tasks_import(args: argparse.Namespace) -> int:
                                openml_data_id=args.openml_data_id, openml_task_id=args.openml_task_id,
                                replace=args.replace, task_type=args.task_type or "classification")]
     for r in results:
-        print(f"{r.entry.key}: {r.status}: {_describe(r.entry)}")
+        print(f"{r.entry.key}: {r.status}: {r.entry.describe()}")
     print(f"{len(results)} task(s) in {time.perf_counter() - start:.1f} s; task store: {store.root}")
     return 0
 
@@ -408,79 +355,23 @@ def cmd_tasks_import(args: argparse.Namespace) -> int:
 def cmd_tasks_list(args: argparse.Namespace) -> int:
     import pandas as pd
 
+    from hpo_bench.api import stored_tasks
     from hpo_bench.tasks import TaskStore
 
-    store = TaskStore(args.task_store)
-    entries = store.entries()
-    if not entries:
-        print(f"the task store {store.root} is empty: fill it with `hpo-bench tasks pull` or `hpo-bench tasks import`")
+    root = TaskStore(args.task_store).root
+    table = stored_tasks(args.task_store)
+    if table.empty:
+        print(f"the task store {root} is empty: fill it with `hpo-bench tasks pull` or `hpo-bench tasks import`")
         return 0
-    rows = []
-    for e in entries:
-        m, s = e.meta, e.meta["splits"]
-        rows.append({"name": e.key, "dataset": m["name"], "rows": m["n_rows"], "features": m["n_features"],
-                     "categorical": len(m["categorical"]),
-                     "type": m.get("task_type", "classification"),
-                     "classes": "-" if m.get("task_type") == "regression" else m["n_classes"],
-                     "openml_task": e.ids.get("openml_task_id", "-"), "openml_data": e.ids.get("openml_data_id", "-"),
-                     "splits": f"official {s['n_repeats']}x{s['n_folds']}" if s["official"] else "generated",
-                     "source": m["source"]["kind"], "fingerprint": m["checksum"]["fingerprint"]})
     with pd.option_context("display.width", 200, "display.max_rows", None, "display.max_columns", 20):
-        print(pd.DataFrame(rows).to_string(index=False))
-    print(f"{len(entries)} task(s) in {store.root}")
+        print(table.to_string(index=False))
+    print(f"{len(table)} task(s) in {root}")
     return 0
 
 
-def _format_value(value: object) -> str:
-    """Floats compactly, and powers of two as 2^k (the papers' ranges are written that way)."""
-    if isinstance(value, float):
-        if value > 0 and math.log2(value).is_integer() and abs(math.log2(value)) >= 4:
-            return f"2^{int(math.log2(value))}"
-        return f"{value:g}"
-    return str(value)
-
-
-def model_rows(name: str) -> list[dict[str, str]]:
-    """One row per hyperparameter of a family: name, type, range, scale, default (as run), condition."""
-    from hpo_bench.models import get_model
-    from hpo_bench.space import Categorical
-
-    family = get_model(name)
-    default = family.package_default()
-    rows = []
-    for p in family.space:
-        if isinstance(p, Categorical):
-            kind, values, scale = "categorical", "{" + ", ".join(map(str, p.choices)) + "}", ""
-        else:
-            cast = float if p.kind == "float" else int
-            kind, values, scale = p.kind, f"[{_format_value(cast(p.low))}, {_format_value(cast(p.high))}]", (
-                "log" if p.log else "linear")
-        condition = ""
-        if p.condition is not None:
-            condition = f"{p.condition.parent} in {{{', '.join(map(str, p.condition.values))}}}"
-        rows.append({"name": p.name, "type": kind, "range": values, "scale": scale,
-                     "default": _format_value(default[p.name]) if p.name in default else "(inactive)",
-                     "condition": condition})
-    return rows
-
-
-def _plugins(group: str, load: Any) -> list[tuple[Any, Any, str | None]]:
-    """(plugin, what it loads, None) for each entry point of `group`, or (plugin, None, why it cannot be used):
-    a listing shows a broken or shadowing plugin with its reason instead of failing."""
-    from hpo_bench.plugins import plugins
-
-    rows = []
-    for plugin in plugins(group):
-        try:
-            rows.append((plugin, load(plugin.name), None))
-        except HpoBenchError as exc:
-            rows.append((plugin, None, str(exc)))
-    return rows
-
-
 def cmd_models(args: argparse.Namespace) -> int:
-    from hpo_bench.models import MODELS, get_model
-    from hpo_bench.plugins import MODEL_GROUP
+    from hpo_bench.api import format_value, model_families, model_space
+    from hpo_bench.models import get_model
 
     if args.action is None:
         if args.format != "text" or args.output is not None:
@@ -488,20 +379,19 @@ def cmd_models(args: argparse.Namespace) -> int:
                                 "NAME --format configspace'")
         if args.name is not None:
             raise HpoBenchError(f"models {args.name}: did you mean 'hpo-bench models show {args.name}'?")
-        extra = _plugins(MODEL_GROUP, get_model)
-        width = max(map(len, [*MODELS, *(p.name for p, _, _ in extra)]))
-        rows = [(name, family, None, None) for name, family in MODELS.items()]
-        rows += [(plugin.name, family, plugin, why) for plugin, family, why in extra]
-        tasks = {name: ", ".join(family.task_types()) for name, family, _, why in rows if why is None}
+        rows = model_families()
+        width = max(len(r.name) for r in rows)
+        tasks = {r.name: ", ".join(r.obj.task_types()) for r in rows if r.problem is None}
         tasks_width = max(len("tasks"), *map(len, tasks.values()))
         print(f"{'family':<{width}}  params  fidelity     scaled  {'tasks':<{tasks_width}}  library")
-        for name, family, plugin, why in rows:
-            if why is not None:
-                print(f"{name:<{width}}  not usable: {why}")
+        for r in rows:
+            if r.problem is not None:
+                print(f"{r.name:<{width}}  not usable: {r.problem}")
                 continue
-            origin = f"  [plugin: {plugin.origin}]" if plugin else ""
-            print(f"{name:<{width}}  {len(family.space):>6}  {family.fidelity_param or '-':<11}  "
-                  f"{'yes' if family.needs_scaling else 'no':<6}  {tasks[name]:<{tasks_width}}  "
+            family = r.obj
+            origin = f"  [plugin: {r.plugin.origin}]" if r.plugin else ""
+            print(f"{r.name:<{width}}  {len(family.space):>6}  {family.fidelity_param or '-':<11}  "
+                  f"{'yes' if family.needs_scaling else 'no':<6}  {tasks[r.name]:<{tasks_width}}  "
                   f"{family.library}{origin}")
         print("\nlibrary: the classifier's where a family has one; 'hpo-bench models show NAME' prints a family's "
               "space and every task type's library and defaults; ranges and sources: docs/models.md; a family of "
@@ -518,17 +408,21 @@ def cmd_models(args: argparse.Namespace) -> int:
     print(f"fidelity parameter: {family.fidelity_param or 'none'}; features standardised: "
           f"{'yes' if family.needs_scaling else 'no'}; tasks: {', '.join(family.task_types())}; "
           f"default = the library's default as run")
-    rows = model_rows(args.name)
+    rows = model_space(args.name)
     columns = ["name", "type", "range", "scale", "default", "condition"]
     widths = {c: max(len(c), *(len(r[c]) for r in rows)) for c in columns}
     print("  ".join(f"{c:<{widths[c]}}" for c in columns).rstrip())
     for row in rows:
         print("  ".join(f"{row[c]:<{widths[c]}}" for c in columns).rstrip())
+
+    def settings(config: dict[str, Any]) -> str:
+        return ", ".join(f"{k} = {format_value(v)}" for k, v in config.items())
+
     extra = {k: v for k, v in family.package_default().items() if k not in family.space}
     if extra:
-        print("the default also sets: " + ", ".join(f"{k} = {_format_value(v)}" for k, v in extra.items()))
+        print("the default also sets: " + settings(extra))
     for kind, config in family.named_defaults().items():
-        print(f"defaults = {kind!r}: " + ", ".join(f"{k} = {_format_value(v)}" for k, v in config.items()))
+        print(f"defaults = {kind!r}: " + settings(config))
     for task_type in family.task_types():
         # The family's other task types (a classifier's regressor): its library and its own defaults.
         variant = family.for_task(task_type)
@@ -536,11 +430,9 @@ def cmd_models(args: argparse.Namespace) -> int:
             continue
         space = "the same space" if variant.space == family.space else f"its own space of {len(variant.space)}"
         print(f"the default for {task_type} ({variant.library}; {space}; fidelity parameter: "
-              f"{variant.fidelity_param or 'none'}): "
-              + ", ".join(f"{k} = {_format_value(v)}" for k, v in variant.package_default().items()))
+              f"{variant.fidelity_param or 'none'}): " + settings(variant.package_default()))
         for kind, config in variant.named_defaults().items():
-            print(f"the default {kind!r} for {task_type}: "
-                  + ", ".join(f"{k} = {_format_value(v)}" for k, v in config.items()))
+            print(f"the default {kind!r} for {task_type}: " + settings(config))
     return 0
 
 
@@ -562,28 +454,21 @@ def _write_configspace(family: Any, output: str | None) -> int:
 
 def cmd_optimizers(args: argparse.Namespace) -> int:
     """Every optimizer type, built-in then from entry points, with what it does, its options and defaults."""
-    from importlib import metadata
-
-    from hpo_bench.optimizers import OPTIMIZERS, get_optimizer
+    from hpo_bench.api import optimizer_types
     from hpo_bench.plugins import OPTIMIZER_GROUP
 
-    rows = [(name, OPTIMIZERS[name], None, None) for name in sorted(OPTIMIZERS)]
-    rows += [(plugin.name, cls, plugin, why) for plugin, cls, why in _plugins(OPTIMIZER_GROUP, get_optimizer)]
-    for name, cls, plugin, why in rows:
-        if why is not None:
-            print(f"{name}: not usable: {why}")
+    for r in optimizer_types():
+        if r.problem is not None:
+            print(f"{r.name}: not usable: {r.problem}")
             continue
-        line = f"{name}: {cls.summary}"
-        if cls.library:  # a peer runs at the defaults of the version installed: say which that is
-            try:
-                line += f" [{cls.library} {metadata.version(cls.library)}]"
-            except metadata.PackageNotFoundError:
-                line += f" [{cls.library} not installed]"
-        missing = _missing_modules(getattr(cls, "requires", ()))
-        if missing:
-            line += f" [not usable here: {', '.join(missing)} not installed]"
-        if plugin is not None:
-            line += f" [plugin: {plugin.origin}]"
+        cls = r.obj
+        line = f"{r.name}: {cls.summary}"
+        if r.library_version is not None:
+            line += f" [{cls.library} {r.library_version}]"
+        if r.missing:
+            line += f" [not usable here: {', '.join(r.missing)} not installed]"
+        if r.plugin is not None:
+            line += f" [plugin: {r.plugin.origin}]"
         print(line)
         for key, opt in cls.options.items():
             types = "|".join(t.__name__ for t in (opt.types or (type(opt.default),)))
@@ -593,44 +478,15 @@ def cmd_optimizers(args: argparse.Namespace) -> int:
     return 0
 
 
-def _missing_modules(modules: tuple[str, ...]) -> list[str]:
-    """The modules of `modules` that cannot be imported here, found without importing them (Ray takes seconds)."""
-    import importlib.util
-
-    missing = []
-    for name in modules:
-        try:
-            found = importlib.util.find_spec(name) is not None
-        except (ImportError, ValueError):  # a parent package missing, or a module set to None in sys.modules
-            found = False
-        if not found:
-            missing.append(name)
-    return missing
-
-
-# What `export` writes without --output, under <reports-dir>/<name>/: a file, or MLflow's folder.
-_EXPORT_DEFAULTS = {"parquet": "trials.parquet", "csv": "trials.csv", "optuna": "optuna.db", "mlflow": "mlflow"}
-
-
-def _check_output(out: Path, fmt: str) -> None:
-    """Where an export cannot write (a folder where a file goes, a file where a folder goes) is refused first."""
-    if out.is_dir() and fmt != "mlflow":
-        raise HpoBenchError(f"--output {out}: is a folder; give the file to write, e.g. {out}/{_EXPORT_DEFAULTS[fmt]}")
-    existing = next((a for a in out.parents if a.exists()), None)
-    if existing is not None and not existing.is_dir():
-        raise HpoBenchError(f"--output {out}: {existing} is a file, not a folder")
-    if fmt != "mlflow" and (out.exists() or out.is_symlink()):  # one rule for every format
-        raise HpoBenchError(f"--output {out}: already exists; an export never overwrites (remove it, or export "
-                            "elsewhere)")
-
-
 def cmd_export(args: argparse.Namespace) -> int:
+    from hpo_bench.api import EXPORT_FILES, check_export_output
+
     store = _open_store(args.target, args.results_dir)
     try:
         name = store.experiment_name() if store.experiment_row() else store.path.stem
-        out = Path(args.output) if args.output else Path(args.reports_dir) / name / _EXPORT_DEFAULTS[args.format]
+        out = Path(args.output) if args.output else Path(args.reports_dir) / name / EXPORT_FILES[args.format]
         if args.format in ("parquet", "csv"):
-            _check_output(out, args.format)
+            check_export_output(out, args.format, "--output")
             n = store.export_trials(out, args.format)
             print(f"wrote {n} trials to {out}")
             return 0
@@ -639,7 +495,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         if args.output and "://" in args.output:  # an sqlite:/// URL, checked by the export; kept as text, as
             out = args.output  # a Path would make sqlite:////abs/x.db the relative path sqlite:/abs/x.db
         else:
-            _check_output(out, args.format)
+            check_export_output(out, args.format, "--output")
         start = time.perf_counter()
         summary = EXPORTERS[args.format](store, out)
     finally:
@@ -852,7 +708,8 @@ def build_parser() -> argparse.ArgumentParser:
     export = sub.add_parser("export", parents=[common],
                             help="every trial to a Parquet or CSV file, an Optuna storage or an MLflow tracking store")
     export.add_argument("target", help="experiment file (.toml), store (.sqlite) or pack folder (results/<name>/)")
-    export.add_argument("--format", choices=list(_EXPORT_DEFAULTS), default="parquet",
+    # the formats of hpo_bench.api.EXPORT_FILES (not imported here: --help stays fast)
+    export.add_argument("--format", choices=["parquet", "csv", "optuna", "mlflow"], default="parquet",
                         help="parquet (default), csv, optuna (one study per run, for optuna-dashboard) or mlflow "
                              '(one parent run per run, a child per trial; needs pip install "hpo-bench[mlflow]")')
     export.add_argument("--output", default=None,

@@ -47,7 +47,7 @@ import math
 import os
 import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -59,9 +59,9 @@ from hpo_bench.models import ModelFamily, get_model
 from hpo_bench.optimizers import get_optimizer
 from hpo_bench.optimizers.base import optimizer_problem
 from hpo_bench.plugins import describe, load_reference
-from hpo_bench.settings import DEFAULTS, NAME_RULE, check_name
+from hpo_bench.settings import DEFAULTS, NAME_RULE, is_name
 from hpo_bench.space import Categorical, Float, Int, Parameter, SearchSpace
-from hpo_bench.tasks import check_task_ref, expand_task_refs
+from hpo_bench.tasks import FORMS, check_task_ref, expand_task_refs, is_surrogate
 from hpo_bench.trial import RunSpec
 from hpo_bench.tuning import ALL, expand_tune, tuned_space
 
@@ -71,50 +71,6 @@ MAX_SEEDS = 100_000
 MAX_BUDGET_EVALS = 10**9
 MAX_WORKERS = 10_000
 
-KEYS = {
-    "name": NAME_RULE,
-    "description": "free text",
-    "tasks": "a list of task references: sklearn:NAME, openml:task/ID, openml:data/ID, suite:NAME, or a name or "
-             "OpenML id in the task store",
-    "models": "a list of model families",
-    "optimizers": "a table of label = { type = ..., options }; the option models = [...] runs that optimizer on those "
-                  "models only (default: every model), and every model needs at least one optimizer",
-    "budget_evals": "a positive integer: evaluations per run at full fidelity (the default trial included), or a "
-                    "table giving one for each model, such as { xgboost = 200, knn = 500 }",
-    "budget_seconds": "a positive number of seconds per run: a run asks no more once its trials' recorded fit and "
-                      "predict times plus its optimizer's ask and tell times reach it (budget_evals still caps "
-                      "it); default: no time budget",
-    "seeds": f"a positive count or a list of distinct non-negative integers (at most {MAX_SEEDS:,})",
-    "cv_folds": "an integer from 2 to 50",
-    "metric": f"one of {list(METRICS)} for classification tasks, {list(REGRESSION_METRICS)} for regression tasks "
-              "(the one optimized; every one of the task type is recorded)",
-    "n_workers": f"a positive integer (at most {MAX_WORKERS:,})",
-    "include_default": "true or false",
-    "configs": "a table of model = [ { parameter = value, ... }, ... ]: configurations each run of that model "
-               "evaluates after the default and before its optimizer asks anything (never told to it, charged "
-               "to the budget, scored on the held-out test when there is one)",
-    "spaces": "a table of model = \"path/to/space.json\": a ConfigSpace JSON file (relative to the experiment file) "
-              "whose space that model searches instead of its family's; its parameters must be the family's, and "
-              "those it leaves out are held at the default",
-    "defaults": "which default each model is evaluated at and holds untuned parameters at: 'package' (default: "
-                "the library's own) or 'probst2019' (the R packages' defaults of Probst, Boulesteix & Bischl 2019)",
-    "space": "which space every model searches: 'family' (default: the family's own) or 'probst2019' (the space "
-             "the mlr random bot of Probst, Boulesteix & Bischl 2019 sampled; hpo_bench/models/ cites each); a "
-             "model named in [spaces] keeps its file's space",
-    "tune": "what each run tunes: 'all' (default), 'each', 'pairs', a parameter name, a list of names, or a list "
-            "of these",
-    "time_limit_s": "a positive number of seconds per evaluation (all its folds); default: no limit",
-    "executor": "'local' (worker processes on this machine), 'inline' (in the driver's process, one evaluation "
-                "at a time: for cheap evaluations), 'dask' or 'ray'",
-    "scheduler_address": "the cluster to join: a Dask scheduler address such as 'tcp://HOST:PORT' (executor 'dask'), "
-                         "or a Ray cluster's head 'HOST:PORT', 'ray://HOST:PORT' or 'auto' (executor 'ray')",
-    "test": "'none' (default) or 'holdout': each repetition's data split into an outer training part, on which "
-            "the inner CV drives the search, and a held-out test part that scores the default and each incumbent",
-    "test_fraction": "a number in (0, 0.5]: the held-out share of the rows (test = 'holdout'), default 0.2",
-    "seed_design": "'repeated' (default: repetition s varies the optimizer and model seeds together over fixed "
-                   "splits) or 'crossed' (seeds = k: the split, model and optimizer seeds crossed, k**3 "
-                   "repetitions, for the variance decomposition)",
-}
 TEST_MODES = ("none", "holdout")
 DEFAULT_KINDS = ("probst2019",)  # named defaults besides the package's (ModelFamily.named_defaults)
 SPACE_KINDS = ("family", "probst2019")  # the family's own space, or one of ModelFamily.named_spaces
@@ -128,12 +84,181 @@ CLUSTER_EXECUTORS = ("dask", "ray")  # those that take a scheduler_address
 INLINE_NO_TIME_LIMIT = ("the inline executor evaluates in the driver's process, where no fit can be stopped; "
                         "use the local executor for a time limit")
 
+_REQUIRED = object()  # Rule.default of a key the file must give
+_NO_SPACES: dict[str, str] = {}  # what a file without a [spaces] table gives: no table, not an empty one
+
+
+@dataclass(frozen=True)
+class Rule:
+    """What one key of an experiment file may hold, as data: its types, range or choices, its default, and
+    what it sets. `value` checks a file's value against it (every message names where the file came from,
+    the key, the value and the rule: "must be ..."); the manual lists every key's rule from RULES.
+
+    What a value must be beyond its own key (a task reference that resolves, a budget for each model the
+    file runs, a time limit the executor can enforce) is checked after the rules, in `_validate`."""
+
+    doc: str  # what the key sets, in one line
+    types: tuple[type, ...] = ()  # the value's types, () any; a bool is never a number, an int is a float
+    low: float | None = None  # a number's bounds: [low, high], or (low, high] with low_open
+    high: float | None = None
+    low_open: bool = False
+    choices: tuple[Any, ...] = ()
+    unit: str = ""  # what a number counts, "seconds per run"
+    limit: int | None = None  # a sanity bound on a size, said on its own: "must be at most 100,000"
+    valid: Callable[[Any], bool] | None = None  # what the data above cannot say (a list's entries)
+    expected: str = ""  # the rule in words, where the data above cannot say it
+    default: Any = _REQUIRED  # the value of a key the file leaves out (a callable: made when the file is read)
+    default_doc: str = ""  # that default in words, where it is made when the file is read
+
+    @property
+    def required(self) -> bool:
+        return self.default is _REQUIRED
+
+    @property
+    def rule(self) -> str:
+        """The rule in words, as a message says it after "must be"."""
+        if self.expected:
+            return self.expected
+        if self.choices:
+            return f"one of {list(self.choices)}"
+        if self.types == (bool,):
+            return "true or false"
+        if self.types == (str,):
+            return "a string"
+        kind = "an integer" if self.types == (int,) else "a number"
+        unit = f" of {self.unit}" if self.unit else ""
+        unit += f" (at most {self.limit:,})" if self.limit is not None else ""
+        if self.low is not None and self.high is not None:
+            span = f"in ({self.low:g}, {self.high:g}]" if self.low_open else f"from {self.low:g} to {self.high:g}"
+            return f"{kind} {span}{unit}"
+        if self.low == 0 and self.low_open:
+            return f"a positive {kind.split()[-1]}{unit}"
+        return f"{kind} >= {self.low:g}{unit}" if self.low is not None else f"{kind}{unit}"
+
+    def problem(self, value: Any) -> str | None:
+        """Why `value` breaks the rule, or None."""
+        if not self._accepts(value):
+            return f"must be {self.rule}"
+        if self.limit is not None and isinstance(value, int) and value > self.limit:
+            return f"must be at most {self.limit:,}"
+        return None
+
+    def _accepts(self, value: Any) -> bool:
+        if self.types:
+            if isinstance(value, bool) and bool not in self.types:
+                return False
+            if not isinstance(value, self.types) and not (float in self.types and isinstance(value, int)):
+                return False
+        if self.choices and value not in self.choices:
+            return False
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            if not math.isfinite(value):
+                return False
+            if self.low is not None and (value <= self.low if self.low_open else value < self.low):
+                return False
+            if self.high is not None and value > self.high:
+                return False
+        return self.valid is None or self.valid(value)
+
+    def value(self, data: Mapping[str, Any], key: str, where: str, name: str | None = None) -> Any:
+        """`data[key]` checked against the rule, or the default when the file leaves the key out; `name` spells
+        the key in messages (default: `key`). The one message of every rule: where, the key, the value, the rule."""
+        if key not in data:
+            if self.required:
+                raise ExperimentError(f"{where}: missing key {key!r}: {self.doc}")
+            return self.default() if callable(self.default) else self.default
+        problem = self.problem(data[key])
+        if problem:
+            raise _fail(where, name or key, data[key], problem)
+        return data[key]
+
+
+def _distinct_strings(value: list[Any]) -> bool:
+    return bool(value) and all(isinstance(v, str) for v in value) and len(set(value)) == len(value)
+
+
+def _seeds_ok(value: int | list[Any]) -> bool:
+    if not isinstance(value, list):
+        return value >= 1
+    return (0 < len(value) <= MAX_SEEDS and len(set(value)) == len(value)
+            and all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in value))
+
+
+# Every key of an experiment file, in the order the manual lists them.
+RULES: dict[str, Rule] = {
+    "name": Rule("names the store results/<name>.sqlite and the reports reports/<name>/", (str,), valid=is_name,
+                 expected=NAME_RULE),
+    "description": Rule("free text about the experiment", (str,), default=""),
+    "tasks": Rule("the tasks every model is run on; a suite stands for its member tasks", (list,),
+                  valid=_distinct_strings,
+                  expected="a non-empty list of distinct task references: " + ", ".join(FORMS)),
+    "models": Rule("the model families to tune (built-in, \"package.module:FAMILY\" or an entry point)", (list,),
+                   valid=_distinct_strings, expected="a non-empty list of distinct model family names"),
+    "optimizers": Rule("the search strategies, each under a label: { type = ..., options }; the option models = [...] "
+                       "runs one on those models only (default: every model), and every model needs one", (dict,),
+                       valid=bool, expected="a table such as [optimizers] random = {}"),
+    "budget_evals": Rule("evaluations per run at full fidelity (the default trial included), the same for every "
+                         "model or one per model", (int, dict), low=1, limit=MAX_BUDGET_EVALS,
+                         expected="an integer >= 1, or a table giving one for each model, such as "
+                                  "{ xgboost = 200, knn = 500 }"),
+    "budget_seconds": Rule("recorded seconds per run: a run asks no more once its trials' fit and predict times plus "
+                           "its optimizer's ask and tell times reach it (budget_evals still caps it)", (float,),
+                           low=0, low_open=True, unit="seconds per run", default=None, default_doc="no time budget"),
+    "seeds": Rule("the repetitions: seeds 0 .. count-1, or the seeds listed", (int, list), valid=_seeds_ok,
+                  limit=MAX_SEEDS, default=1,
+                  expected=f"a positive count or a list of distinct non-negative integers (at most {MAX_SEEDS:,})"),
+    "cv_folds": Rule("folds of the cross-validation each configuration is scored by", (int,), low=2, high=50,
+                     default=DEFAULTS["cv_folds"]),
+    "metric": Rule("the loss optimised; every metric of the task type is recorded", (str,), choices=ALL_METRICS,
+                   default=DEFAULTS["metric"], expected=f"one of {list(METRICS)} for classification tasks, "
+                                                       f"{list(REGRESSION_METRICS)} for regression tasks"),
+    "n_workers": Rule("worker processes evaluating at once", (int,), low=1, limit=MAX_WORKERS,
+                      default=lambda: os.cpu_count() or 1, default_doc="the number of cores"),
+    "include_default": Rule("each run's first trial is the default configuration", (bool,),
+                            default=DEFAULTS["include_default"]),
+    "configs": Rule("configurations each run of a model evaluates after the default and before its optimizer asks "
+                    "anything (never told to it, charged to the budget, scored on the held-out test when there is "
+                    "one)", (dict,), expected="a table of model = [ { parameter = value, ... }, ... ]", default=dict,
+                    default_doc="none"),
+    "spaces": Rule("a ConfigSpace JSON file (relative to the experiment file) per model, whose space that model "
+                   "searches instead of its family's; its parameters must be the family's, and those it leaves out "
+                   "are held at the default", (dict,), expected='a table of model = "path/to/space.json"',
+                   default=_NO_SPACES, default_doc="none"),
+    "defaults": Rule("which default each model is evaluated at and holds untuned parameters at: the library's own "
+                     "('package') or the R packages' defaults of Probst, Boulesteix & Bischl 2019", (str,),
+                     choices=("package", *DEFAULT_KINDS), default=DEFAULTS["defaults"]),
+    "space": Rule("which space every model searches: the family's own, or the space the mlr random bot of Probst, "
+                  "Boulesteix & Bischl 2019 sampled (hpo_bench/models/ cites each); a model named in [spaces] keeps "
+                  "its file's space", (str,), choices=SPACE_KINDS, default=DEFAULTS["space"]),
+    "tune": Rule("what each run tunes: everything ('all'), one run per hyperparameter alone ('each') or per pair "
+                 "('pairs'), or the parameters named", (str, list), default="all",
+                 expected="'all', 'each', 'pairs', a parameter name, a list of names, or a list of these"),
+    "time_limit_s": Rule("an evaluation (all its folds) running longer is stopped and stored TIMEOUT", (float,), low=0,
+                         low_open=True, unit="seconds per evaluation", default=None, default_doc="no limit"),
+    "executor": Rule("where evaluations run: worker processes on this machine ('local'), the driver's own process "
+                     "one at a time ('inline': for cheap evaluations), a Dask or a Ray cluster", (str,),
+                     choices=EXECUTORS, default="local"),
+    "scheduler_address": Rule("the cluster to join (without it, a local cluster)", (str,), default=None,
+                              default_doc="none",
+                              expected="a Dask scheduler address such as 'tcp://HOST:PORT' (executor 'dask'), or a "
+                                       "Ray cluster's head 'HOST:PORT', 'ray://HOST:PORT' or 'auto' (executor 'ray')"),
+    "test": Rule("'holdout': each repetition's data split into an outer training part, on which the inner CV drives "
+                 "the search, and a held-out test part that scores the default and each incumbent", (str,),
+                 choices=TEST_MODES, default=DEFAULTS["test"]),
+    "test_fraction": Rule("the held-out share of the rows (test = 'holdout')", (float,), low=0, high=0.5,
+                          low_open=True, default=DEFAULTS["test_fraction"]),
+    "seed_design": Rule("'repeated': repetition s varies the optimizer and model seeds together over fixed splits; "
+                        "'crossed' (seeds = k): the split, model and optimizer seeds crossed, k**3 repetitions, for "
+                        "the variance decomposition", (str,), choices=SEED_DESIGNS, default=DEFAULTS["seed_design"]),
+}
+_BUDGET = Rule("evaluations per run of one model", (int,), low=1, limit=MAX_BUDGET_EVALS)  # an entry of a table
+
 _HOST = re.compile(r"\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_])?")
 
 
 def inline_time_limit_refused(executor: str, time_limit_s: float | None, tasks: list[str]) -> bool:
     """Whether `executor` would have to enforce `time_limit_s` on real tasks in the driver's process."""
-    return executor == "inline" and time_limit_s is not None and not all(t.startswith("surrogate:") for t in tasks)
+    return executor == "inline" and time_limit_s is not None and not all(is_surrogate(t) for t in tasks)
 
 
 @dataclass(frozen=True)
@@ -242,30 +367,10 @@ def _fail(where: str, key: str, value: Any, rule: str) -> ExperimentError:
     return ExperimentError(f"{where}: {key} = {value!r}: {rule}")
 
 
-def _string_list(where: str, key: str, value: Any) -> list[str]:
-    if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
-        raise _fail(where, key, value, "must be a non-empty list of strings")
-    if len(set(value)) != len(value):
-        raise _fail(where, key, value, "must not repeat an entry")
-    return value
-
-
-def _positive_int(where: str, key: str, value: Any, high: int | None = None, low: int = 1,
-                  limit: int | None = None) -> int:
-    """`value` if an integer in [low, high]; `limit` is a sanity bound on a size (see MAX_SEEDS)."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < low or (high and value > high):
-        rule = f"must be an integer from {low} to {high}" if high else f"must be an integer >= {low}"
-        raise _fail(where, key, value, rule)
-    if limit is not None and value > limit:
-        raise _fail(where, key, value, f"must be at most {limit:,}")
-    return value
-
-
 def _budgets(where: str, value: Any, models: list[str]) -> dict[str, int]:
     """budget_evals as one budget per model: a number for all of them, or a table naming each."""
     if not isinstance(value, dict):
-        budget = _positive_int(where, "budget_evals", value, limit=MAX_BUDGET_EVALS)
-        return dict.fromkeys(models, budget)
+        return dict.fromkeys(models, value)
     unknown = [m for m in value if m not in models]
     if unknown:
         raise _fail(where, f"budget_evals.{unknown[0]}", value[unknown[0]],
@@ -274,13 +379,11 @@ def _budgets(where: str, value: Any, models: list[str]) -> dict[str, int]:
     if missing:
         raise _fail(where, "budget_evals", value, f"a table must give a budget for every model; {missing[0]!r} "
                     "has none")
-    return {m: _positive_int(where, f"budget_evals.{m}", value[m], limit=MAX_BUDGET_EVALS) for m in models}
+    return {m: _BUDGET.value(value, m, where, f"budget_evals.{m}") for m in models}
 
 
 def _configs(where: str, value: Any, families: dict[str, ModelFamily]) -> dict[str, list[dict[str, Any]]]:
     """The listed configurations per model, each checked against the model's space."""
-    if not isinstance(value, dict):
-        raise _fail(where, "configs", value, KEYS["configs"])
     models = list(families)
     out = {}
     for model, configs in value.items():
@@ -297,13 +400,8 @@ def _configs(where: str, value: Any, families: dict[str, ModelFamily]) -> dict[s
     return out
 
 
-_NO_SPACES: dict[str, str] = {}  # what a file without a [spaces] table gives: no table, not an empty one
-
-
 def _spaces(where: str, value: Any, models: list[str], base: Path) -> dict[str, SearchSpace]:
     """The spaces of `spaces` files per model, each parameter one of its family's (of the same kind)."""
-    if not isinstance(value, dict):
-        raise _fail(where, "spaces", value, KEYS["spaces"])
     if not value and value is not _NO_SPACES:  # a [spaces] table written but left empty: a file forgotten
         raise _fail(where, "spaces", value, "is empty; name a model's ConfigSpace JSON file (model = \"file.json\") "
                     "or remove the [spaces] table")
@@ -444,41 +542,76 @@ def content_hash(data: Mapping[str, Any]) -> str:
 
 def _validate(data: dict[str, Any], text: str, where: str, build_optimizers: bool = True,
               base: Path = Path()) -> Experiment:
-    unknown = [k for k in data if k not in KEYS]
+    unknown = [k for k in data if k not in RULES]
     if unknown:
-        raise ExperimentError(f"{where}: unknown key {unknown[0]!r} (allowed: {', '.join(KEYS)})"
-                              f"{_close(unknown[0], list(KEYS))}")
-    for key in ("name", "tasks", "models", "optimizers", "budget_evals"):
-        if key not in data:
-            raise ExperimentError(f"{where}: missing key {key!r}: {KEYS[key]}")
+        raise ExperimentError(f"{where}: unknown key {unknown[0]!r} (allowed: {', '.join(RULES)})"
+                              f"{_close(unknown[0], list(RULES))}")
+    v = {key: rule.value(data, key, where) for key, rule in RULES.items()}  # each key against its own rule
+    # What no key's rule says alone: the entries against the registries, and the keys against each other.
+    tasks = _tasks(where, v["tasks"])
+    models = _models(where, v["models"])
+    optimizers = _optimizers(where, v["optimizers"], models)
+    budgets = _budgets(where, v["budget_evals"], models)
+    seeds = _seeds(where, v["seeds"], v["seed_design"])
+    _defaults(where, v["defaults"], models)
+    spaces = _named_spaces(where, v["space"], _spaces(where, v["spaces"], models, base), models)
+    families = {m: get_model(m).with_space(spaces[m]) if m in spaces else get_model(m) for m in models}
+    configs = _configs(where, v["configs"], families)
+    for model in models:
+        needed = int(v["include_default"]) + len(configs.get(model, []))
+        if budgets[model] < needed:
+            raise _fail(where, "budget_evals", v["budget_evals"], f"{model} needs at least {needed} evaluations "
+                        "per run: its default and listed configurations come first")
+    tune = {model: expand_tune(v["tune"], families[model], where, v["defaults"]) for model in models}
+    _execution(where, v, data, tasks)
+    exp = Experiment(
+        name=v["name"], tasks=tasks, models=models, optimizers=optimizers, budgets=budgets, seeds=seeds,
+        cv_folds=v["cv_folds"], metric=v["metric"], n_workers=v["n_workers"], include_default=v["include_default"],
+        defaults=v["defaults"], configs=configs, spaces=spaces, tune=tune, time_limit_s=_seconds(v["time_limit_s"]),
+        budget_seconds=_seconds(v["budget_seconds"]), executor=v["executor"], scheduler_address=v["scheduler_address"],
+        test=v["test"], test_fraction=float(v["test_fraction"]), seed_design=v["seed_design"],
+        description=v["description"], text=text, path=where,
+        # The spaces files' content, not their paths: editing one makes another experiment, moving it does not.
+        file_hash=content_hash({**data, "spaces": {m: sp.to_dict() for m, sp in spaces.items()}} if spaces else data),
+    )
+    if build_optimizers:  # last: every other key is checked, and this is the costliest check
+        _build_optimizers(where, optimizers, families, budgets, tune, v["defaults"])
+    return exp
 
-    name = check_name(data["name"], where)
-    tasks = _string_list(where, "tasks", data["tasks"])
+
+def _seconds(value: float | None) -> float | None:
+    return None if value is None else float(value)
+
+
+def _tasks(where: str, tasks: list[str]) -> list[str]:
+    """Each reference checked by its source; suites become their member tasks, so each run names one task."""
     for ref in tasks:
         try:
             check_task_ref(ref)
         except HpoBenchError as exc:
             raise ExperimentError(f"{where}: tasks: {exc}") from None
-    tasks = expand_task_refs(tasks)  # suites become their member tasks, so each run names one task
-    models = _string_list(where, "models", data["models"])
+    return expand_task_refs(tasks)
+
+
+def _models(where: str, models: list[str]) -> list[str]:
     for model in models:
         try:
             get_model(model)
         except HpoBenchError as exc:
             raise ExperimentError(f"{where}: models: {exc}") from None
+    return models
 
-    raw_opts = data["optimizers"]
-    if not isinstance(raw_opts, dict) or not raw_opts:
-        raise _fail(where, "optimizers", raw_opts, "must be a table such as [optimizers] random = {}")
+
+def _optimizers(where: str, raw: dict[str, Any], models: list[str]) -> list[OptimizerSpec]:
+    """Each optimizer's type and options checked against its class, and the models it runs on."""
     optimizers = []
-    for label, options in raw_opts.items():
+    for label, options in raw.items():
         if not isinstance(options, dict):
             raise _fail(where, f"optimizers.{label}", options, "must be a table of options, e.g. {}")
         options = dict(options)
         served = options.pop("models", None)
         if served is not None:
-            if (not isinstance(served, list) or not served or not all(isinstance(m, str) for m in served)
-                    or len(set(served)) != len(served)):
+            if not isinstance(served, list) or not _distinct_strings(served):
                 raise _fail(where, f"optimizers.{label}.models", served, "must be a non-empty list of distinct "
                             "model names")
             strange = [m for m in served if m not in models]
@@ -502,105 +635,50 @@ def _validate(data: dict[str, Any], text: str, where: str, build_optimizers: boo
         optimizers.append(OptimizerSpec(label, kind, options, served))
     orphans = [m for m in models if not any(o.serves(m) for o in optimizers)]
     if orphans:
-        raise _fail(where, "optimizers", raw_opts, f"no optimizer runs model {orphans[0]!r}: give it one (an "
+        raise _fail(where, "optimizers", raw, f"no optimizer runs model {orphans[0]!r}: give it one (an "
                     "optimizer without `models` runs every model)")
+    return optimizers
 
-    budgets = _budgets(where, data["budget_evals"], models)
-    seeds_value = data.get("seeds", 1)
-    if isinstance(seeds_value, list):
-        if (not seeds_value or len(seeds_value) > MAX_SEEDS or len(set(seeds_value)) != len(seeds_value)
-                or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in seeds_value)):
-            raise _fail(where, "seeds", seeds_value, KEYS["seeds"])
-        seeds = list(seeds_value)
-    else:
-        seeds = list(range(_positive_int(where, "seeds", seeds_value, limit=MAX_SEEDS)))
-    metric = data.get("metric", DEFAULTS["metric"])
-    if metric not in ALL_METRICS:
-        raise _fail(where, "metric", metric, KEYS["metric"])
-    include_default = data.get("include_default", DEFAULTS["include_default"])
-    if not isinstance(include_default, bool):
-        raise _fail(where, "include_default", include_default, KEYS["include_default"])
-    defaults = data.get("defaults", DEFAULTS["defaults"])
-    kinds = ["package", *DEFAULT_KINDS]
-    if defaults not in kinds:
-        raise _fail(where, "defaults", defaults, f"must be one of {kinds}")
+
+def _seeds(where: str, value: int | list[int], seed_design: str) -> list[int]:
+    """The seeds of a count or a list; a crossed design takes a count of levels."""
+    seeds = list(value) if isinstance(value, list) else list(range(value))
+    if seed_design == "crossed" and (isinstance(value, list) or not 2 <= len(seeds) <= MAX_CROSSED_LEVELS):
+        raise _fail(where, "seeds", value, f"with seed_design = \"crossed\" must be a count of levels from 2 "
+                    f"to {MAX_CROSSED_LEVELS} (k levels give k**3 repetitions)")
+    return seeds
+
+
+def _defaults(where: str, defaults: str, models: list[str]) -> None:
     lacking = [m for m in models if defaults != "package" and defaults not in get_model(m).named_defaults()]
     if lacking:
         raise _fail(where, "defaults", defaults, f"model {lacking[0]!r} has no such default (only 'package')")
-    spaces = _spaces(where, data.get("spaces", _NO_SPACES), models, base)
-    space_kind = data.get("space", DEFAULTS["space"])
-    if space_kind not in SPACE_KINDS:
-        raise _fail(where, "space", space_kind, f"must be one of {list(SPACE_KINDS)}")
-    if space_kind != "family":
-        lacking = [m for m in models if m not in spaces and space_kind not in get_model(m).named_spaces()]
-        if lacking:
-            have = ", ".join(["family", *get_model(lacking[0]).named_spaces()])
-            raise _fail(where, "space", space_kind, f"model {lacking[0]!r} has no such space (it has: {have})")
-        # A [spaces] file names a model's space explicitly; the others take the named one.
-        spaces = {**{m: get_model(m).space_of(space_kind) for m in models}, **spaces}
-    families = {m: get_model(m).with_space(spaces[m]) if m in spaces else get_model(m) for m in models}
-    configs = _configs(where, data.get("configs", {}), families)
-    for model in models:
-        needed = int(include_default) + len(configs.get(model, []))
-        if budgets[model] < needed:
-            raise _fail(where, "budget_evals", data["budget_evals"], f"{model} needs at least {needed} evaluations "
-                        "per run: its default and listed configurations come first")
-    tune = {model: expand_tune(data.get("tune", "all"), families[model], where, defaults) for model in models}
-    time_limit_s = _positive_seconds(where, data, "time_limit_s")
-    budget_seconds = _positive_seconds(where, data, "budget_seconds")
-    executor = data.get("executor", "local")
-    if executor not in EXECUTORS:
-        raise _fail(where, "executor", executor, KEYS["executor"])
-    if inline_time_limit_refused(executor, time_limit_s, tasks):
-        raise _fail(where, "time_limit_s", time_limit_s, f'with executor = "inline": {INLINE_NO_TIME_LIMIT}')
-    address = data.get("scheduler_address")
+
+
+def _named_spaces(where: str, kind: str, spaces: dict[str, SearchSpace], models: list[str]) -> dict[str, SearchSpace]:
+    """The spaces of [spaces] files, and for the other models the space `kind` names (none for 'family')."""
+    if kind == "family":
+        return spaces
+    lacking = [m for m in models if m not in spaces and kind not in get_model(m).named_spaces()]
+    if lacking:
+        have = ", ".join(["family", *get_model(lacking[0]).named_spaces()])
+        raise _fail(where, "space", kind, f"model {lacking[0]!r} has no such space (it has: {have})")
+    # A [spaces] file names a model's space explicitly; the others take the named one.
+    return {**{m: get_model(m).space_of(kind) for m in models}, **spaces}
+
+
+def _execution(where: str, v: dict[str, Any], data: Mapping[str, Any], tasks: list[str]) -> None:
+    """Where and how evaluations run: a time limit the executor can enforce, a cluster address for an executor
+    that joins one, a held-out share only with a held-out test."""
+    if inline_time_limit_refused(v["executor"], v["time_limit_s"], tasks):
+        raise _fail(where, "time_limit_s", v["time_limit_s"], f'with executor = "inline": {INLINE_NO_TIME_LIMIT}')
+    address = v["scheduler_address"]
     if address is not None:
-        if executor not in CLUSTER_EXECUTORS:
+        if v["executor"] not in CLUSTER_EXECUTORS:
             raise _fail(where, "scheduler_address", address, "needs executor = \"dask\" or \"ray\"")
-        check_scheduler_address(address, f"{where}: scheduler_address", executor)
-    description = data.get("description", "")
-    if not isinstance(description, str):
-        raise _fail(where, "description", description, KEYS["description"])
-    test = data.get("test", DEFAULTS["test"])
-    if test not in TEST_MODES:
-        raise _fail(where, "test", test, "must be " + KEYS["test"])
-    test_fraction = data.get("test_fraction", DEFAULTS["test_fraction"])
-    if (isinstance(test_fraction, bool) or not isinstance(test_fraction, (int, float))
-            or not 0 < test_fraction <= 0.5):
-        raise _fail(where, "test_fraction", test_fraction, "must be " + KEYS["test_fraction"])
-    if "test_fraction" in data and test != "holdout":
-        raise _fail(where, "test_fraction", test_fraction, 'needs test = "holdout"')
-    seed_design = data.get("seed_design", DEFAULTS["seed_design"])
-    if seed_design not in SEED_DESIGNS:
-        raise _fail(where, "seed_design", seed_design, "must be " + KEYS["seed_design"])
-    if seed_design == "crossed" and (isinstance(seeds_value, list) or not 2 <= len(seeds) <= MAX_CROSSED_LEVELS):
-        raise _fail(where, "seeds", seeds_value, f"with seed_design = \"crossed\" must be a count of levels from 2 "
-                    f"to {MAX_CROSSED_LEVELS} (k levels give k**3 repetitions)")
-    exp = Experiment(
-        name=name, tasks=tasks, models=models, optimizers=optimizers, budgets=budgets, seeds=seeds,
-        cv_folds=_positive_int(where, "cv_folds", data.get("cv_folds", DEFAULTS["cv_folds"]), high=50, low=2),
-        metric=metric,
-        n_workers=_positive_int(where, "n_workers", data.get("n_workers", os.cpu_count() or 1), limit=MAX_WORKERS),
-        include_default=include_default, defaults=defaults, configs=configs, spaces=spaces, tune=tune,
-        time_limit_s=time_limit_s, budget_seconds=budget_seconds,
-        executor=executor, scheduler_address=address, test=test, test_fraction=float(test_fraction),
-        seed_design=seed_design, description=description, text=text, path=where,
-        # The spaces files' content, not their paths: editing one makes another experiment, moving it does not.
-        file_hash=content_hash({**data, "spaces": {m: sp.to_dict() for m, sp in spaces.items()}} if spaces else data),
-    )
-    if build_optimizers:  # last: every other key is checked, and this is the costliest check
-        _build_optimizers(where, optimizers, families, budgets, tune, defaults)
-    return exp
-
-
-def _positive_seconds(where: str, data: Mapping[str, Any], key: str) -> float | None:
-    """The optional number of seconds under `key`, as a float; None when absent."""
-    value = data.get(key)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
-        raise _fail(where, key, value, "must be " + KEYS[key])
-    return float(value)
+        check_scheduler_address(address, f"{where}: scheduler_address", v["executor"])
+    if "test_fraction" in data and v["test"] != "holdout":
+        raise _fail(where, "test_fraction", v["test_fraction"], 'needs test = "holdout"')
 
 
 def check_scheduler_address(address: object, where: str, executor: str = "dask") -> str:

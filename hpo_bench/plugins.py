@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from importlib import metadata
 from typing import Any, TypeVar
 
-from hpo_bench.errors import ExperimentError
+from hpo_bench.errors import ExperimentError, HpoBenchError
 
 OPTIMIZER_GROUP = "hpo_bench.optimizers"
 MODEL_GROUP = "hpo_bench.models"
@@ -56,6 +56,31 @@ def plugins(group: str) -> tuple[Plugin, ...]:
         origin = f"{dist.name} {dist.version}" if dist is not None else "an unknown distribution"
         found.append(Plugin(ep.name, ep.value, group, origin))
     return tuple(sorted(set(found), key=lambda p: (p.name, p.distribution)))
+
+
+def loaded_plugins(group: str, load: Callable[[str], T]) -> list[tuple[Plugin, T | None, str | None]]:
+    """(plugin, what `load` makes of its name, None) for each entry point of `group`, or (plugin, None, why it
+    cannot be used): a listing shows a broken or shadowing plugin with its reason instead of failing."""
+    rows: list[tuple[Plugin, T | None, str | None]] = []
+    for plugin in plugins(group):
+        try:
+            rows.append((plugin, load(plugin.name), None))
+        except HpoBenchError as exc:
+            rows.append((plugin, None, str(exc)))
+    return rows
+
+
+def missing_modules(modules: tuple[str, ...]) -> list[str]:
+    """The modules of `modules` that cannot be imported here, found without importing them (Ray takes seconds)."""
+    missing = []
+    for name in modules:
+        try:
+            found = importlib.util.find_spec(name) is not None
+        except (ImportError, ValueError):  # a parent package missing, or a module set to None in sys.modules
+            found = False
+        if not found:
+            missing.append(name)
+    return missing
 
 
 def describe(obj: Any) -> str:

@@ -40,8 +40,7 @@ from hpo_bench.runs import EPS, Entry, Run, RunState, error_text
 from hpo_bench.seeding import derive_seed
 from hpo_bench.splits import RunSplits, make_splits, split_seed
 from hpo_bench.store import Store
-from hpo_bench.surrogates import is_surrogate_ref, load_surrogate_task
-from hpo_bench.tasks import Task, TaskStore, load_task
+from hpo_bench.tasks import Task, TaskStore, is_surrogate, load_task
 from hpo_bench.trial import RunSpec, Suggestion, TrialRecord, TrialResult, TrialState
 from hpo_bench.tuning import ALL, full_config, tuned_space
 
@@ -75,7 +74,7 @@ class PreparedTasks:
 
 def prepare_tasks(exp: Experiment, task_store: TaskStore) -> PreparedTasks:
     """Load every task and make its splits; an unusable one raises ExperimentError (exit 2), nothing written."""
-    if any(is_surrogate_ref(ref) for ref in exp.tasks):
+    if any(is_surrogate(ref) for ref in exp.tasks):
         return _prepare_surrogates(exp, task_store)
     tasks = {ref: load_task(ref, task_store) for ref in exp.tasks}
     check_task_types(exp, tasks)
@@ -89,14 +88,14 @@ def prepare_tasks(exp: Experiment, task_store: TaskStore) -> PreparedTasks:
 
 def _prepare_surrogates(exp: Experiment, task_store: TaskStore) -> PreparedTasks:
     """Surrogate tasks, checked against the experiment: what they were fitted on is what they can answer."""
-    real = [ref for ref in exp.tasks if not is_surrogate_ref(ref)]
+    real = [ref for ref in exp.tasks if not is_surrogate(ref)]
     if real:
         raise ExperimentError(f"{exp.path}: tasks mix surrogate tasks with real ones ({real[0]!r}); surrogate tasks "
                               "are evaluated in the driver's process, real ones by workers: one kind per experiment")
     if exp.test == "holdout":
         raise ExperimentError(f"{exp.path}: test = 'holdout': a surrogate task has no held-out test split; remove it")
     try:
-        tasks = {ref: load_surrogate_task(ref, task_store) for ref in exp.tasks}
+        tasks = {ref: load_task(ref, task_store) for ref in exp.tasks}
     except HpoBenchError as exc:
         raise ExperimentError(f"{exp.path}: {exc}") from None
     check_task_types(exp, tasks)  # type: ignore[arg-type]
@@ -349,7 +348,7 @@ class Scheduler:
         progress.failures_finished = sum(r.failures for r in runs if r.ended)
         if open_runs:
             # Surrogate tasks are predictions: evaluated in this process, whatever executor is named.
-            surrogate = any(getattr(task, "is_surrogate", False) for task in tasks.values())
+            surrogate = any(task.is_surrogate for task in tasks.values())
             executor_kind = "inline" if surrogate else self.executor
             n_workers = 1 if executor_kind == "inline" else self._n_workers(open_runs)
             address = None if surrogate else self.scheduler_address

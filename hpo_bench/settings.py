@@ -30,10 +30,15 @@ def check_name(name: object, where: str) -> str:
     made elsewhere, or edited): "." and ".." (or any leading dot), a slash or an absolute path would put
     what is written outside its folder, or hide it.
     """
-    if (not isinstance(name, str) or not name or name.startswith(".") or len(name) > MAX_NAME_LENGTH
-            or not all(c.isalnum() or c in "-_." for c in name)):
+    if not is_name(name):
         raise ExperimentError(f"{where}: name = {name!r}: {NAME_RULE}")
     return name
+
+
+def is_name(name: object) -> bool:
+    """Whether `name` follows NAME_RULE."""
+    return (isinstance(name, str) and bool(name) and not name.startswith(".") and len(name) <= MAX_NAME_LENGTH
+            and all(c.isalnum() or c in "-_." for c in name))
 
 
 def recorded_settings(text: str, where: str) -> dict[str, Any]:
@@ -49,4 +54,4 @@ def recorded_settings(text: str, where: str) -> dict[str, Any]:
     return {key: data.get(key, default) for key, default in DEFAULTS.items()}
 
 
-__all__ = ["DEFAULTS", "MAX_NAME_LENGTH", "NAME_RULE", "check_name", "recorded_settings"]
+__all__ = ["DEFAULTS", "MAX_NAME_LENGTH", "NAME_RULE", "check_name", "is_name", "recorded_settings"]

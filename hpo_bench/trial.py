@@ -1,5 +1,5 @@
 """The records every layer shares: what a run is, what an optimizer suggests, what an evaluation returns,
-and what the store keeps of a trial.
+and what the store keeps of a trial; and the kinds of task.
 
 Plain data only, importing nothing of hpo-bench: an optimizer can import these without pulling in the
 evaluation (scikit-learn), the tasks or the store, and the store can describe a run without the
@@ -12,6 +12,11 @@ import math
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from typing import Any
+
+# The kinds of task: a task is one (hpo_bench.tasks), a model family serves some (hpo_bench.models), a run's
+# metric scores one. Here, the module both import, so that neither imports the other for them.
+CLASSIFICATION, REGRESSION = "classification", "regression"
+TASK_TYPES = (CLASSIFICATION, REGRESSION)
 
 
 class TrialState(StrEnum):

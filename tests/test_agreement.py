@@ -12,9 +12,10 @@ import pytest
 from synthetic_store import neighbours_loss, write_store
 
 from hpo_bench.analysis import load_study
-from hpo_bench.analysis.agreement import agreement_tables, real_task
+from hpo_bench.analysis.agreement import agreement_tables
 from hpo_bench.analysis.not_applicable import NotApplicable
 from hpo_bench.cli import main
+from hpo_bench.tasks import real_task
 
 TASKS = {"T0": 0.0, "T1": 0.05}
 OPTIMIZERS = {"random": "random", "tpe": "tpe", "sobol": "sobol"}

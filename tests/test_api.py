@@ -117,3 +117,27 @@ def test_public_names_load_on_first_use():
     assert out.returncode == 0, out.stderr
     with pytest.raises(AttributeError, match="no attribute 'nope'"):
         hpo_bench.nope  # noqa: B018
+
+
+def test_the_listings_of_the_command_line_are_library_calls(tmp_path):
+    families = {r.name: r for r in hpo_bench.model_families()}
+    assert "xgboost" in families and families["xgboost"].problem is None and families["xgboost"].plugin is None
+    rows = hpo_bench.model_space("xgboost")
+    assert {"name", "type", "range", "scale", "default", "condition"} == set(rows[0])
+    assert any(r["range"].startswith("[2^") for r in rows)  # powers of two as the papers write them
+    types = {r.name: r for r in hpo_bench.optimizer_types()}
+    assert types["random"].library_version is None and types["random"].missing == ()
+    assert types["optuna-tpe"].library_version not in (None, "")  # a peer: the version installed, or not installed
+    assert hpo_bench.stored_tasks(tmp_path / "empty").empty
+    assert hpo_bench.surrogate_benchmarks(tmp_path / "empty") == []
+
+
+def test_the_export_formats_the_command_line_offers_are_the_apis():
+    import argparse
+
+    from hpo_bench.api import EXPORT_FILES
+    from hpo_bench.cli import build_parser
+
+    commands = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    export = next(a for a in commands.choices["export"]._actions if a.dest == "format")
+    assert list(export.choices) == list(EXPORT_FILES)

@@ -282,7 +282,7 @@ def test_a_file_with_what_the_family_cannot_take_is_refused(tmp_path, edit, mess
     ('{ svm = "svm.json" }', "spaces.svm = 'svm.json': names a model the experiment does not run"),
     ("{ knn = 3 }", "spaces.knn = 3: must be the path of a ConfigSpace JSON file"),
     ('{ knn = "missing.json" }', "spaces.knn = 'missing.json': cannot read"),
-    ('"knn.json"', "spaces = 'knn.json': a table of model"),
+    ('"knn.json"', "spaces = 'knn.json': must be a table of model"),
 ])
 def test_bad_spaces_entries_name_the_key(tmp_path, spaces, message):
     with pytest.raises(ExperimentError) as info:

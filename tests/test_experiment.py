@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -25,7 +26,7 @@ def test_a_valid_file_expands_into_runs():
     ({"budget_evals": "-5"}, "budget_evals = -5: must be an integer >= 1"),
     ({"budget_evals": "2.5"}, "budget_evals = 2.5: must be an integer >= 1"),
     ({"colour": '"red"'}, "unknown key 'colour' (allowed: name, description, tasks"),
-    ({"metric": '"auc"'}, "metric = 'auc': one of ['1-auc', 'logloss', 'error', 'brier', 'balanced_error']"),
+    ({"metric": '"auc"'}, "metric = 'auc': must be one of ['1-auc', 'logloss', 'error', 'brier', 'balanced_error']"),
     ({"seeds": "[1, 1]"}, "seeds = [1, 1]"),
     ({"cv_folds": "1"}, "cv_folds = 1: must be an integer from 2 to 50"),
     ({"tasks": '["sklearn:nope"]'}, "unknown task 'sklearn:nope'"),
@@ -35,10 +36,10 @@ def test_a_valid_file_expands_into_runs():
     ({"optimizers": "bayes = {}"}, "optimizers.bayes: unknown optimizer type 'bayes' (allowed: gp, grid, halving"),
     ({"optimizers": "grid = { points = 2 }"}, "optimizers.grid: optimizer 'grid': unknown option 'points'"),
     ({"optimizers": 'grid = { n_points = "2" }'}, "n_points = '2' must be int"),
-    ({"test": '"outer"'}, "test = 'outer': must be 'none' (default) or 'holdout'"),
+    ({"test": '"outer"'}, "test = 'outer': must be one of ['none', 'holdout']"),
     ({"test": '"holdout"', "test_fraction": "0.9"}, "test_fraction = 0.9: must be a number in (0, 0.5]"),
     ({"test_fraction": "0.2"}, "test_fraction = 0.2: needs test = \"holdout\""),
-    ({"seed_design": '"random"'}, "seed_design = 'random': must be 'repeated' (default"),
+    ({"seed_design": '"random"'}, "seed_design = 'random': must be one of ['repeated', 'crossed']"),
     ({"seed_design": '"crossed"', "seeds": "[0, 1]"}, "seeds = [0, 1]: with seed_design = \"crossed\" must be a count"),
     ({"optimizers": "optuna-tpe = { multivariate = 1 }"}, "multivariate = 1 must be bool"),
     ({"budget_evals": "{ svm = 3 }"}, "budget_evals.svm = 3: names a model the experiment does not run"),
@@ -101,3 +102,18 @@ def test_every_optimizer_is_built_on_every_space_it_will_search_when_the_file_is
     with pytest.raises(ExperimentError, match="optimizers.grid on xgboost: optimizer 'grid': 6 points per dimension"):
         parse_experiment(experiment_text(models='["knn", "xgboost"]', budget_evals="{ knn = 10, xgboost = 3000000 }",
                                          optimizers="grid = {}"), where="exp.toml")
+
+
+def test_every_key_has_a_rule_and_every_message_says_it_the_same_way():
+    from hpo_bench.experiment import RULES
+    from hpo_bench.settings import DEFAULTS
+
+    assert all(rule.doc and rule.rule for rule in RULES.values())
+    for key, default in DEFAULTS.items():  # what readers of a store assume is what the validator applies
+        assert RULES[key].default == default, key
+    bad = {"cv_folds": 51, "test_fraction": 0.0, "n_workers": 0, "time_limit_s": -1, "include_default": 1,
+           "executor": "slurm", "space": "mine", "description": 3, "seeds": 0, "tasks": []}
+    for key, value in bad.items():
+        with pytest.raises(ExperimentError) as info:
+            parse_experiment(experiment_text(**{key: json.dumps(value)}), where="f.toml")
+        assert str(info.value) == f"f.toml: {key} = {value!r}: must be {RULES[key].rule}", key

@@ -129,3 +129,17 @@ def test_a_store_made_with_other_versions_says_which_on_every_read(made, tmp_pat
     # and a run that resumes the store says it before adding trials (here: none left to add)
     assert main(["run", str(exp), "--results-dir", str(results)]) == 0
     assert sum("other package versions" in line for line in capsys.readouterr().err.splitlines()) == 1
+
+
+def test_the_python_api_gives_what_status_prints(tiny_store, capsys):
+    import hpo_bench
+
+    st = hpo_bench.status(tiny_store)
+    assert st.name == "tiny" and st.by_status == {"done": 8} and st.finished and st.crashed == []
+    assert st.n_trials == 32 and st.n_failed == 0 and st.metric == "1-auc"
+    assert list(st.best.columns) == ["task", "model", "optimizer", "runs_done", "runs", "trials", "best",
+                                     "median_best"]
+    capsys.readouterr()
+    assert main(["status", str(tiny_store)]) == 0
+    printed = best_table(capsys.readouterr().out)
+    assert printed["best"].astype(float).round(4).tolist() == st.best["best"].round(4).tolist()

@@ -14,8 +14,7 @@ from synthetic_store import learning_rate_loss, write_store
 
 from hpo_bench.cli import main
 from hpo_bench.store import Store
-from hpo_bench.surrogates import load_surrogate_task
-from hpo_bench.tasks import TaskStore
+from hpo_bench.tasks import TaskStore, load_task
 
 TASKS = {"alpha": 0.0, "beta": 0.05}
 COLUMNS = ["task", "model", "optimizer", "seed", "trial_number", "source", "config", "fidelity", "state", "loss",
@@ -50,7 +49,7 @@ def trials_of(db: Path) -> pd.DataFrame:
 
 def test_build_measures_quality_and_records_where_the_surrogate_came_from(source, capsys):
     store, task_store = source
-    task = load_surrogate_task("surrogate:syn/alpha", TaskStore(task_store))
+    task = load_task("surrogate:syn/alpha", TaskStore(task_store))
     info = task.meta["families"]["xgboost"]
     assert info["trials_by_optimizer"] == {"random": 240}  # --trials design: the random runs only, no TPE
     assert info["metrics"][0] == "1-auc" and set(info["metrics"]) == {"1-auc", "logloss"}
@@ -63,7 +62,7 @@ def test_build_measures_quality_and_records_where_the_surrogate_came_from(source
 
 def test_a_surrogate_task_predicts_the_known_loss_with_noise_of_the_fold_spread(source):
     _, task_store = source
-    task = load_surrogate_task("surrogate:syn/beta", TaskStore(task_store))
+    task = load_task("surrogate:syn/beta", TaskStore(task_store))
     rng = np.random.default_rng(0)
     space = task.families["xgboost"].space
     configs = [space.sample(rng) for _ in range(300)]

@@ -202,3 +202,26 @@ def test_cc18_offline_names_exactly_the_cc18_tasks_the_shared_datasets_hold():
     held = {int(i) for i in MANIFEST.openml_cc18_task_id if i}
     assert {parse_ref(t).value for t in exp.tasks} == held and len(exp.tasks) == len(held) == 28
     assert held <= set(SUITES["OpenML-CC18"].ids)
+
+
+def test_every_form_of_reference_is_one_sources():
+    from hpo_bench.errors import TaskError
+    from hpo_bench.tasks import FORMS, SOURCES, is_surrogate, real_task
+
+    assert FORMS == tuple(f for source in SOURCES for f in source.forms)
+    assert [s.prefix for s in SOURCES] == ["sklearn", "openml", "suite", "surrogate", None]
+    examples = {"sklearn:iris": "sklearn", "openml:task/3": "openml-task", "openml:data/31": "openml-data",
+                "suite:probst-38": "suite", "surrogate:x/openml:data/15": "surrogate", "credit_g": "name", "31": "id"}
+    for ref, kind in examples.items():
+        parsed = parse_ref(ref)
+        assert parsed.kind == kind and parsed.text == ref and parsed.source in SOURCES
+        assert is_surrogate(ref) == (kind == "surrogate")
+    # a surrogate task stands for its real task, whose reference is checked too
+    surrogate = "surrogate:x/openml:data/15"
+    assert parse_ref(surrogate).stands_for == "openml:data/15" == real_task(surrogate)
+    assert real_task("openml:data/15") is None and real_task("surrogate:") is None and real_task(3) is None
+    with pytest.raises(TaskError, match="'surrogate:x/a b' stands for a task that is not one: task 'a b': not a name"):
+        parse_ref("surrogate:x/a b")
+    with pytest.raises(TaskError, match="is a suite of 38 tasks; expand it first"):
+        load_task("suite:probst-38", TaskStore(Path("/nonexistent-store")))
+    assert load_task("sklearn:iris", TaskStore(Path("/nonexistent-store"))).n_rows == 150

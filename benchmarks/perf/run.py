@@ -213,8 +213,8 @@ def surrogate_rates(workdir: Path, source: str, seeds: int, budget: int, timeout
     import numpy as np
     import optuna
 
-    from hpo_bench.surrogates import build_surrogates, load_surrogate_task
-    from hpo_bench.tasks import TaskStore
+    from hpo_bench.surrogates import build_surrogates
+    from hpo_bench.tasks import TaskStore, load_task
 
     task_store = TaskStore(workdir / "tasks")
     start = time.perf_counter()
@@ -234,7 +234,7 @@ def surrogate_rates(workdir: Path, source: str, seeds: int, budget: int, timeout
                  "wall_s": wall, "trials_per_s": n / wall, "loop_trials_per_s": loop["trials"] / loop["loop_s"],
                  "driver_wall_ms_per_trial": driver_wall_ms(loop),
                  "evaluate_ms_per_trial": 1000 * loop["blocked_s"] / max(1, loop["trials"])}
-    task = load_surrogate_task(ref, task_store)
+    task = load_task(ref, task_store)
     space = task.families[model].space
 
     def objective(trial) -> float:

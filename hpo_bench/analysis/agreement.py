@@ -29,19 +29,10 @@ from hpo_bench.analysis.comparisons import final_matrix
 from hpo_bench.analysis.not_applicable import NotApplicable
 from hpo_bench.analysis.robustness import beat_probabilities
 from hpo_bench.analysis.study import Study
+from hpo_bench.tasks import real_task
 
-PREFIX = "surrogate:"
 CELL = ["task", "model", "optimizer"]
 AGREEMENT_TABLES = ("agreement_ranks", "agreement_summary", "agreement_beats")
-
-
-def real_task(name: str) -> str | None:
-    """The reference of the real task a surrogate task `surrogate:NAME/TASKREF` stands for (TASKREF, which
-    may itself hold slashes: `openml:data/15`), or None when `name` is not a surrogate task."""
-    if not isinstance(name, str) or not name.startswith(PREFIX):
-        return None
-    surrogate, _, task = name[len(PREFIX):].partition("/")
-    return task if surrogate and task else None
 
 
 def _finished(study: Study) -> pd.DataFrame:
@@ -201,4 +192,4 @@ def _beats(r: pd.DataFrame, s: pd.DataFrame, optimizers: list[str]) -> pd.DataFr
                 "n_tasks_surrogate"]]
 
 
-__all__ = ["AGREEMENT_TABLES", "agreement_tables", "matched_trials", "real_task"]
+__all__ = ["AGREEMENT_TABLES", "agreement_tables", "matched_trials"]

@@ -42,8 +42,9 @@ import numpy as np
 import pandas as pd
 from scipy.stats import spearmanr
 
+from hpo_bench.analysis.not_applicable import NotApplicable
 from hpo_bench.analysis.surrogate import MIN_R2
-from hpo_bench.analysis.tunability import N_BOOTSTRAP, NotApplicable, per_dataset_gains
+from hpo_bench.analysis.tunability import N_BOOTSTRAP, per_dataset_gains
 from hpo_bench.errors import HpoBenchError
 from hpo_bench.tuning import ALL
 

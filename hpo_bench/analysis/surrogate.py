@@ -61,8 +61,9 @@ from sklearn.metrics import r2_score
 from sklearn.model_selection import KFold, cross_val_predict
 
 from hpo_bench.analysis.best_found import _metric_values, is_adaptive
+from hpo_bench.analysis.not_applicable import NotApplicable
 from hpo_bench.analysis.study import builtin_family, outside_reason, task_type_of
-from hpo_bench.analysis.tunability import NotApplicable, bootstrap_ci, default_losses
+from hpo_bench.analysis.tunability import bootstrap_ci, default_losses
 from hpo_bench.models import DataShape, ModelFamily
 from hpo_bench.seeding import derive_rng
 from hpo_bench.space import SearchSpace

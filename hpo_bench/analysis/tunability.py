@@ -22,9 +22,7 @@ import numpy as np
 import pandas as pd
 
 from hpo_bench.analysis.best_found import run_best
-
-# Re-exported: analysis/surrogate.py and analysis/probst2019.py still import it from here.
-from hpo_bench.analysis.not_applicable import NotApplicable  # noqa: F401
+from hpo_bench.analysis.not_applicable import NotApplicable
 from hpo_bench.analysis.study import builtin_family, task_type_of
 
 N_BOOTSTRAP = 2000

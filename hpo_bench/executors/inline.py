@@ -1,6 +1,6 @@
 """The inline executor: evaluations in the driver's own process, no worker processes.
 
-Surrogate tasks (hpo_bench.surrogates), whose evaluation is a prediction that takes microseconds per
+Surrogate tasks (hpo_bench/tasks/surrogate.py), whose evaluation is a prediction that takes microseconds per
 trial, are always run here: a worker process would cost more in pipe round trips than the evaluation
 itself. Their jobs are held until `wait`, which evaluates all of them with one prediction per task and
 model, so a pass of the scheduler over its runs becomes one batched prediction.
@@ -34,7 +34,7 @@ class InlineExecutor(Executor):
         self.time_limit_s = time_limit_s
         self._queue: list[Job] = []
         # The scheduler never mixes surrogate and real tasks in one experiment.
-        self.batched = all(getattr(task, "is_surrogate", False) for task in context.tasks.values())
+        self.batched = all(task.is_surrogate for task in context.tasks.values())
         if not self.batched and time_limit_s is not None:
             # The experiment's checks refuse this first, saying where the limit came from.
             raise ValueError("a time limit needs worker processes: no fit in this process can be stopped")

@@ -51,12 +51,6 @@ class _RayWorker:
         self.name = name
         self.sandbox: Sandbox | None = Sandbox(name, context, owner="Ray actor")  # warmed up before the first job
 
-    def pid(self) -> int:
-        return os.getpid()
-
-    def sandbox_pid(self) -> int | None:
-        return None if self.sandbox is None else self.sandbox.process.pid
-
     def evaluate(self, job: Job, time_limit_s: float | None) -> TrialResult:
         """`job` in the sandbox; over the time limit TIMEOUT; the sandbox dies: retried once in a fresh one."""
         codes: list[int | None] = []

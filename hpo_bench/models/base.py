@@ -9,7 +9,7 @@ from typing import Any, ClassVar
 
 from hpo_bench.errors import SpaceError
 from hpo_bench.space import SearchSpace
-from hpo_bench.tasks.base import TASK_TYPES  # the kinds of task a family can serve
+from hpo_bench.trial import TASK_TYPES  # the kinds of task a family can serve
 
 
 @dataclass(frozen=True)

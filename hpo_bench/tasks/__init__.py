@@ -9,66 +9,55 @@
   (hpo_bench/surrogates.py, `hpo-bench surrogate build`), kept in the task store's `.surrogates/` folder;
 - `<name>` or `<id>`: a task in the store by its name (folder) or OpenML task or dataset id.
 
+Each form is one source's (the protocol: source.py; the sources: SOURCES below). `parse_ref` is the one
+parser of references, `load_task` loads what one names; no module outside hpo_bench.tasks parses one.
 Only `hpo-bench tasks pull` goes to the network; everything here reads the store.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from hpo_bench.errors import TaskError
 from hpo_bench.tasks.base import Split, Task
-from hpo_bench.tasks.sklearn_bundled import BUNDLED, load_sklearn_task
+from hpo_bench.tasks.files import NamedSource
+from hpo_bench.tasks.openml import OPENML
+from hpo_bench.tasks.sklearn_bundled import SklearnSource
+from hpo_bench.tasks.source import TaskRef, TaskSource, find_entry, split_prefix
 from hpo_bench.tasks.store import StoredTask, TaskStore, default_store_dir
-from hpo_bench.tasks.suites import SUITES
+from hpo_bench.tasks.suites import SUITES, SuiteSource
+from hpo_bench.tasks.surrogate import SURROGATE, list_surrogates
 
-FORMS = ("sklearn:NAME", "openml:task/ID", "openml:data/ID", "suite:NAME", "surrogate:NAME/TASK",
-         "a name or OpenML id in the task store")
-
-
-@dataclass(frozen=True)
-class TaskRef:
-    text: str
-    kind: str  # "sklearn", "openml-task", "openml-data", "suite", "surrogate", "id" or "name"
-    value: str | int
+# Every source, in the order messages list their forms; the last takes references without a prefix.
+SOURCES: tuple[TaskSource, ...] = (SklearnSource(), OPENML, SuiteSource(), SURROGATE, NamedSource())
+_BY_PREFIX = {source.prefix: source for source in SOURCES}
+FORMS = tuple(form for source in SOURCES for form in source.forms)
 
 
 def parse_ref(ref: str) -> TaskRef:
-    """The reference's form, checked without reading the store (that happens when a run starts)."""
+    """The reference checked by its source, without reading the store (that happens when a run starts).
+
+    The one parser of task references: every other module asks this one (or a parsed reference) what a
+    reference names."""
     if not isinstance(ref, str) or not ref:
         raise TaskError(f"task {ref!r}: must be a non-empty string ({', '.join(FORMS)})")
-    source, sep, rest = ref.partition(":")
-    if not sep:
-        if ref.isdigit():
-            return TaskRef(ref, "id", int(ref))
-        # A name is a folder of the task store: "." and ".." (any leading dot) would read task.json and
-        # data from the store's own folder or its parent.
-        if all(c.isalnum() or c in "-_." for c in ref) and not ref.startswith("."):
-            return TaskRef(ref, "name", ref)
-        raise TaskError(f"task {ref!r}: not a name (letters, digits, '-', '_', '.', not starting with '.'); "
-                        f"allowed forms: {', '.join(FORMS)}")
-    if source == "sklearn":
-        if rest not in BUNDLED:
-            raise TaskError(f"unknown task {ref!r} (bundled: {', '.join('sklearn:' + n for n in BUNDLED)})")
-        return TaskRef(ref, "sklearn", rest)
-    if source == "openml":
-        what, _, number = rest.partition("/")
-        if what not in ("task", "data") or not number.isdigit() or int(number) < 1:
-            raise TaskError(f"task {ref!r}: write openml:task/ID or openml:data/ID with a positive integer ID")
-        return TaskRef(ref, f"openml-{what}", int(number))
-    if source == "suite":
-        if rest not in SUITES:
-            raise TaskError(f"unknown suite {ref!r} (bundled: {', '.join('suite:' + s for s in SUITES)})")
-        return TaskRef(ref, "suite", rest)
-    if source == "surrogate":
-        name, slash, task = rest.partition("/")
-        if not (slash and task and name) or name.startswith(".") or not all(c.isalnum() or c in "-_." for c in name):
-            raise TaskError(f"task {ref!r}: write surrogate:NAME/TASK, NAME of letters, digits, '-', '_', '.' "
-                            "(`hpo-bench surrogate build STORE --name NAME` makes them)")
-        parse_ref(task)
-        return TaskRef(ref, "surrogate", rest)
-    raise TaskError(f"task {ref!r}: unknown source {source!r}; allowed forms: {', '.join(FORMS)}")
+    prefix, rest = split_prefix(ref)
+    source = _BY_PREFIX.get(prefix)
+    if source is None:
+        raise TaskError(f"task {ref!r}: unknown source {prefix!r}; allowed forms: {', '.join(FORMS)}")
+    try:
+        parsed = source.parse(ref, rest)
+    except TaskError as exc:
+        if prefix is not None:
+            raise
+        raise TaskError(f"{exc}; allowed forms: {', '.join(FORMS)}") from None  # nothing matched: say what would
+    if parsed.stands_for is not None:
+        try:
+            parse_ref(parsed.stands_for)
+        except TaskError as exc:
+            raise TaskError(f"task {ref!r} stands for a task that is not one: {exc}") from None
+    return parsed
 
 
 def check_task_ref(ref: str) -> None:
@@ -76,12 +65,26 @@ def check_task_ref(ref: str) -> None:
     parse_ref(ref)
 
 
+def real_task(ref: Any) -> str | None:
+    """The reference of the real task that `ref` stands for (a surrogate task's), or None: `ref` is a real
+    task, or not a reference at all."""
+    try:
+        return parse_ref(ref).stands_for
+    except TaskError:
+        return None
+
+
+def is_surrogate(ref: str) -> bool:
+    """Whether `ref` names a surrogate task (its evaluations are predictions, made in the driver's process)."""
+    return parse_ref(ref).is_surrogate
+
+
 def expand_task_refs(refs: list[str]) -> list[str]:
     """Suites replaced by their members, in order, without repeats."""
     out: list[str] = []
     for ref in refs:
         parsed = parse_ref(ref)
-        for member in SUITES[parsed.value].refs() if parsed.kind == "suite" else [ref]:
+        for member in parsed.source.expand(parsed):
             if member not in out:
                 out.append(member)
     return out
@@ -89,32 +92,7 @@ def expand_task_refs(refs: list[str]) -> list[str]:
 
 def find_in_store(ref: str, store: TaskStore) -> StoredTask | None:
     """The stored task `ref` names, or None. Ambiguous bare ids and names are errors."""
-    parsed = parse_ref(ref)
-    if parsed.kind in ("sklearn", "suite", "surrogate"):
-        raise TaskError(f"task {ref!r} is not looked up among the task store's tasks")
-    if parsed.kind == "name":
-        entry = store.get(parsed.value)
-        if entry is not None:
-            return entry
-        matches = [e for e in store.entries() if e.meta.get("name") == parsed.value]
-    else:
-        entries = store.entries()
-        n = parsed.value
-        if parsed.kind == "openml-task":
-            # A pulled task (official splits) before a file imported with that task id.
-            matches = sorted((e for e in entries if e.ids.get("openml_task_id") == n),
-                             key=lambda e: not e.splits_official)[:1]
-        elif parsed.kind == "openml-data":
-            # Splits generated from the seed: a pulled dataset or an imported file, never an official task.
-            matches = sorted((e for e in entries if e.ids.get("openml_data_id") == n and not e.splits_official),
-                             key=lambda e: e.kind != "openml-data")[:1]
-        else:
-            matches = [e for e in entries if n in (e.ids.get("openml_task_id"), e.ids.get("openml_data_id"))]
-    if len(matches) > 1:
-        raise TaskError(f"task {ref!r} matches {len(matches)} tasks in the task store {store.root} "
-                        f"({', '.join(e.key for e in matches)}); name one of them, or write openml:task/ID "
-                        "or openml:data/ID")
-    return matches[0] if matches else None
+    return find_entry(parse_ref(ref), store)
 
 
 def how_to_get(refs: list[str]) -> str:
@@ -145,8 +123,8 @@ def how_to_get(refs: list[str]) -> str:
 
 def missing_tasks(refs: list[str], store: TaskStore) -> list[str]:
     """The references (not bundled with scikit-learn) that the store cannot resolve."""
-    # Surrogate tasks are checked when a run loads them (hpo_bench.surrogates), with their own message.
-    return [r for r in refs if parse_ref(r).kind not in ("sklearn", "surrogate") and find_in_store(r, store) is None]
+    # Surrogate tasks are checked when a run loads them (tasks/surrogate.py), with their own message.
+    return [r for r in refs if parse_ref(r).source.in_store and find_in_store(r, store) is None]
 
 
 def check_tasks_available(refs: list[str], store: TaskStore) -> None:
@@ -159,22 +137,17 @@ def check_tasks_available(refs: list[str], store: TaskStore) -> None:
                         f"runs never download: {how_to_get(missing)}")
 
 
-def load_task(ref: str, store: TaskStore | str | Path | None = None) -> Task:
-    """The task `ref` names: bundled with scikit-learn, or read from the local task store."""
+def load_task(ref: str, store: TaskStore | str | Path | None = None) -> Any:
+    """The task `ref` names, loaded by its source: bundled with scikit-learn, read from the local task store,
+    or a surrogate task (a SurrogateTask) kept there."""
     parsed = parse_ref(ref)
-    if parsed.kind == "sklearn":
-        return load_sklearn_task(str(parsed.value))
-    if parsed.kind == "surrogate":
-        raise TaskError(f"{ref!r} is a surrogate task: hpo_bench.surrogates.load_surrogate_task reads it")
-    if parsed.kind == "suite":
-        raise TaskError(f"{ref!r} is a suite of {len(SUITES[parsed.value].ids)} tasks; expand it first")
     store = store if isinstance(store, TaskStore) else TaskStore(store)
-    entry = find_in_store(ref, store)
-    if entry is None:
+    task = parsed.source.load(parsed, store)
+    if task is None:
         check_tasks_available([ref], store)
-    return store.load(entry, name=ref)
+    return task
 
 
-__all__ = ["FORMS", "SUITES", "Split", "StoredTask", "Task", "TaskRef", "TaskStore", "check_task_ref",
-           "check_tasks_available", "default_store_dir", "expand_task_refs", "find_in_store", "load_task",
-           "parse_ref"]
+__all__ = ["FORMS", "SOURCES", "SUITES", "Split", "StoredTask", "Task", "TaskRef", "TaskSource", "TaskStore",
+           "check_task_ref", "check_tasks_available", "default_store_dir", "expand_task_refs", "find_in_store",
+           "is_surrogate", "list_surrogates", "load_task", "parse_ref", "real_task"]

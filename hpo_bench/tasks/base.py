@@ -5,18 +5,16 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
 from sklearn.model_selection import KFold, StratifiedKFold
 
 from hpo_bench.errors import TaskError
+from hpo_bench.trial import CLASSIFICATION, REGRESSION, TASK_TYPES
 
 Split = tuple[np.ndarray, np.ndarray]
-
-CLASSIFICATION, REGRESSION = "classification", "regression"
-TASK_TYPES = (CLASSIFICATION, REGRESSION)
 
 
 @dataclass
@@ -42,6 +40,8 @@ class Task:
     splits_official: bool = False
     target: str = ""
     task_type: str = CLASSIFICATION
+
+    is_surrogate: ClassVar[bool] = False  # data, evaluated by workers (tasks/surrogate.py: predictions)
 
     def __post_init__(self) -> None:
         if self.task_type not in TASK_TYPES:

@@ -5,6 +5,8 @@ seed they record, and the store's metadata says so. A task is classification unl
 regression (`task_type`, a manifest column or `--task-type`): its target must then be numeric and
 finite. OpenML ids given with a file (or in the manifest) let experiments name the task as
 `openml:task/ID`, `openml:data/ID` or by the bare id.
+
+`NamedSource` is the task source of references without a prefix: a task of the store by its name or id.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from hpo_bench.tasks.base import (
     encode_labels,
     regression_target,
 )
+from hpo_bench.tasks.source import InStoreSource, TaskRef, is_folder_name
 from hpo_bench.tasks.store import GENERATED_SPLITS, StoredTask, TaskStore
 
 FORMATS = (".csv", ".tsv", ".tab", ".arff", ".parquet", ".pq")  # each also as .gz, except Parquet
@@ -34,6 +37,30 @@ MANIFEST_COLUMNS = ("name", "file", "target")
 # Manifest columns checked against the file, and the ids it may carry (openml_cc18_task_id: ../shared's name).
 _CHECKED = ("n_rows", "n_features", "n_classes")
 _TASK_ID_COLUMNS = ("openml_task_id", "openml_cc18_task_id")
+
+
+class NamedSource(InStoreSource):
+    """A reference without a prefix: a task of the task store by its name (its folder, as a file was imported
+    under, or the dataset's name) or by an OpenML task or dataset id (of a task pulled, or a file imported
+    with that id)."""
+
+    prefix = None
+    forms = ("a name or OpenML id in the task store",)
+
+    def parse(self, ref: str, rest: str) -> TaskRef:
+        if ref.isdigit():
+            return TaskRef(ref, "id", int(ref), self)
+        if is_folder_name(ref):
+            return TaskRef(ref, "name", ref, self)
+        raise TaskError(f"task {ref!r}: not a name (letters, digits, '-', '_', '.', not starting with '.')")
+
+    def matches(self, ref: TaskRef, store: TaskStore) -> list[StoredTask]:
+        if ref.kind == "name":
+            entry = store.get(str(ref.value))
+            if entry is not None:
+                return [entry]
+            return [e for e in store.entries() if e.meta.get("name") == ref.value]
+        return [e for e in store.entries() if ref.value in (e.ids.get("openml_task_id"), e.ids.get("openml_data_id"))]
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +21,7 @@ import numpy as np
 
 from hpo_bench.errors import TaskError
 from hpo_bench.tasks.base import CLASSIFICATION, REGRESSION, Task, canonical_frame, encode_labels, regression_target
+from hpo_bench.tasks.source import InStoreSource, TaskRef
 from hpo_bench.tasks.store import GENERATED_SPLITS, StoredTask, TaskStore, folds_to_splits
 from hpo_bench.tasks.suites import SUITES
 
@@ -35,6 +36,33 @@ def openml_server(server: str | None = None) -> str:
     if not url.startswith(("http://", "https://")):
         raise TaskError(f"OpenML server {url!r}: must be an http:// or https:// URL such as {DEFAULT_SERVER}")
     return url.rstrip("/")
+
+
+class OpenMLSource(InStoreSource):
+    """`openml:task/ID` (an OpenML task, its official splits) and `openml:data/ID` (a dataset, splits generated
+    from the recorded seed), read from the task store: pulled there, or imported from a file with that id."""
+
+    prefix = "openml"
+    forms = ("openml:task/ID", "openml:data/ID")
+
+    def parse(self, ref: str, rest: str) -> TaskRef:
+        what, _, number = rest.partition("/")
+        if what not in ("task", "data") or not number.isdigit() or int(number) < 1:
+            raise TaskError(f"task {ref!r}: write openml:task/ID or openml:data/ID with a positive integer ID")
+        return TaskRef(ref, f"openml-{what}", int(number), self)
+
+    def matches(self, ref: TaskRef, store: TaskStore) -> list[StoredTask]:
+        entries = store.entries()
+        if ref.kind == "openml-task":
+            # A pulled task (official splits) before a file imported with that task id.
+            return sorted((e for e in entries if e.ids.get("openml_task_id") == ref.value),
+                          key=lambda e: not e.splits_official)[:1]
+        # Splits generated from the seed: a pulled dataset or an imported file, never an official task.
+        return sorted((e for e in entries if e.ids.get("openml_data_id") == ref.value and not e.splits_official),
+                      key=lambda e: e.kind != "openml-data")[:1]
+
+
+OPENML = OpenMLSource()
 
 
 @dataclass(frozen=True)
@@ -100,6 +128,19 @@ class Puller:
             except PyOpenMLError as exc:  # an unreadable answer, a download whose MD5 does not match, ...
                 first = (str(exc).strip().splitlines() or [""])[0][:300]
                 raise TaskError(f"OpenML server {self.server}: {what}: {type(exc).__name__}: {first}") from None
+
+    def refs(self, task_ids: Sequence[int] = (), data_ids: Sequence[int] = (), suites: Sequence[str] = ()) -> list[str]:
+        """The references to pull: the tasks, the datasets, then each suite's members, without repeats."""
+        refs = [f"openml:task/{i}" for i in task_ids] + [f"openml:data/{i}" for i in data_ids]
+        for suite in suites:
+            refs += [r for r in self.suite_refs(suite) if r not in refs]
+        return refs
+
+    def pull(self, ref: str, replace: bool = False) -> Pulled:
+        """Pull the task or dataset `openml:task/ID` or `openml:data/ID` names."""
+        parsed = OPENML.parse_own(ref)
+        pull = self.pull_task if parsed.kind == "openml-task" else self.pull_data
+        return pull(int(parsed.value), replace=replace)
 
     # -- tasks ------------------------------------------------------------------------------------
     def pull_task(self, task_id: int, replace: bool = False) -> Pulled:

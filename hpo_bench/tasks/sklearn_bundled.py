@@ -7,6 +7,8 @@ from sklearn import datasets
 
 from hpo_bench.errors import TaskError
 from hpo_bench.tasks.base import REGRESSION, Task, regression_target
+from hpo_bench.tasks.source import TaskRef, TaskSource
+from hpo_bench.tasks.store import TaskStore
 
 # name -> (loader, OpenML data id of the same data where there is one)
 BUNDLED = {
@@ -35,3 +37,18 @@ def load_sklearn_task(name: str) -> Task:
     y = np.asarray(bunch.target, dtype=np.int64)
     classes = [str(c) for c in bunch.target_names]
     return Task(name=f"sklearn:{name}", X=X, y=y, classes=classes, source=source, ids=ids)
+
+
+class SklearnSource(TaskSource):
+    """`sklearn:NAME`: a dataset bundled with scikit-learn, loaded without the task store."""
+
+    prefix = "sklearn"
+    forms = ("sklearn:NAME",)
+
+    def parse(self, ref: str, rest: str) -> TaskRef:
+        if rest not in BUNDLED:
+            raise TaskError(f"unknown task {ref!r} (bundled: {', '.join('sklearn:' + n for n in BUNDLED)})")
+        return TaskRef(ref, "sklearn", rest, self)
+
+    def load(self, ref: TaskRef, store: TaskStore) -> Task:
+        return load_sklearn_task(str(ref.value))

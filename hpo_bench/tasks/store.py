@@ -73,6 +73,15 @@ class StoredTask:
     def splits_official(self) -> bool:
         return bool(self.meta["splits"]["official"])
 
+    def describe(self) -> str:
+        """One line: its size, its target ("2 classes" or "regression"; stored before regression existed:
+        classification) and its splits."""
+        meta, splits = self.meta, self.meta["splits"]
+        target = "regression" if meta.get("task_type") == REGRESSION else f"{meta['n_classes']} classes"
+        kind = f"official {splits['n_repeats']}x{splits['n_folds']}-fold" if splits["official"] else "generated splits"
+        return (f"{meta['n_rows']} rows, {meta['n_features']} features ({len(meta['categorical'])} categorical), "
+                f"{target}, {kind}")
+
 
 # What reading a task needs from its task.json; a file lacking one is refused when it is read, not with
 # a KeyError half-way through loading.

@@ -12,6 +12,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from hpo_bench.errors import TaskError
+from hpo_bench.tasks.source import TaskRef, TaskSource
+from hpo_bench.tasks.store import TaskStore
+
 
 @dataclass(frozen=True)
 class Suite:
@@ -48,3 +52,21 @@ OPENML_CTR23 = Suite("OpenML-CTR23", "task", (
 ), "OpenML study 353: 35 curated regression tasks with official 10-fold CV splits")
 
 SUITES: dict[str, Suite] = {s.name: s for s in (OPENML_CC18, PROBST_38, OPENML_CTR23)}
+
+
+class SuiteSource(TaskSource):
+    """`suite:NAME`: a bundled suite, which stands for its members; an experiment names their tasks."""
+
+    prefix = "suite"
+    forms = ("suite:NAME",)
+
+    def parse(self, ref: str, rest: str) -> TaskRef:
+        if rest not in SUITES:
+            raise TaskError(f"unknown suite {ref!r} (bundled: {', '.join('suite:' + s for s in SUITES)})")
+        return TaskRef(ref, "suite", rest, self)
+
+    def expand(self, ref: TaskRef) -> list[str]:
+        return SUITES[str(ref.value)].refs()
+
+    def load(self, ref: TaskRef, store: TaskStore) -> None:
+        raise TaskError(f"{ref.text!r} is a suite of {len(SUITES[str(ref.value)].ids)} tasks; expand it first")
