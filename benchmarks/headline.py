@@ -4,6 +4,7 @@
     python benchmarks/headline.py optimizers reports/optimizer-comparison
     python benchmarks/headline.py seeds reports/seeds-and-test
     python benchmarks/headline.py probst reports/tunability-probst2019
+    python benchmarks/headline.py same reports/tunability-probst2019
 
 `tunability`: one row per hyperparameter from tunability_summary.csv: measured d against the package
 default (mean, 95% CI, median, relative) and the surrogates' d against the package and the optimal
@@ -13,7 +14,10 @@ optimizer (optimism.csv), and the share of the best-found loss's variance per se
 (variance_summary.csv). `probst`: per family, our overall Tun.P / Tun.O / Tun.O-CV on the surrogates
 beside the paper's, Spearman's rho of the per-hyperparameter values with its CI (probst2019_agreement.csv),
 and the datasets kept (surrogate_quality.csv); then per hyperparameter, ours against the R default beside
-the paper's Tun.P (probst2019_hyperparameters.csv).
+the paper's Tun.P (probst2019_hyperparameters.csv). `same`: per family and estimate, on the datasets both
+have (matched by OpenML id), our mean overall d beside the paper's and their ratio, Spearman's rho over
+hyperparameters and over datasets, each with its 95% bootstrap CI over the shared datasets
+(probst2019_same_datasets.csv).
 """
 
 from __future__ import annotations
@@ -120,10 +124,30 @@ def probst(report: Path) -> str:
     return "\n".join(lines)
 
 
+def same(report: Path) -> str:
+    table = pd.read_csv(report / "probst2019_same_datasets.csv")
+
+    def ci(row, name: str, interval: str) -> str:  # interval: the prefix of the CI columns
+        value, low, high = row[name], row[f"{interval}_ci_low"], row[f"{interval}_ci_high"]
+        return "" if pd.isna(value) else f"{value:.2f} [{_g(low)}, {_g(high)}]"
+
+    lines = ["| family (paper's) | ours against | datasets | ours, mean d | paper, mean d | ours / paper [95% CI] | "
+             "rho over hyperparameters [95% CI] | rho over datasets [95% CI] |",
+             "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: |"]
+    for _, r in table.iterrows():
+        against = "R default: Tun.P" if r["reference"] == "probst2019" else "optimal default: Tun.O"
+        lines.append(f"| {r['model']} ({r['family']}) | {against} | {r['datasets']} | {_g(r['ours_mean_all'])} | "
+                     f"{_g(r['paper_mean_all'])} | {ci(r, 'ratio_of_means', 'ratio')} | "
+                     f"{ci(r, 'rho_hyperparameters', 'rho_hyperparameters')} | "
+                     f"{ci(r, 'rho_datasets', 'rho_datasets')} |")
+    return "\n".join(lines)
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("kind", choices=["tunability", "optimizers", "seeds", "probst"])
+    parser.add_argument("kind", choices=["tunability", "optimizers", "seeds", "probst", "same"])
     parser.add_argument("report", type=Path, help="a report folder, e.g. reports/tunability-random-forest")
     args = parser.parse_args()
-    print({"tunability": tunability, "optimizers": optimizers, "seeds": seeds, "probst": probst}[args.kind](
+    print({"tunability": tunability, "optimizers": optimizers, "seeds": seeds, "probst": probst,
+           "same": same}[args.kind](
         args.report))
