@@ -32,7 +32,6 @@ from hpo_bench.analysis.study import Study
 
 PREFIX = "surrogate:"
 CELL = ["task", "model", "optimizer"]
-AGREEMENT_TABLES = ("agreement_ranks", "agreement_summary", "agreement_beats")
 
 
 def real_task(name: str) -> str | None:
@@ -201,4 +200,4 @@ def _beats(r: pd.DataFrame, s: pd.DataFrame, optimizers: list[str]) -> pd.DataFr
                 "n_tasks_surrogate"]]
 
 
-__all__ = ["AGREEMENT_TABLES", "agreement_tables", "matched_trials", "real_task"]
+__all__ = ["agreement_tables", "matched_trials", "real_task"]
