@@ -2,9 +2,10 @@
 
 - The committed reports' figures (reports/<name>/figures/*.png) become files of the site at
   reports/<name>/figures/, so the study pages show them where they are instead of copies in docs/.
-- `<!-- generated: cli -->` and `<!-- generated: experiment-keys -->` in a page are replaced by tables
-  made from the code itself (the argparse parser; the experiment validator's rules and defaults), so the
-  reference cannot drift from what the program accepts.
+- `<!-- generated: cli -->`, `<!-- generated: experiment-keys -->` and `<!-- generated: analysis-tables -->`
+  in a page are replaced by tables made from the code itself (the argparse parser; the experiment
+  validator's rules and defaults; the analysis tables as hpo_bench/analysis/registry.py declares them),
+  so the reference cannot drift from what the program accepts and makes.
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ def on_page_markdown(markdown: str, page, config, files) -> str:
         markdown = markdown.replace("<!-- generated: cli -->", cli_reference())
     if "<!-- generated: experiment-keys -->" in markdown:
         markdown = markdown.replace("<!-- generated: experiment-keys -->", experiment_keys())
+    if "<!-- generated: analysis-tables -->" in markdown:
+        markdown = markdown.replace("<!-- generated: analysis-tables -->", analysis_tables())
     return markdown
 
 
@@ -77,3 +80,24 @@ def experiment_keys() -> str:
         rows.append(f"| `{key}` | {_cell(rule.doc)} | {_cell(rule.rule)} | {default} |")
     return ("| key | what it sets | rule (the validator's own words: a value breaking it is refused with \"must be\" "
             "and these) | default |\n| --- | --- | --- | --- |\n" + "\n".join(rows) + "\n")
+
+
+def analysis_tables() -> str:
+    """One row per table in the registry's order; the tables a step makes together, without a text of
+    their own, share the step's row."""
+    from hpo_bench.analysis import registry
+
+    rows, steps = [], set()
+    for table in registry.TABLES:
+        if table.doc:
+            names, text = [table.name], table.doc
+        elif table.step is not None and table.step.doc:
+            if table.step.name in steps:
+                continue
+            steps.add(table.step.name)
+            names = [t.name for t in registry.TABLES if t.step is table.step and not t.doc]
+            text = table.step.doc
+        else:
+            raise ValueError(f"analysis table {table.name}: no doc (nor a step with one) for the manual")
+        rows.append(f"| {', '.join(names)} | {_cell(text)} |")
+    return "| table | what it holds |\n| --- | --- |\n" + "\n".join(rows) + "\n"

@@ -32,7 +32,6 @@ from hpo_bench.analysis.study import Study
 from hpo_bench.tasks import real_task
 
 CELL = ["task", "model", "optimizer"]
-AGREEMENT_TABLES = ("agreement_ranks", "agreement_summary", "agreement_beats")
 
 
 def _finished(study: Study) -> pd.DataFrame:
@@ -192,4 +191,4 @@ def _beats(r: pd.DataFrame, s: pd.DataFrame, optimizers: list[str]) -> pd.DataFr
                 "n_tasks_surrogate"]]
 
 
-__all__ = ["AGREEMENT_TABLES", "agreement_tables", "matched_trials"]
+__all__ = ["agreement_tables", "matched_trials"]

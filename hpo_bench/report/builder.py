@@ -19,99 +19,17 @@ import pandas as pd
 from joblib import Parallel, delayed
 
 from hpo_bench.analysis import Study, analyze, load_study, metric_view, write_tables
-from hpo_bench.analysis import partial_dependence as pdp
-from hpo_bench.analysis.agreement import agreement_tables
-from hpo_bench.analysis.sampling import GOOD_SHARE
-from hpo_bench.analysis.surrogate import design_trials
-from hpo_bench.analysis.tunability import NotApplicable
+from hpo_bench.analysis import registry as analysis_registry
+from hpo_bench.analysis.not_applicable import NotApplicable
+from hpo_bench.analysis.registry import NotComparable
 from hpo_bench.errors import HpoBenchError
-from hpo_bench.report import effects
 from hpo_bench.report import figures as fg
+from hpo_bench.report import registry as figure_registry
 from hpo_bench.report.answer import answer
 from hpo_bench.report.interactive import write_interactive
+from hpo_bench.report.registry import Context, overall
 from hpo_bench.report.tables import to_latex, to_markdown
-from hpo_bench.space import SearchSpace
 
-# The tables shown in the report body, with the columns worth reading; every table is in the CSVs.
-SHOWN = {
-    "tunability_summary": ("Tunability per hyperparameter (Probst et al. 2019): measured by the runs and on "
-                           "surrogates, against the package and the optimal default", None),
-    "probst2019_agreement": ("Against Probst, Boulesteix & Bischl 2019, per family and estimate: Spearman's rho "
-                             "between our and the paper's per-hyperparameter tunability (95% bootstrap CI over our "
-                             "datasets) and our overall d beside the paper's (Tun.P against a package default, "
-                             "Tun.O against the optimal default, Tun.O-CV against the default learned on the other "
-                             "datasets; the paper: R defaults, 38 datasets, 10-fold CV, surrogates)",
-                             ["model", "estimate", "paper_measure", "spearman_rho", "rho_ci_low", "rho_ci_high",
-                              "n_hyperparameters", "ours_all", "paper_all", "ratio_all", "n_datasets",
-                              "paper_n_datasets"]),
-    "probst2019_hyperparameters": ("Against Probst et al. 2019, per hyperparameter: our mean d beside the paper's "
-                                   "(Tun.P or Tun.O as the estimate's reference default says)",
-                                   ["model", "estimate", "hyperparameter", "paper_name", "ours_mean", "paper_mean",
-                                    "ours_rank", "paper_rank", "ours_median", "paper_median", "n_datasets"]),
-    "probst2019_same_datasets": ("Against Probst et al. 2019 on the same datasets (matched by OpenML data id), per "
-                                 "family: Spearman's rho over hyperparameters of the mean d, rho over datasets of "
-                                 "the overall d, and our mean overall d over the paper's, each with a 95% bootstrap "
-                                 "CI over the shared datasets; the estimate column says what each side measures",
-                                 ["model", "estimate", "paper_measure", "datasets", "rho_hyperparameters",
-                                  "rho_hyperparameters_ci_low", "rho_hyperparameters_ci_high", "rho_datasets",
-                                  "rho_datasets_ci_low", "rho_datasets_ci_high", "ours_mean_all", "paper_mean_all",
-                                  "ratio_of_means", "ratio_ci_low", "ratio_ci_high"]),
-    "probst2019_same_datasets_per_dataset": ("Against Probst et al. 2019, per shared dataset and hyperparameter: "
-                                             "our surrogate d beside the paper's, with our surrogate's out-of-fold "
-                                             "R^2", ["model", "reference", "paper_dataset", "hyperparameter",
-                                                     "ours_d", "paper_d", "surrogate_r2"]),
-    "probst2019_tuning_space": ("Against Probst et al. 2019: tuning space, 5% and 95% quantiles of the per-dataset "
-                                "optima on the surrogates, ours beside the paper's", None),
-    "surrogate_vs_design": ("The surrogates against what the study measured, per dataset: the package default's "
-                            "real validation loss (the surrogates never saw it) and the design's best real loss, "
-                            "beside the surrogate's prediction at the default and at its optimum; d both ways; the "
-                            "surrogate's out-of-fold R^2",
-                            None),
-    "surrogate_quality": ("Surrogates per dataset (a random forest with ranger's defaults, as the authors'): the "
-                          "design it was fitted on, out-of-fold R^2 and Kendall tau (R^2 is shown, not a rule), the "
-                          "observed loss range and the share of predictions clipped to it, how many design "
-                          "configurations ran into the per-evaluation time limit (n_timeout: TIMEOUT trials are "
-                          "left out of the design, the surrogate is fitted on completed ones only), and why a "
-                          "dataset was left out", None),
-    "best_found": ("Best-found loss per task, model and optimizer (over seeds): validation (inner CV, the loss "
-                   "the search minimised) and, where the experiment held out a test part, the same incumbents on it",
-                   ["task", "model", "optimizer", "tuned", "metric", "selected_by", "median", "q25", "q75", "iqr",
-                    "n_seeds", "test_median", "test_q25", "test_q75", "n_seeds_test", "n_failed"]),
-    "optimism": ("Validation optimism of the incumbent (test loss - validation loss) at the final budget", None),
-    "variance_summary": ("Variance of the best-found validation loss by seed factor, mean share over tasks "
-                         "(random-effects ANOVA over crossed split, model and optimizer seeds)", None),
-    "variance_decomposition": ("Variance of the best-found validation loss by seed factor, per task",
-                               ["task", "model", "optimizer", "tuned", "component", "variance", "share", "std",
-                                "n_levels", "n_runs"]),
-    "tunability": ("Tunability per hyperparameter, measured against the package default",
-                   ["model", "optimizer", "tuned", "mean", "median", "std", "ci_low", "ci_high", "relative_mean",
-                    "relative_median", "relative_n_datasets", "n_datasets", "n_seeds", "test_mean", "test_median",
-                    "test_n_datasets"]),
-    "surrogate_tunability": ("Tunability on the surrogates against the package default, the R default "
-                             "(probst2019), the optimal default and the cross-validated optimal default",
-                             ["model", "reference", "tuned", "datasets", "mean", "median", "ci_low", "ci_high",
-                              "relative_mean", "relative_n_datasets", "n_datasets"]),
-    "tunability_pairs": ("Pairs of hyperparameters: joint gain and interaction", None),
-    "surrogate_pairs": ("Pairs of hyperparameters on the surrogates (a 16 x 16 grid, the others at the package or "
-                        "the optimal default): d of the pair, joint gain over the better one alone, interaction",
-                        None),
-    "tuning_space": ("Tuning space: 5% and 95% quantiles of the best values", None),
-    "optimal_defaults": ("Data-driven optimal defaults (on the surrogates)", None),
-    "surrogate_tuning_space": ("Tuning space on the surrogates: 5% and 95% quantiles of the per-dataset optima",
-                               None),
-    "tests": ("Statistical tests at the final budget", None),
-    "robustness": ("Robustness across optimizer seeds", None),
-    "beat_probabilities": ("Probability that one optimizer beats another (same task, any two seeds)", None),
-    "importance": ("Hyperparameter importance (Optuna fANOVA and PED-ANOVA)", None),
-}
-# With --against: the section "Agreement with the real benchmark", its tables and its figure.
-AGREEMENT = {
-    "agreement_ranks": "Mean rank of each optimizer (1 = best) on the real tasks and on their surrogates, and the "
-                       "rank of those mean ranks on each side",
-    "agreement_summary": "Kendall tau between the real and the surrogate ranking, over all tasks and per task, and "
-                         "how far P(A beats B) moves",
-    "agreement_beats": "P(A beats B) on the real tasks and on the surrogates (same task and model, any two seeds)",
-}
 AGREEMENT_FIGURE = "agreement"
 INTERACTIVE = "interactive.html"
 
@@ -197,77 +115,48 @@ def build_report(store_path: str | Path, reports_dir: str | Path = "reports", me
     stored = study  # the interactive page makes a view per metric from the trials as stored
     study = study.with_trials(metric_view(study.trials, metric))  # once: analyze takes the view as it is
     trials = study.trials
-    agreement = _agreement(study, store_path, against, metric) if against is not None else {}
-    tables, report.skipped = analyze(study, metric=metric, ice_task=ice_task)
-    tables.update(agreement)
+    real = load_study(against) if against is not None else None
+    try:
+        tables, report.skipped = analyze(study, metric=metric, ice_task=ice_task, against=real)
+    except NotComparable as why:  # asked for by name: a report without the comparison is not what was asked
+        raise HpoBenchError(f"{store_path} against {against}: {why}") from None
     report.tables = tables
-    if agreement:
-        report.against = _against_sentence(study, against, agreement)
+    if real is not None:
+        report.against = _against_sentence(study, against, tables)
     write_tables(tables, report.out_dir)
     (report.out_dir / "tables").mkdir(parents=True, exist_ok=True)
+    titles = {t.name: t.title for t in analysis_registry.TABLES if t.title}
     for name, table in tables.items():
-        if name in SHOWN or name in AGREEMENT:
-            caption = SHOWN[name][0] if name in SHOWN else AGREEMENT[name]
+        if name in titles:
             (report.out_dir / "tables" / f"{name}.md").write_text(to_markdown(table))
-            (report.out_dir / "tables" / f"{name}.tex").write_text(to_latex(table, caption=caption))
+            (report.out_dir / "tables" / f"{name}.tex").write_text(to_latex(table, caption=titles[name]))
 
     palette = fg.Palette(sorted(trials["optimizer"].unique()))
-    makers = {
-        "incumbent": ("Incumbent curves per task", lambda: fg.incumbent_curves(tables["traces"], palette)),
-        "regret": ("Normalised regret over the budget", lambda: fg.regret_curves(tables["traces"], palette)),
-        "regret_time": ("Normalised regret over recorded time",
-                        lambda: fg.regret_curves(_need(tables, "time_traces"), palette, at="seconds")),
-        "ranks": ("Average rank over the budget", lambda: fg.rank_curves(_need(tables, "ranks"), palette)),
-        "optimism": ("Validation optimism of the incumbent over the budget",
-                     lambda: fg.optimism_curves(_need(tables, "optimism"), palette)),
-        "critical_difference": ("Critical difference diagram",
-                                lambda: fg.critical_difference(_need(tables, "tests"), palette)),
-        "best_found": ("Best-found loss per optimizer over seeds",
-                       lambda: fg.best_found_boxes(tables["traces"], palette)),
-        "tunability": ("Tunability per hyperparameter", lambda: fg.tunability_bars(
-            tables.get("tunability"), tables.get("surrogate_tunability"))),
-        "probst2019": ("Tunability per hyperparameter against Probst et al. 2019",
-                       lambda: fg.probst2019_scatter(_need(tables, "probst2019_hyperparameters"),
-                                                     _need(tables, "probst2019_agreement"))),
-        "interactions": ("Pairwise interactions", lambda: fg.interaction_heatmap(_need(tables, "tunability_pairs"))),
-        "robustness": ("Robustness across seeds", lambda: fg.robustness_spread(_need(tables, "robustness"), palette)),
-    }
-    described = _basic_captions(study, tables)
-    if agreement:
-        makers[AGREEMENT_FIGURE] = ("Mean rank on the real benchmark and on its surrogates",
-                                    lambda: fg.agreement_scatter(tables["agreement_ranks"], tables["agreement_summary"],
-                                                                 palette))
-        overall = _overall(tables["agreement_summary"])
-        text = (f"Mean rank (1 = best) of each optimizer's final incumbent by validation "
-                f"{tables['agreement_ranks']['metric'].iloc[0]} within task x model x seed blocks, on the real tasks "
-                f"({int(overall['n_blocks_real'])} blocks, {int(overall['n_tasks_real'])} task(s)) against on their "
-                f"surrogates ({int(overall['n_blocks_surrogate'])} blocks), one point per optimizer; the dashed line "
-                "is equality (points on it rank alike on both). Values: agreement_ranks.csv, agreement_summary.csv.")
-        described[AGREEMENT_FIGURE] = ((lambda: text), (lambda: "A scatter of each optimizer's mean rank on the real "
-                                                        "tasks against on the surrogates, with the diagonal."))
-    for model in sorted(trials["model"].unique()):
-        for name, (title, make, caption, alt) in _effect_figures(study, tables, model, palette).items():
-            makers[name] = (title, make)
-            described[name] = (caption, alt)
-        # The scatter of real trials stays, after the partial dependence: measured losses beside predictions.
-        makers[f"marginal_{model}"] = (f"Marginal effects of {model}'s hyperparameters",
-                                       lambda m=model: fg.marginal_effects(trials, m, _space(study, m)))
+    makers = {}  # file name -> (figure, what it is drawn from): the study's figures, then each model's
+    for model in ["", *sorted(trials["model"].unique())]:
+        for figure in figure_registry.FIGURES:
+            if figure.per_model != bool(model) or (figure.only_with and figure.only_with not in tables):
+                continue
+            name, missing = figure.file_name(model), next((n for n in figure.needs if n not in tables), None)
+            if missing is not None:
+                report.skipped[f"figure {name}"] = f"the {missing} table was left out"
+            else:
+                makers[name] = (figure, Context(study, tables, palette, model))
     fig_dir = report.out_dir / "figures"
     fig_dir.mkdir(parents=True, exist_ok=True)
     # Drawing and saving is a third of a small report's time and each figure is independent: the figures
-    # are drawn on every core (the same files as one after another; the makers are closures, which loky
-    # pickles with cloudpickle).
+    # are drawn on every core (the same files as one after another; loky pickles each draw function, a
+    # lambda of the registry, with cloudpickle).
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="A worker stopped while some jobs were given")
         drawn = Parallel(n_jobs=max(1, min(len(makers), os.cpu_count() or 1)))(
-            delayed(_draw)(make, fig_dir, name) for name, (_, make) in makers.items())
-    for (name, (title, _)), why in zip(makers.items(), drawn, strict=True):
+            delayed(_draw)(figure.draw, context, fig_dir, name) for name, (figure, context) in makers.items())
+    for (name, (figure, context)), why in zip(makers.items(), drawn, strict=True):
         if why is not None:
             report.skipped[f"figure {name}"] = why
             continue
-        report.figures[name] = title
-        if name in described:
-            report.captions[name], report.alts[name] = described[name][0](), described[name][1]()
+        report.figures[name] = figure.title.format(model=context.model)
+        report.captions[name], report.alts[name] = figure.caption(context), figure.alt_text(context)
     try:
         what = "; ".join(f"{k}: {v}" for k, v in provenance[:6]) + "."
         write_interactive(stored, tables, report.out_dir, what)
@@ -280,10 +169,10 @@ def build_report(store_path: str | Path, reports_dir: str | Path = "reports", me
     return report
 
 
-def _draw(make, fig_dir: Path, name: str) -> str | None:
+def _draw(draw, context: Context, fig_dir: Path, name: str) -> str | None:
     """Draw one figure and save it as fig_dir/name.png and .svg; why not, if it does not apply."""
     try:
-        fig = make()
+        fig = draw(context)
     except NotApplicable as why:
         return str(why)
     fig.savefig(fig_dir / f"{name}.png", bbox_inches="tight")
@@ -292,251 +181,33 @@ def _draw(make, fig_dir: Path, name: str) -> str | None:
     return None
 
 
-def _agreement(study: Study, store_path: str | Path, against: str | Path, metric: str | None) -> dict:
-    """The agreement tables of `study` (run on surrogate tasks) with the real study at `against`, under the
-    same metric; HpoBenchError with the reason where the two cannot be compared."""
-    real = load_study(against)
-    try:
-        real = real.with_trials(metric_view(real.trials, metric))
-        return agreement_tables(real, study)
-    except NotApplicable as why:  # asked for by name: a report without the comparison is not what was asked
-        raise HpoBenchError(f"{store_path} against {against}: {why}") from None
-
-
 def _against_sentence(study: Study, against: str | Path, agreement: dict[str, pd.DataFrame]) -> str:
     """What the agreement section compares, on what and by which measure."""
-    ranks, overall = agreement["agreement_ranks"], _overall(agreement["agreement_summary"])
-    tau = ("undefined (one side ranks every optimizer alike)" if pd.isna(overall["value"])
-           else f"{overall['value']:.3g} (p = {overall['p_value']:.3g})")
+    ranks, row = agreement["agreement_ranks"], overall(agreement["agreement_summary"])
+    tau = ("undefined (one side ranks every optimizer alike)" if pd.isna(row["value"])
+           else f"{row['value']:.3g} (p = {row['p_value']:.3g})")
     return (f"The optimizers of this surrogate benchmark ({study.name}) against the same experiment on the real tasks "
             f"({against}): {len(ranks)} optimizers on the (task, model, optimizer) cells both stores have, "
-            f"{int(overall['n_tasks_real'])} task(s). Each run counts by its final incumbent's validation "
+            f"{int(row['n_tasks_real'])} task(s). Each run counts by its final incumbent's validation "
             f"{ranks['metric'].iloc[0]} (on the surrogate tasks, the surrogate's value of it), ranked within "
-            f"task x model x seed blocks (1 = best, ties averaged): {int(overall['n_blocks_real'])} blocks real, "
-            f"{int(overall['n_blocks_surrogate'])} on the surrogates ({int(overall['n_seeds_real'])} and "
-            f"{int(overall['n_seeds_surrogate'])} seeds). Kendall tau between the two mean-rank orders over all "
+            f"task x model x seed blocks (1 = best, ties averaged): {int(row['n_blocks_real'])} blocks real, "
+            f"{int(row['n_blocks_surrogate'])} on the surrogates ({int(row['n_seeds_real'])} and "
+            f"{int(row['n_seeds_surrogate'])} seeds). Kendall tau between the two mean-rank orders over all "
             f"tasks: {tau}.")
 
 
-def _overall(summary: pd.DataFrame) -> pd.Series:
-    """The summary's row of Kendall tau between the mean ranks over all tasks (and the counts beside it)."""
-    return summary[(summary["scope"] == "all") & (summary["statistic"] == "kendall_tau_mean_rank")].iloc[0]
-
-
-def _basic_captions(study: Study, tables: dict[str, pd.DataFrame]) -> dict[str, tuple]:
-    """Caption and alt text of the figures of runs and their incumbents: name -> (caption, alt), each a
-    function called once the figure is drawn. Every caption says what was measured on what: validation
-    or held-out test, the metric, and the tasks, seeds and budget it rests on."""
-    trials = study.trials
-    metric = ", ".join(sorted(trials["metric"].unique()))
-    full = trials[trials["tuned"] == "all"]
-    n_tasks, n_seeds = full["task"].nunique(), full["seed"].nunique()
-    optimizers = ", ".join(sorted(full["optimizer"].unique()))
-    budgets = sorted({int(b) for b in study.runs.get("budget_evals", pd.Series(dtype=float)).dropna()})
-    budget = ("/".join(map(str, budgets)) or "?") + " evaluations"
-    seconds = sorted({float(b) for b in study.runs.get("budget_seconds", pd.Series(dtype=float)).dropna()})
-    if seconds:  # a time budget: whichever is spent first stops a run
-        budget += " or " + "/".join(f"{b:g}" for b in seconds) + " s of recorded time"
-    basis = (f"validation {metric} (mean over {study.settings.get('cv_folds')} inner CV folds) of the fully tuned "
-             f"runs: {n_tasks} task{'s' * (n_tasks != 1)} x {full['model'].nunique()} model(s) x {n_seeds} "
-             f"seed{'s' * (n_seeds != 1)}, budget {budget} per run, optimizers {optimizers}")
-    incumbent = "the incumbent (lowest validation loss so far; selected_by in best_found says by which metric)"
-
-    def plain(text: str) -> tuple:
-        return (lambda: text), (lambda: text.split(". ")[0] + ".")
-
-    captions = {
-        "incumbent": plain(f"Loss of {incumbent} against evaluations spent, per task and model: median over "
-                           f"seeds (line) and interquartile range (band); {basis}. Values: traces.csv."),
-        "regret": plain(f"Normalised regret of {incumbent} against evaluations spent: 0 = the best loss any run "
-                        "reached on that task and model, 1 = the worst (reference.csv), median and interquartile "
-                        f"range over tasks, models and seeds, symlog axis; {basis}. Values: traces.csv."),
-        "regret_time": plain(f"Normalised regret of {incumbent} against recorded time per run (fit and predict "
-                             "times over the folds plus the optimizer's own ask and tell time; no harness or queue "
-                             "time), log axis; a run without a full-fidelity result yet counts as 1, one that ended "
-                             "earlier keeps its last incumbent; 0 and 1 as in "
-                             "the regret figure, median and interquartile range over tasks, models and seeds; "
-                             f"{basis}. Values: time_traces.csv."),
-        "ranks": plain(f"Average rank of each optimizer's incumbent (1 = best) against evaluations spent, over "
-                       f"task x model x seed blocks; {basis}. Values: ranks.csv."),
-        "optimism": plain("Validation optimism: the held-out test loss of the incumbent minus its validation loss, "
-                          "against evaluations spent (> 0: the validation folds flattered it); median and "
-                          f"interquartile range over runs; test part: {study.settings.get('test_fraction')} of the "
-                          f"rows, never seen by the search; {basis}. Values: optimism.csv."),
-        "critical_difference": plain("Critical difference diagram at the final budget: average rank of each "
-                                     "optimizer's final incumbent over task x model x seed blocks, Friedman test "
-                                     "and Nemenyi critical difference (alpha 0.05); a bar joins optimizers whose "
-                                     f"ranks differ by less than it; {basis}. Values: tests.csv."),
-        "best_found": plain("Validation loss of each run's final incumbent (one point per seed, box = quartiles) "
-                            f"per optimizer, per task and model; {basis}. Values: best_found.csv, traces.csv."),
-        "tunability": plain("Tunability per hyperparameter: d = validation loss of the default minus that of the "
-                            "best configuration found tuning that hyperparameter alone ('all': every one jointly), "
-                            "mean over datasets with a 95% bootstrap CI over datasets; measured by the runs "
-                            "(seeds averaged within a dataset) and, where present, on the surrogates against "
-                            "each reference default, measured and surrogate bars in panels of their own (each its "
-                            "own axis), the legend naming each bar's estimate; "
-                            f"{basis}. Values: tunability.csv, surrogate_tunability.csv."),
-        "probst2019": plain("Our mean tunability per hyperparameter (validation, datasets of this study) against "
-                            "the published Tun.P / Tun.O of Probst, Boulesteix & Bischl 2019 (38 datasets, 10-fold "
-                            "CV, their surrogates), one marker per estimate, y = x dashed; Spearman's rho with its "
-                            f"95% bootstrap CI over our datasets in the legend; {basis}. Values: "
-                            "probst2019_hyperparameters.csv, probst2019_agreement.csv."),
-        "interactions": plain("Interaction of each pair of hyperparameters tuned jointly, d_ii' - (d_i + d_i'), "
-                              f"mean over datasets (red: more than additive); {basis}. Values: "
-                              "tunability_pairs.csv."),
-        "robustness": plain("Spread of the final incumbent's validation loss over seeds, one point per task x "
-                            "model, bar = median: standard deviation (left) and CVaR 10%, the mean of the worst "
-                            f"10% of seeds (right); {basis}. Values: robustness.csv."),
-    }
-    for model in sorted(trials["model"].unique()):
-        captions[f"marginal_{model}"] = plain(
-            f"Measured validation {metric} of every fully tuned optimizer trial of {model} against each "
-            "hyperparameter's value (log axis for log parameters), scaled per task to 0 = its best and 1 = its "
-            f"worst complete trial; real trials, not surrogate predictions; {basis}.")
-    return captions
-
-
-def _effect_figures(study: Study, tables: dict[str, pd.DataFrame], model: str, palette: fg.Palette) -> dict:
-    """The figures of what `model`'s hyperparameters do: name -> (title, make, caption, alt), the caption
-    and alt text made once the figure was drawn (they read the tables it drew)."""
-    trials = study.trials
-    metric = ", ".join(sorted(trials["metric"].unique()))
-    folds = study.settings.get("cv_folds")
-    space = study.spaces.get(model)
-    need = lambda name: _need(tables, name)  # noqa: E731
-
-    def surrogates() -> str:
-        q = need("surrogate_quality")
-        q = q[q["model"] == model]
-        kept, left = q[q["kept"]], q[~q["kept"]]
-        seeds = sorted(design_trials(trials[trials["model"] == model])["seed"].unique())
-        seeds = f"seed{'s' if len(seeds) > 1 else ''} {', '.join(map(str, seeds))}"
-        learners = ", ".join(f"{name.replace('_', ' ')} on {n}" for name, n in kept["learner"].value_counts().items())
-        out = (f"validation {metric} (mean over {folds} inner CV folds) as predicted by surrogates, one per "
-               f"dataset, fitted on the random design of the fully tuned runs (median {q['n_design'].median():.0f} "
-               f"configurations per dataset, {seeds}; {learners}, chosen by out-of-fold R^2, median "
-               f"{kept['r2'].median():.2f}); {len(kept)} of {len(q)} datasets kept")
-        if len(left):
-            out += f" (left out by the quality rule, see surrogate_quality: {', '.join(left['task'])})"
-        return out
-
-    def marks_note() -> str:
-        marks = need("surrogate_marks")
-        notes = [f"{m.hyperparameter}: {m.kind} default {m.note}" for m in marks[marks["model"] == model].itertuples()
-                 if m.note]
-        named = sorted(set(marks.loc[marks["model"] == model, "kind"]) - {"package", "optimal"})
-        out = f"; named defaults ({', '.join(named)}) dotted grey" if named else ""
-        return out + (f". Placing: {'; '.join(notes)}" if notes else "")
-
-    def conditional() -> str:
-        names = [f"{p.name} (when {p.condition.parent} = {'/'.join(map(str, p.condition.values))})"
-                 for p in space or [] if p.condition]
-        return (f"; a conditional hyperparameter over the configurations where it is active only: {', '.join(names)}"
-                if names else "")
-
-    def pd_caption() -> str:
-        return (f"Partial dependence of {model}'s {surrogates()}. Each curve: the surrogate's prediction averaged "
-                f"over {pdp.N_CONFIGS} random configurations from the stored space (the same for every dataset), "
-                f"the hyperparameter set to each of up to {pdp.N_VALUES} values on its own scale (log-spaced on log "
-                f"axes; every choice of a categorical){conditional()}. Grey: one dataset's curve minus its own mean "
-                "over the values; blue: their mean with a 95% percentile bootstrap CI over datasets (categoricals: "
-                "points with that interval). Vertical lines: package default solid black, optimal default on the "
-                f"surrogates dashed red{marks_note()}. Green: the tuning space, 5% to 95% quantiles of the "
-                "per-dataset optima (a categorical: the most frequent optimum). Predictions, not measurements: "
-                "surrogate_vs_design sets them beside the real losses; every value drawn is in "
-                "surrogate_partial_dependence(_summary).csv.")
-
-    def pd_alt() -> str:
-        s = need("surrogate_partial_dependence_summary")
-        s = s[s["model"] == model]
-        spans = s.groupby("hyperparameter", sort=False)["mean"].agg(lambda v: v.max() - v.min()).sort_values(
-            ascending=False)
-        ranked = ", ".join(f"{name} {span:.3g}" for name, span in spans.items())
-        return (f"{len(spans)} panels, one per hyperparameter of {model}: predicted validation loss against the "
-                "hyperparameter's value, one grey curve per dataset, a blue mean curve with a shaded band, "
-                "vertical lines at the defaults and a green span for the tuning space. Range of the mean curve, "
-                f"largest first: {ranked}.")
-
-    def ice_caption() -> str:
-        ice = need("surrogate_ice")
-        task = ice.loc[ice["model"] == model, "task"].iloc[0]
-        q = need("surrogate_quality").set_index(["model", "task"]).loc[(model, task)]
-        return (f"ICE curves of {model} on {task} (surrogate R^2 {q['r2']:.2f}; by default the dataset of the "
-                f"highest R^2, another with --ice-task): the first {pdp.N_ICE} of the {pdp.N_CONFIGS} sampled "
-                "configurations, each with one hyperparameter moved over its values (grey), and the partial "
-                f"dependence over all {pdp.N_CONFIGS} (orange); {surrogates()}. Uncentred. Parallel curves: the "
-                "hyperparameter acts alone; curves that cross or change shape: it interacts with the others.")
-
-    def pairs_caption() -> str:
-        measured = surrogates()
-        return (f"Two-dimensional partial dependence of the {pdp.N_PAIRS} pairs of {model}'s hyperparameters with "
-                "the largest joint gain on the surrogates (surrogate_pairs against the package default: d of tuning "
-                "the pair minus d of the better one alone, mean over datasets): a grid of their values (16 per "
-                f"numeric axis, every choice of a categorical), averaged over {pdp.N_PAIR_CONFIGS} of the sampled "
-                "configurations, centred per dataset and averaged over datasets; blank: never active together. "
-                f"Star: package default; circle: optimal default. {measured[0].upper()}{measured[1:]}.")
-
-    def sampling_caption() -> str:
-        full = trials[(trials["model"] == model) & (trials["tuned"] == "all")]
-        return (f"Where each optimizer sampled {model}'s hyperparameters: the share of its suggestions (every "
-                "trial it asked for, in any state and at any fidelity; not the default trial) per bin of each "
-                "hyperparameter's own scale (log for log parameters; one bin per choice), pooled over "
-                f"{full['task'].nunique()} tasks and {full['seed'].nunique()} seeds, in the first half of each "
-                "run's budget (filled) and the second (line), beside the best "
-                f"{GOOD_SHARE:.0%} of each task's complete full-fidelity trials of every optimizer by validation "
-                f"{metric} (dashed). Measured trials, no surrogate; every share is in suggestion_density.csv.")
-
-    def sampling_alt() -> str:
-        return (f"A grid of histograms of {model}'s hyperparameters, one row per optimizer "
-                f"({', '.join(sorted(trials['optimizer'].unique()))}), early and late suggestions against the "
-                "good configurations.")
-
-    return {
-        f"partial_dependence_{model}": (
-            f"Partial dependence of {model}'s hyperparameters (surrogates)", lambda: effects.partial_dependence_figure(
-                need("surrogate_partial_dependence"), need("surrogate_partial_dependence_summary"),
-                need("surrogate_marks"), tables.get("surrogate_tuning_space"), model, _space(study, model)),
-            pd_caption, pd_alt),
-        f"pairs_{model}": (
-            f"Pairs of {model}'s hyperparameters with the largest joint gain (surrogates)",
-            lambda: effects.pair_heatmaps(need("surrogate_partial_dependence_pairs"), need("surrogate_marks"), model,
-                                          _space(study, model)),
-            pairs_caption, lambda: f"Heatmaps of the predicted loss over pairs of {model}'s hyperparameters, "
-                                   "red worse and blue better than the dataset mean, defaults marked."),
-        f"ice_{model}": (
-            f"ICE curves of {model}'s hyperparameters on one dataset (surrogate)",
-            lambda: effects.ice_figure(need("surrogate_ice"), need("surrogate_partial_dependence"),
-                                       need("surrogate_marks"), model, _space(study, model)),
-            ice_caption, lambda: f"Panels per hyperparameter of {model}: many thin grey curves of the predicted "
-                                 "loss of single configurations, one thick orange average curve, defaults marked."),
-        f"sampling_{model}": (
-            f"Where the optimizers sampled {model}'s hyperparameters",
-            lambda: effects.sampling_figure(need("suggestion_density"), model, _space(study, model), palette),
-            sampling_caption, sampling_alt),
-    }
-
-
-def _space(study: Study, model: str) -> SearchSpace:
-    """The space `model`'s fully tuned runs searched, as stored with them."""
-    if model not in study.spaces:
-        raise NotApplicable(f"no fully tuned run of {model}")
-    return study.spaces[model]
-
-
-def _need(tables: dict[str, pd.DataFrame], name: str) -> pd.DataFrame:
-    if name not in tables:
-        raise NotApplicable(f"the {name} table was left out")
-    return tables[name]
+def _agreement_tables() -> list:
+    """The tables of the section "Agreement with the real benchmark" (with --against), in their order."""
+    return [t for t in analysis_registry.TABLES if t.step is analysis_registry.AGREEMENT]
 
 
 def _shown(report: Report, skip: tuple[str, ...] = ()):
-    for name, (title, columns) in SHOWN.items():
-        if name in report.tables and name not in skip:
-            table = report.tables[name]
-            if name == "optimism":  # the final budget of each optimizer; every budget is in optimism.csv
-                last = table.groupby(["model", "optimizer", "tuned"])["budget_evals"].transform("max")
-                table = table[table["budget_evals"] == last]
-            yield name, title, table[[c for c in columns if c in table]] if columns else table
+    """(name, title, what is shown of it) of the tables with a title, but for the agreement section's."""
+    agreement = {t.name for t in _agreement_tables()}
+    for t in analysis_registry.TABLES:
+        if t.title and t.name in report.tables and t.name not in skip and t.name not in agreement:
+            table = t.rows(report.tables[t.name]) if t.rows else report.tables[t.name]
+            yield t.name, t.title, table[[c for c in t.columns if c in table]] if t.columns else table
 
 
 # The table and figure that follow the summary, before the metadata (see _sections).
@@ -564,7 +235,7 @@ def _sections(report: Report) -> list[tuple[str, list[str]]]:
     """(section title, its subsection titles) in page order, for the contents list of both pages."""
     out = [("Summary", []), ("Best-found loss", [])]
     if report.against:
-        out.append(("Agreement with the real benchmark", list(AGREEMENT.values())))
+        out.append(("Agreement with the real benchmark", [t.title for t in _agreement_tables()]))
     out.append(("What was run", []))
     figures = [t for n, t in report.figures.items() if n not in (AGREEMENT_FIGURE, LEAD)]
     if figures:
@@ -592,8 +263,8 @@ def _write_markdown(report: Report, provenance: list[tuple[str, str]], file_text
     if report.against:
         lines += ["## Agreement with the real benchmark", "", report.against, ""]
         lines += _markdown_figure(report, AGREEMENT_FIGURE) if AGREEMENT_FIGURE in report.figures else []
-        for name, title in AGREEMENT.items():
-            lines += [f"### {title}", "", to_markdown(report.tables[name]), ""]
+        for t in _agreement_tables():
+            lines += [f"### {t.title}", "", to_markdown(report.tables[t.name]), ""]
     lines += ["## What was run", ""]
     lines += [f"- **{k}**: {v}" for k, v in provenance]
     lines += ["", "```toml", file_text.strip(), "```", ""]
@@ -661,8 +332,8 @@ def _write_html(report: Report, provenance: list[tuple[str, str]], file_text: st
         parts += [_h(2, "Agreement with the real benchmark"), f"<p>{html.escape(report.against)}</p>"]
         if AGREEMENT_FIGURE in report.figures:
             parts.append(_html_figure(report, AGREEMENT_FIGURE))
-        for name, title in AGREEMENT.items():
-            parts += [_h(3, title), _html_table(report.tables[name])]
+        for t in _agreement_tables():
+            parts += [_h(3, t.title), _html_table(report.tables[t.name])]
     parts += [_h(2, "What was run"), "<dl>"]
     parts += [f"<dt>{html.escape(k)}</dt><dd>{html.escape(str(v))}</dd>" for k, v in provenance]
     parts += ["</dl>", f"<pre>{html.escape(file_text)}</pre>"]
