@@ -360,11 +360,13 @@ def analyze(store: str | Path, *, metric: str | None = None, models: list[str] |
 
 
 def report(store: str | Path, *, reports_dir: str | Path = "reports", metric: str | None = None,
-           models: list[str] | None = None, ice_task: str | None = None, against: str | Path | None = None) -> Any:
+           models: list[str] | None = None, ice_task: str | None = None, against: str | Path | None = None,
+           svg: bool = False) -> Any:
     """Write reports_dir/<name>/index.html and index.md with every table and figure, and interactive.html
     where plotly is installed (`hpo-bench report`); returns the Report (its folder, figures, tables, and
     what was left out and why). `ice_task`: as for `analyze`. `against`: the store of the real benchmark
-    that `store`'s surrogate benchmark stands for; the report gets a section on how far they agree."""
+    that `store`'s surrogate benchmark stands for; the report gets a section on how far they agree. `svg`:
+    each figure also as SVG (vector, for papers) beside its PNG."""
     from hpo_bench.analysis.not_applicable import NotApplicable
     from hpo_bench.report import build_report
 
@@ -375,7 +377,7 @@ def report(store: str | Path, *, reports_dir: str | Path = "reports", metric: st
         against = check_against(against)
     try:
         return build_report(Path(store), Path(reports_dir), metric=metric, models=models, ice_task=ice_task,
-                            against=None if against is None else Path(against))
+                            against=None if against is None else Path(against), svg=svg)
     except NotApplicable as why:
         raise StoreError(f"{store}: {why}; run the experiment first") from None
 

@@ -227,14 +227,19 @@ def _model_list(value: str | None) -> list[str] | None:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from hpo_bench.api import report as make_report
-
     _check_metric(args.metric)
     _check_dir("--reports-dir", args.reports_dir)
     _open_store(args.target, args.results_dir).close()  # one line if the experiment file has changed
+    from hpo_bench.parallel import REPORT_MODULES, start_workers
+
+    warm = start_workers(REPORT_MODULES)  # they import while this process imports (hpo_bench/parallel.py)
+    from hpo_bench.api import report as make_report
+
     against = None if args.against is None else _against(args.against, args.results_dir)
     report = make_report(_store_path(args.target, args.results_dir), reports_dir=args.reports_dir,
-                         metric=args.metric, models=_model_list(args.models), ice_task=args.ice_task, against=against)
+                         metric=args.metric, models=_model_list(args.models), ice_task=args.ice_task, against=against,
+                         svg=args.svg)
+    list(warm)
     interactive = "" if "interactive.html" in report.skipped else " and interactive.html"
     print(f"wrote {report.out_dir / 'index.html'}, index.md{interactive}: {len(report.figures)} figures, "
           f"{len(report.tables)} tables in {report.seconds:.1f} s")
@@ -649,6 +654,8 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--against", default=None, metavar="REAL",
                         help="the real benchmark (its experiment file or store) that this surrogate benchmark's "
                              "experiment stands for: adds a section on how far their optimizer rankings agree")
+    report.add_argument("--svg", action="store_true",
+                        help="also write each figure as SVG (vector graphics, for a paper) beside its PNG")
     report.set_defaults(func=cmd_report)
     tasks = sub.add_parser("tasks", parents=[common], help="the local task store: pull, import, list")
     tasks_sub = tasks.add_subparsers(dest="tasks_command", required=True)

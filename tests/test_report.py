@@ -75,7 +75,7 @@ def test_report_of_failed_single_seed_runs(stores, tmp_path):
 
 @pytest.mark.slow  # drives Chromium
 def test_report_has_every_figure_and_table_and_opens_in_a_browser(stores, tmp_path):
-    assert main(["report", str(stores / "results" / "many.sqlite"), "--reports-dir", str(tmp_path)]) == 0
+    assert main(["report", str(stores / "results" / "many.sqlite"), "--reports-dir", str(tmp_path), "--svg"]) == 0
     out = tmp_path / "many"
     for name in ("incumbent", "regret", "ranks", "critical_difference", "best_found", "robustness"):
         assert (out / "figures" / f"{name}.png").stat().st_size > 1000

@@ -15,7 +15,6 @@ Every report committed before the cap had at most 783 per group.
 from __future__ import annotations
 
 import json
-import os
 import warnings
 from collections.abc import Mapping
 
@@ -24,6 +23,7 @@ import pandas as pd
 from joblib import Parallel, delayed
 
 from hpo_bench.analysis.not_applicable import NotApplicable
+from hpo_bench.parallel import n_jobs
 from hpo_bench.space import Categorical, Float, SearchSpace
 
 MIN_TRIALS = 10
@@ -101,7 +101,7 @@ def importance_table(trials: pd.DataFrame, spaces: Mapping[str, SearchSpace], se
     with warnings.catch_warnings():
         # loky restarts a worker that its idle timeout stopped and warns about it: the results are unchanged
         warnings.filterwarnings("ignore", message="A worker stopped while some jobs were given")
-        results = Parallel(n_jobs=max(1, min(len(jobs), os.cpu_count() or 1)))(
+        results = Parallel(n_jobs=n_jobs(len(jobs)))(
             delayed(_group_importance)(space, configs, losses, seed) for _, space, configs, losses in jobs)
     rows = []
     constant = 0

@@ -8,7 +8,6 @@ import base64
 import hashlib
 import html
 import json
-import os
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -23,6 +22,7 @@ from hpo_bench.analysis import registry as analysis_registry
 from hpo_bench.analysis.not_applicable import NotApplicable
 from hpo_bench.analysis.registry import NotComparable
 from hpo_bench.errors import HpoBenchError
+from hpo_bench.parallel import REPORT_MODULES, n_jobs, start_workers
 from hpo_bench.report import figures as fg
 from hpo_bench.report import registry as figure_registry
 from hpo_bench.report.answer import answer
@@ -90,7 +90,7 @@ def _recorded_metrics(trials: pd.DataFrame) -> set[str]:
 
 def build_report(store_path: str | Path, reports_dir: str | Path = "reports", metric: str | None = None,
                  models: list[str] | None = None, ice_task: str | None = None,
-                 against: str | Path | None = None) -> Report:
+                 against: str | Path | None = None, svg: bool = False) -> Report:
     """The report of a store; with `metric` other than the optimised one, in <reports_dir>/<name>/<metric>/.
 
     `models`: report these models' trials only (a study whose other runs are still going); the report's
@@ -100,6 +100,7 @@ def build_report(store_path: str | Path, reports_dir: str | Path = "reports", me
     (`agreement_tables`), and HpoBenchError says why when they cannot be compared.
     """
     start = time.perf_counter()
+    warm = start_workers(REPORT_MODULES)  # they import while the store loads (hpo_bench/parallel.py)
     study = load_study(store_path, models)
     if study.trials.empty:
         raise NotApplicable("the store has no trials yet")
@@ -116,6 +117,7 @@ def build_report(store_path: str | Path, reports_dir: str | Path = "reports", me
     study = study.with_trials(metric_view(study.trials, metric))  # once: analyze takes the view as it is
     trials = study.trials
     real = load_study(against) if against is not None else None
+    list(warm)
     try:
         tables, report.skipped = analyze(study, metric=metric, ice_task=ice_task, against=real)
     except NotComparable as why:  # asked for by name: a report without the comparison is not what was asked
@@ -146,22 +148,22 @@ def build_report(store_path: str | Path, reports_dir: str | Path = "reports", me
     fig_dir.mkdir(parents=True, exist_ok=True)
     # Drawing and saving is a third of a small report's time and each figure is independent: the figures
     # are drawn on every core (the same files as one after another; loky pickles each draw function, a
-    # lambda of the registry, with cloudpickle).
+    # lambda of the registry, with cloudpickle), and the interactive page is made meanwhile.
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="A worker stopped while some jobs were given")
-        drawn = Parallel(n_jobs=max(1, min(len(makers), os.cpu_count() or 1)))(
-            delayed(_draw)(figure.draw, context, fig_dir, name) for name, (figure, context) in makers.items())
-    for (name, (figure, context)), why in zip(makers.items(), drawn, strict=True):
-        if why is not None:
-            report.skipped[f"figure {name}"] = why
-            continue
-        report.figures[name] = figure.title.format(model=context.model)
-        report.captions[name], report.alts[name] = figure.caption(context), figure.alt_text(context)
-    try:
-        what = "; ".join(f"{k}: {v}" for k, v in provenance[:6]) + "."
-        write_interactive(stored, tables, report.out_dir, what)
-    except NotApplicable as why:
-        report.skipped[INTERACTIVE] = str(why)
+        drawn = Parallel(n_jobs=n_jobs(len(makers)), return_as="generator")(
+            delayed(_draw)(figure.draw, context, fig_dir, name, svg) for name, (figure, context) in makers.items())
+        try:
+            what = "; ".join(f"{k}: {v}" for k, v in provenance[:6]) + "."
+            write_interactive(stored, tables, report.out_dir, what)
+        except NotApplicable as why:
+            report.skipped[INTERACTIVE] = str(why)
+        for (name, (figure, context)), why in zip(makers.items(), drawn, strict=True):
+            if why is not None:
+                report.skipped[f"figure {name}"] = why
+                continue
+            report.figures[name] = figure.title.format(model=context.model)
+            report.captions[name], report.alts[name] = figure.caption(context), figure.alt_text(context)
     report.seconds = time.perf_counter() - start
     summary = answer(study, tables)
     _write_markdown(report, provenance, file_text, summary)
@@ -169,14 +171,16 @@ def build_report(store_path: str | Path, reports_dir: str | Path = "reports", me
     return report
 
 
-def _draw(draw, context: Context, fig_dir: Path, name: str) -> str | None:
-    """Draw one figure and save it as fig_dir/name.png and .svg; why not, if it does not apply."""
+def _draw(draw, context: Context, fig_dir: Path, name: str, svg: bool) -> str | None:
+    """Draw one figure and save it as fig_dir/name.png (and .svg with `svg`); why not, if it does not apply.
+    SVG is asked for, not made by default: it adds about 40% to a figure's time and only a paper needs it."""
     try:
         fig = draw(context)
     except NotApplicable as why:
         return str(why)
     fig.savefig(fig_dir / f"{name}.png", bbox_inches="tight")
-    fig.savefig(fig_dir / f"{name}.svg", bbox_inches="tight")
+    if svg:
+        fig.savefig(fig_dir / f"{name}.svg", bbox_inches="tight")
     plt.close(fig)
     return None
 
