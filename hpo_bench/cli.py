@@ -230,16 +230,12 @@ def cmd_report(args: argparse.Namespace) -> int:
     _check_metric(args.metric)
     _check_dir("--reports-dir", args.reports_dir)
     _open_store(args.target, args.results_dir).close()  # one line if the experiment file has changed
-    from hpo_bench.parallel import REPORT_MODULES, start_workers
-
-    warm = start_workers(REPORT_MODULES)  # they import while this process imports (hpo_bench/parallel.py)
     from hpo_bench.api import report as make_report
 
     against = None if args.against is None else _against(args.against, args.results_dir)
     report = make_report(_store_path(args.target, args.results_dir), reports_dir=args.reports_dir,
                          metric=args.metric, models=_model_list(args.models), ice_task=args.ice_task, against=against,
                          svg=args.svg)
-    list(warm)
     interactive = "" if "interactive.html" in report.skipped else " and interactive.html"
     print(f"wrote {report.out_dir / 'index.html'}, index.md{interactive}: {len(report.figures)} figures, "
           f"{len(report.tables)} tables in {report.seconds:.1f} s")

@@ -366,6 +366,7 @@ def test_the_quickstart_runs_with_every_family(tmp_path, capsys):
     text = re.sub(r"(?m)^(seeds|time_limit_s) = .*\n", "", text)
     text = re.sub(r"(?m)^budget_evals = .*$", "budget_evals = 2\nseeds = 1\ntime_limit_s = 60", text)
     text = re.sub(r"(?m)^(tpe|gp) = \{\}$", "", text)  # one optimizer (random): a run per family
+    text = re.sub(r"(?m)^include_default = .*$", "include_default = true", text)  # every family's default runs
     path = tmp_path / "quickstart.toml"
     path.write_text(text)
     assert main(["run", str(path), "--results-dir", str(tmp_path), "--n-workers", "2"]) == 0

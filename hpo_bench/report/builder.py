@@ -100,24 +100,26 @@ def build_report(store_path: str | Path, reports_dir: str | Path = "reports", me
     (`agreement_tables`), and HpoBenchError says why when they cannot be compared.
     """
     start = time.perf_counter()
-    warm = start_workers(REPORT_MODULES)  # they import while the store loads (hpo_bench/parallel.py)
     study = load_study(store_path, models)
     if study.trials.empty:
         raise NotApplicable("the store has no trials yet")
-    provenance = _provenance(study)
-    if models is not None:
-        provenance.insert(1, ("models reported", f"{', '.join(models)}; not reported here: "
-                                                 f"{', '.join(study.left_out) or 'none'}"))
-    file_text = study.experiment.get("file_text", "")
-    out_dir = Path(reports_dir) / study.name
-    if metric is not None and metric not in set(study.trials["metric"]):
-        out_dir = out_dir / metric
-    report = Report(study.name, out_dir)
-    stored = study  # the interactive page makes a view per metric from the trials as stored
-    study = study.with_trials(metric_view(study.trials, metric))  # once: analyze takes the view as it is
-    trials = study.trials
-    real = load_study(against) if against is not None else None
-    list(warm)
+    warm = start_workers(REPORT_MODULES)  # they import while the view and the first tables are made
+    try:
+        provenance = _provenance(study)
+        if models is not None:
+            provenance.insert(1, ("models reported", f"{', '.join(models)}; not reported here: "
+                                                     f"{', '.join(study.left_out) or 'none'}"))
+        file_text = study.experiment.get("file_text", "")
+        out_dir = Path(reports_dir) / study.name
+        if metric is not None and metric not in set(study.trials["metric"]):
+            out_dir = out_dir / metric
+        report = Report(study.name, out_dir)
+        stored = study  # the interactive page makes a view per metric from the trials as stored
+        study = study.with_trials(metric_view(study.trials, metric))  # once: analyze takes the view as it is
+        trials = study.trials
+        real = load_study(against) if against is not None else None
+    finally:  # also when the lines above fail: workers left starting would be cancelled with a warning
+        list(warm)
     try:
         tables, report.skipped = analyze(study, metric=metric, ice_task=ice_task, against=real)
     except NotComparable as why:  # asked for by name: a report without the comparison is not what was asked
