@@ -33,11 +33,20 @@ def reports(tmp_path_factory):
     """A tunability study (xgboost: only learning_rate matters; elastic net: only alpha) and an optimizer
     comparison (knn, random against TPE, two seeds), both reported."""
     root = tmp_path_factory.mktemp("effects")
+    # 5,000 candidate configurations instead of the 100,000 of a real report: what is checked here is
+    # drawn from the partial dependence, which does not use them, and it halves the fixture's time
+    from hpo_bench.analysis import surrogate
+
+    patch = pytest.MonkeyPatch()
+    patch.setattr(surrogate, "N_CANDIDATES", 5000)
     write_store(root / "study.sqlite", "study", {"xgboost": learning_rate_loss, "elastic_net": alpha_loss}, TASKS,
                 {"random": "random"}, budget=101)  # the default + 10 configurations per hyperparameter
     write_store(root / "comparison.sqlite", "comparison", {"knn": neighbours_loss}, {"T0": 0.0, "T1": 0.05},
                 {"random": "random", "tpe": "tpe"}, budget=40, seeds=2, include_default=False)
-    return {name: build_report(root / f"{name}.sqlite", root / "reports") for name in ("study", "comparison")}
+    try:
+        return {name: build_report(root / f"{name}.sqlite", root / "reports") for name in ("study", "comparison")}
+    finally:
+        patch.undo()
 
 
 def _lines(fig) -> dict[str, object]:
@@ -313,7 +322,7 @@ def test_pair_heatmaps_place_the_defaults_of_a_boolean_hyperparameter(tmp_path):
     hyperparameters, keeps naming the choices, so the package default (True) is marked on its column
     (this broke the random-forest study's report: True had become 1)."""
     path = write_store(tmp_path / "rf.sqlite", "rf", {"random_forest": bootstrap_loss},
-                       {f"T{i}": 0.01 * i for i in range(3)}, {"random": "random"}, budget=61)
+                       {f"T{i}": 0.01 * i for i in range(2)}, {"random": "random"}, budget=51)
     study = load_study(path)
     fitted = fit_surrogates(study.trials, study.tasks, study.spaces)
     surrogate = surrogate_tunability(study.trials, study.tasks, study.spaces, fitted=fitted, n_candidates=2000)

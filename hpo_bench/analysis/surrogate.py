@@ -235,7 +235,7 @@ def fit_surrogates(trials: pd.DataFrame, tasks: pd.DataFrame, spaces: Mapping[st
 
 
 def surrogate_tunability(trials: pd.DataFrame, tasks: pd.DataFrame, spaces: Mapping[str, SearchSpace],
-                         seed: int = 0, n_candidates: int = N_CANDIDATES,
+                         seed: int = 0, n_candidates: int | None = None,
                          fitted: dict | None = None) -> dict[str, pd.DataFrame]:
     """Tables: surrogate quality, optimal defaults, per-dataset and summarised tunability, tuning space.
 
@@ -243,6 +243,7 @@ def surrogate_tunability(trials: pd.DataFrame, tasks: pd.DataFrame, spaces: Mapp
     `fitted`: `fit_surrogates`' result for these arguments, when the caller has it (the partial dependence
     uses the same surrogates; fitting is the slow part).
     """
+    n_candidates = N_CANDIDATES if n_candidates is None else n_candidates
     fitted = fitted if fitted is not None else fit_surrogates(trials, tasks, spaces, seed)
     per_dataset, defaults, tuning_spaces, pairs = [], [], [], []
     for model_name, per_task in fitted["surrogates"].items():
