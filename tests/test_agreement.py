@@ -145,7 +145,7 @@ def test_report_against_the_real_store_has_the_section(stores, tmp_path):
     start = md.index("## Agreement with the real benchmark")
     end = md.index("\n## ", start) + 1  # the next section
     section = md[start:end]
-    assert "figures/agreement.png" in section and "validation 1-auc" in section and "real.sqlite" in section
+    assert "figures/agreement.png" in section and "validation 1-auc" in section and "(the study real)" in section
     assert section.count("| optimizer | mean_rank_real |") == 1 and "| kendall_tau_mean_rank |" in section
     assert md.count("figures/agreement.png") == 1  # in its section, not again among the figures
     html = (out / "index.html").read_text()

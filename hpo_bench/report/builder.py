@@ -126,7 +126,7 @@ def build_report(store_path: str | Path, reports_dir: str | Path = "reports", me
         raise HpoBenchError(f"{store_path} against {against}: {why}") from None
     report.tables = tables
     if real is not None:
-        report.against = _against_sentence(study, against, tables)
+        report.against = _against_sentence(study, real, tables)
     write_tables(tables, report.out_dir)
     (report.out_dir / "tables").mkdir(parents=True, exist_ok=True)
     titles = {t.name: t.title for t in analysis_registry.TABLES if t.title}
@@ -187,13 +187,14 @@ def _draw(draw, context: Context, fig_dir: Path, name: str, svg: bool) -> str | 
     return None
 
 
-def _against_sentence(study: Study, against: str | Path, agreement: dict[str, pd.DataFrame]) -> str:
-    """What the agreement section compares, on what and by which measure."""
+def _against_sentence(study: Study, real: Study, agreement: dict[str, pd.DataFrame]) -> str:
+    """What the agreement section compares, on what and by which measure. The real study is named by its
+    experiment's name: a pack is read through a temporary store whose path means nothing to a reader."""
     ranks, row = agreement["agreement_ranks"], overall(agreement["agreement_summary"])
     tau = ("undefined (one side ranks every optimizer alike)" if pd.isna(row["value"])
            else f"{row['value']:.3g} (p = {row['p_value']:.3g})")
     return (f"The optimizers of this surrogate benchmark ({study.name}) against the same experiment on the real tasks "
-            f"({against}): {len(ranks)} optimizers on the (task, model, optimizer) cells both stores have, "
+            f"(the study {real.name}): {len(ranks)} optimizers on the (task, model, optimizer) cells both stores have, "
             f"{int(row['n_tasks_real'])} task(s). Each run counts by its final incumbent's validation "
             f"{ranks['metric'].iloc[0]} (on the surrogate tasks, the surrogate's value of it), ranked within "
             f"task x model x seed blocks (1 = best, ties averaged): {int(row['n_blocks_real'])} blocks real, "
