@@ -26,11 +26,8 @@ def test_the_decision_tree_slice_of_the_probst_study_reproduces_its_stored_trial
     import_manifest(tasks, write_manifest(tmp_path, ["diabetes"]))  # openml:data/37
     expected = pd.read_csv(reproduce_slice.expected_path(STUDY, "openml:data/37", 0))
     assert (expected[expected.model == "decision_tree"].trial_number == list(range(501))).all()
-    # The committed slice predates issue 35's R defaults (its trial 0 is scikit-learn's default); rpart's
-    # probst2019 space is the family's own, so trials 1..500 are the same. Regenerate it with the re-run.
-    study = tmp_path / STUDY.name
-    study.write_text(STUDY.read_text().replace('\ndefaults = "probst2019"\n', '\ndefaults = "package"\n'))
-    found = reproduce_slice.check(study, "openml:data/37", 0, models=["decision_tree"], task_store=tasks.root,
+    assert expected[(expected.model == "decision_tree") & (expected.trial_number == 0)].source.item() == "default"
+    found = reproduce_slice.check(STUDY, "openml:data/37", 0, models=["decision_tree"], task_store=tasks.root,
                                   results_dir=tmp_path / "results")
     assert found == [], found[:5]
 
