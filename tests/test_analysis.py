@@ -286,3 +286,18 @@ def test_importance_of_a_large_group_is_a_seeded_sample_and_says_how_many_of_how
     pd.testing.assert_frame_equal(first, importance.importance_table(trials, {"xgboost": space}, seed=3))
     other = importance.importance_table(trials, {"xgboost": space}, seed=4)
     assert not np.allclose(first["ped_anova"], other["ped_anova"])  # another seed, another sample
+
+
+def test_a_study_of_some_models_holds_only_their_runs(tmp_path):
+    """`load_study(..., models)` (a report's --models while other families still run) keeps those models'
+    runs too, so the report's summary states their budgets only (it said "31/201/501" for 31/501)."""
+    from synthetic_store import alpha_loss, neighbours_loss, write_store
+
+    from hpo_bench.analysis import load_study
+
+    path = write_store(tmp_path / "two.sqlite", "two", {"knn": neighbours_loss, "elastic_net": alpha_loss},
+                       {"T0": 0.0}, {"random": "random"}, budget=3)
+    study = load_study(path, ["knn"])
+    assert set(study.runs["model"]) == {"knn"} and set(study.trials["model"]) == {"knn"}
+    assert study.left_out == ("elastic_net",)
+    assert set(load_study(path).runs["model"]) == {"knn", "elastic_net"}

@@ -86,6 +86,7 @@ def load_study(path: str | Path, models: list[str] | None = None) -> Study:
     if models is not None:
         trials, left = select_models(trials, models)
         stored_spaces = stored_spaces[stored_spaces["model"].isin(models)]
+        runs = runs[runs["model"].isin(models)]  # what the report says was run is what it reports
     return Study(trials=trials, tasks=tasks, spaces=_spaces(stored_spaces, Path(path)), runs=runs, sessions=sessions,
                  experiment=experiment, name=name, left_out=tuple(left))
 
