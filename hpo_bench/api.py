@@ -13,8 +13,9 @@ summary.trials(); summary.analysis(); summary.report()           # the same, as 
 hpo_bench.export_trials(summary.store_path, "trials.parquet")    # also export_optuna, export_mlflow
 hpo_bench.status(summary.store_path).best                        # what `hpo-bench status` shows, as tables
 ```
-The listings of the command line are here too: `model_families`, `model_space`, `optimizer_types`,
-`stored_tasks`, `surrogate_benchmarks`.
+The listings of the command line are here too: `model_families`, `model_space`, `model_details`,
+`optimizer_types`, `stored_tasks`, `surrogate_benchmarks`; and its other commands: `export_as` (any format, to
+the default path), `pack_results`, `unpack_results`.
 Every call validates its input as the command line does and raises one of hpo_bench.errors' exceptions
 with the value, the rule and where it came from; the CLI turns those into exit code 2.
 """
@@ -407,6 +408,55 @@ def export_mlflow(store: str | Path, output: str | Path) -> Any:
     return export(store_path(_existing(store)), output)
 
 
+def export_as(store: Store, fmt: str, output: str | Path | None = None, reports_dir: str | Path = "reports") -> Any:
+    """`hpo-bench export`: every trial of an open store in `fmt` (parquet, csv, optuna, mlflow) to `output`,
+    by default <reports_dir>/<experiment name>/ + EXPORT_FILES[fmt]. An existing file is refused before
+    anything is written. Returns an hpo_bench.export.ExportSummary (n_runs is None for parquet and csv,
+    which write trials only)."""
+    from hpo_bench.export import EXPORTERS, ExportSummary
+
+    if fmt not in EXPORT_FILES:
+        raise HpoBenchError(f"format {fmt}: must be one of {list(EXPORT_FILES)}")
+    if output is None:
+        name = store.experiment_name() if store.experiment_row() else store.path.stem
+        output = Path(reports_dir) / name / EXPORT_FILES[fmt]
+    # An sqlite:/// URL is checked by the export and kept as text: a Path would make sqlite:////abs/x.db the
+    # relative path sqlite:/abs/x.db.
+    if fmt in ("parquet", "csv") or "://" not in str(output):
+        output = Path(output)
+        check_export_output(output, fmt, "--output")
+    if fmt in ("parquet", "csv"):
+        return ExportSummary(str(output), None, store.export_trials(output, fmt))
+    return EXPORTERS[fmt](store, output)
+
+
+def pack_results(target: str | Path, *, results_dir: str | Path = "results",
+                 output: str | Path | None = None) -> Any:
+    """`hpo-bench results pack`: the store of an experiment file (results_dir/<name>.sqlite) or a store
+    (.sqlite) itself, packed into `output` (default results_dir/<name>/); an hpo_bench.packs.PackSummary."""
+    from hpo_bench.packs import pack
+
+    path = Path(target)
+    if path.suffix == ".toml":
+        name = load_experiment(path, build_optimizers=False).name
+        path = Path(results_dir) / f"{name}.sqlite"
+        if not path.is_file():
+            raise StoreError(f"{target}: its store {path} does not exist; run the experiment first")
+    elif not path.is_file():
+        raise StoreError(f"no result store at {str(target)!r} (give an experiment .toml file or a .sqlite store)")
+    return pack(path, output)
+
+
+def unpack_results(folder: str | Path, output: str | Path | None = None) -> tuple[Path, dict[str, Any]]:
+    """`hpo-bench results unpack`: the pack in `folder` as a new store at `output` (default beside the folder,
+    <name>.sqlite; never overwritten). Returns the store's path and the pack's descriptor."""
+    from hpo_bench.packs import pack_experiment, unpack
+
+    folder = Path(folder)
+    out = Path(output) if output is not None else folder.parent / f"{pack_experiment(folder)['name']}.sqlite"
+    return out, unpack(folder, out)
+
+
 def _existing(path: str | Path) -> str | Path:
     if not Path(path).exists():
         raise StoreError(f"no result store at {str(path)!r}")
@@ -614,6 +664,54 @@ def model_space(name: str) -> list[dict[str, str]]:
                      "default": format_value(default[p.name]) if p.name in default else "(inactive)",
                      "condition": condition})
     return rows
+
+
+@dataclass(frozen=True)
+class TaskVariant:
+    """A family's model for one more task type (a classifier's regressor): its library, whether it keeps the
+    family's space (else its size), fidelity parameter, default as run and named defaults."""
+
+    task_type: str
+    library: str
+    same_space: bool
+    n_params: int
+    fidelity_param: str | None
+    default: dict[str, Any]
+    named_defaults: dict[str, dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class ModelDetails:
+    """What `hpo-bench models show NAME` prints of a family: its library, fidelity parameter, whether features
+    are standardised, task types, one row per hyperparameter (model_space), what its default sets beyond the
+    space, its named defaults (e.g. probst2019) and its models for other task types."""
+
+    name: str
+    library: str
+    fidelity_param: str | None
+    needs_scaling: bool
+    task_types: tuple[str, ...]
+    space: list[dict[str, str]]
+    default_outside_space: dict[str, Any]
+    named_defaults: dict[str, dict[str, Any]]
+    variants: list[TaskVariant]
+
+
+def model_details(name: str) -> ModelDetails:
+    """The family `name` as `hpo-bench models show` prints it (ModelDetails)."""
+    from hpo_bench.models import get_model
+
+    family = get_model(name)
+    variants = []
+    for task_type in family.task_types():
+        variant = family.for_task(task_type)
+        if variant is not family:
+            variants.append(TaskVariant(task_type, variant.library, variant.space == family.space, len(variant.space),
+                                        variant.fidelity_param, variant.package_default(), variant.named_defaults()))
+    return ModelDetails(family.name, family.library, family.fidelity_param, family.needs_scaling,
+                        tuple(family.task_types()), model_space(name),
+                        {k: v for k, v in family.package_default().items() if k not in family.space},
+                        family.named_defaults(), variants)
 
 
 def stored_tasks(task_store: str | Path | None = None) -> Any:

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from hpo_bench.errors import HpoBenchError, StoreError
+from hpo_bench.errors import HpoBenchError
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as a shell reports a Ctrl-C
@@ -371,7 +371,7 @@ def cmd_tasks_list(args: argparse.Namespace) -> int:
 
 
 def cmd_models(args: argparse.Namespace) -> int:
-    from hpo_bench.api import format_value, model_families, model_space
+    from hpo_bench.api import format_value, model_details, model_families
     from hpo_bench.models import get_model
 
     if args.action is None:
@@ -400,40 +400,34 @@ def cmd_models(args: argparse.Namespace) -> int:
         return 0
     if args.name is None:
         raise HpoBenchError("models show: give a family name, e.g. 'hpo-bench models show svm'")
-    family = get_model(args.name)
     if args.format == "configspace":
-        return _write_configspace(family, args.output)
+        return _write_configspace(get_model(args.name), args.output)
     if args.output is not None:
         raise HpoBenchError("models show: --output writes ConfigSpace JSON; add --format configspace")
-    print(f"{family.name}: {family.library}")
-    print(f"fidelity parameter: {family.fidelity_param or 'none'}; features standardised: "
-          f"{'yes' if family.needs_scaling else 'no'}; tasks: {', '.join(family.task_types())}; "
+    d = model_details(args.name)
+    print(f"{d.name}: {d.library}")
+    print(f"fidelity parameter: {d.fidelity_param or 'none'}; features standardised: "
+          f"{'yes' if d.needs_scaling else 'no'}; tasks: {', '.join(d.task_types)}; "
           f"default = the library's default as run")
-    rows = model_space(args.name)
     columns = ["name", "type", "range", "scale", "default", "condition"]
-    widths = {c: max(len(c), *(len(r[c]) for r in rows)) for c in columns}
+    widths = {c: max(len(c), *(len(r[c]) for r in d.space)) for c in columns}
     print("  ".join(f"{c:<{widths[c]}}" for c in columns).rstrip())
-    for row in rows:
+    for row in d.space:
         print("  ".join(f"{row[c]:<{widths[c]}}" for c in columns).rstrip())
 
     def settings(config: dict[str, Any]) -> str:
         return ", ".join(f"{k} = {format_value(v)}" for k, v in config.items())
 
-    extra = {k: v for k, v in family.package_default().items() if k not in family.space}
-    if extra:
-        print("the default also sets: " + settings(extra))
-    for kind, config in family.named_defaults().items():
+    if d.default_outside_space:
+        print("the default also sets: " + settings(d.default_outside_space))
+    for kind, config in d.named_defaults.items():
         print(f"defaults = {kind!r}: " + settings(config))
-    for task_type in family.task_types():
-        # The family's other task types (a classifier's regressor): its library and its own defaults.
-        variant = family.for_task(task_type)
-        if variant is family:
-            continue
-        space = "the same space" if variant.space == family.space else f"its own space of {len(variant.space)}"
-        print(f"the default for {task_type} ({variant.library}; {space}; fidelity parameter: "
-              f"{variant.fidelity_param or 'none'}): " + settings(variant.package_default()))
-        for kind, config in variant.named_defaults().items():
-            print(f"the default {kind!r} for {task_type}: " + settings(config))
+    for v in d.variants:
+        space = "the same space" if v.same_space else f"its own space of {v.n_params}"
+        print(f"the default for {v.task_type} ({v.library}; {space}; fidelity parameter: "
+              f"{v.fidelity_param or 'none'}): " + settings(v.default))
+        for kind, config in v.named_defaults.items():
+            print(f"the default {kind!r} for {v.task_type}: " + settings(config))
     return 0
 
 
@@ -480,48 +474,29 @@ def cmd_optimizers(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from hpo_bench.api import EXPORT_FILES, check_export_output
+    from hpo_bench.api import export_as
 
     store = _open_store(args.target, args.results_dir)
+    start = time.perf_counter()
     try:
-        name = store.experiment_name() if store.experiment_row() else store.path.stem
-        out = Path(args.output) if args.output else Path(args.reports_dir) / name / EXPORT_FILES[args.format]
-        if args.format in ("parquet", "csv"):
-            check_export_output(out, args.format, "--output")
-            n = store.export_trials(out, args.format)
-            print(f"wrote {n} trials to {out}")
-            return 0
-        from hpo_bench.export import EXPORTERS
-
-        if args.output and "://" in args.output:  # an sqlite:/// URL, checked by the export; kept as text, as
-            out = args.output  # a Path would make sqlite:////abs/x.db the relative path sqlite:/abs/x.db
-        else:
-            check_export_output(out, args.format, "--output")
-        start = time.perf_counter()
-        summary = EXPORTERS[args.format](store, out)
+        summary = export_as(store, args.format, args.output, args.reports_dir)
     finally:
         store.close()
-    print(f"wrote {summary.n_runs} runs, {summary.n_trials} trials to {summary.output} ({args.format}) in "
-          f"{time.perf_counter() - start:.1f} s")
+    if summary.n_runs is None:
+        print(f"wrote {summary.n_trials} trials to {summary.output}")
+    else:
+        print(f"wrote {summary.n_runs} runs, {summary.n_trials} trials to {summary.output} ({args.format}) in "
+              f"{time.perf_counter() - start:.1f} s")
     return 0
 
 
 def cmd_results_pack(args: argparse.Namespace) -> int:
-    from hpo_bench.packs import MAX_PACK_BYTES, pack
+    from hpo_bench.api import pack_results
+    from hpo_bench.packs import MAX_PACK_BYTES
 
-    path = Path(args.target)
-    if path.suffix == ".toml":
-        from hpo_bench.experiment import load_experiment
-
-        name = load_experiment(path, build_optimizers=False).name
-        path = Path(args.results_dir) / f"{name}.sqlite"
-        if not path.is_file():
-            raise StoreError(f"{args.target}: its store {path} does not exist; run the experiment first")
-    elif not path.is_file():
-        raise StoreError(f"no result store at {args.target!r} (give an experiment .toml file or a .sqlite store)")
-    summary = pack(path, args.output)
+    summary = pack_results(args.target, results_dir=args.results_dir, output=args.output)
     what = f"rewrote {', '.join(summary.changed)}" if summary.changed else "unchanged"
-    print(f"packed {summary.rows['trials']:,} trials of {path} into {summary.folder}/ "
+    print(f"packed {summary.rows['trials']:,} trials of {summary.store} into {summary.folder}/ "
           f"({summary.n_bytes / 2**20:.2f} MiB; {what})")
     if summary.n_bytes > MAX_PACK_BYTES:
         _note(f"{summary.folder} is larger than a committed pack may be ({MAX_PACK_BYTES / 2**20:.0f} MiB): "
@@ -530,12 +505,10 @@ def cmd_results_pack(args: argparse.Namespace) -> int:
 
 
 def cmd_results_unpack(args: argparse.Namespace) -> int:
-    from hpo_bench.packs import pack_experiment, unpack
+    from hpo_bench.api import unpack_results
 
-    folder = Path(args.folder)
-    out = Path(args.output) if args.output else folder.parent / f"{pack_experiment(folder)['name']}.sqlite"
-    descriptor = unpack(folder, out)
-    print(f"unpacked {descriptor['hpo_bench']['n_trials']:,} trials of {folder}/ into {out}")
+    out, descriptor = unpack_results(args.folder, args.output)
+    print(f"unpacked {descriptor['hpo_bench']['n_trials']:,} trials of {Path(args.folder)}/ into {out}")
     return 0
 
 

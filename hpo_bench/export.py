@@ -43,10 +43,11 @@ _MLFLOW_RUN_STATUS = {"done": "FINISHED", "crashed": "FAILED", "pending": "KILLE
 
 @dataclass(frozen=True)
 class ExportSummary:
-    """What an export wrote: where (a file, or for MLflow its tracking URI), how many runs and trials."""
+    """What an export wrote: where (a file, or for MLflow its tracking URI), how many runs and trials
+    (n_runs None: a Parquet or CSV file of trials, which has no runs of its own)."""
 
     output: str
-    n_runs: int
+    n_runs: int | None
     n_trials: int
 
 

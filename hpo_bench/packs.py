@@ -151,12 +151,14 @@ COLUMNS: dict[str, dict[str, tuple[str, str | None]]] = {
 
 @dataclass(frozen=True)
 class PackSummary:
-    """What `pack` wrote: the folder, rows per table, the files it rewrote (empty: nothing changed), bytes."""
+    """What `pack` wrote: the folder, rows per table, the files it rewrote (empty: nothing changed), bytes,
+    and the store it packed."""
 
     folder: Path
     rows: dict[str, int]
     changed: tuple[str, ...]
     n_bytes: int
+    store: Path
 
 
 def is_pack(path: str | Path) -> bool:
@@ -275,12 +277,12 @@ def pack(store_path: str | Path, folder: str | Path | None = None) -> PackSummar
         (tmp / DESCRIPTOR).write_text(text, encoding="utf-8")
         if old is not None and (folder / DESCRIPTOR).read_text(encoding="utf-8") == text:
             shutil.rmtree(tmp)
-            return PackSummary(folder, rows, (), _folder_bytes(folder))
+            return PackSummary(folder, rows, (), _folder_bytes(folder), store_path)
         _swap(tmp, folder)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    return PackSummary(folder, rows, tuple(changed) or (DESCRIPTOR,), _folder_bytes(folder))
+    return PackSummary(folder, rows, tuple(changed) or (DESCRIPTOR,), _folder_bytes(folder), store_path)
 
 
 def _store_tables(db: sqlite3.Connection, store_path: Path) -> list[str]:

@@ -50,7 +50,7 @@ def experiment_text(**overrides: object) -> str:
 
 @pytest.fixture
 def write_experiment(tmp_path: Path):
-    def write(name: str = "exp.toml", **overrides: object) -> Path:
+    def write(name: str = "exp.toml", /, **overrides: object) -> Path:  # overrides may set the key `name`
         path = tmp_path / name
         path.write_text(experiment_text(**overrides))
         return path

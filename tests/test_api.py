@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 
 import hpo_bench
-from hpo_bench.errors import ExperimentError, StoreError
+from hpo_bench.errors import ExperimentError, HpoBenchError, StoreError
 from hpo_bench.experiment import Experiment, parse_experiment
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -141,3 +141,37 @@ def test_the_export_formats_the_command_line_offers_are_the_apis():
     commands = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
     export = next(a for a in commands.choices["export"]._actions if a.dest == "format")
     assert list(export.choices) == list(EXPORT_FILES)
+
+
+def test_export_pack_and_unpack_are_library_calls_with_the_command_lines_defaults(tmp_path, write_experiment):
+    """What `hpo-bench export`, `results pack` and `results unpack` compute (default paths, an experiment file
+    naming its store) is the API's: the command line only prints it."""
+    exp = write_experiment(models='["decision_tree"]', budget_evals=3, seeds=1, n_workers=1, executor='"inline"')
+    results = tmp_path / "results"
+    hpo_bench.run(exp, results_dir=results)
+    with pytest.raises(StoreError, match="its store .*other.sqlite does not exist"):
+        hpo_bench.pack_results(write_experiment("other.toml", name='"other"'), results_dir=results)
+    packed = hpo_bench.pack_results(exp, results_dir=results)
+    assert packed.folder == results / "tiny" and packed.store == results / "tiny.sqlite" and packed.rows["trials"] == 3
+    with pytest.raises(StoreError, match="tiny.sqlite: exists"):  # by default beside the folder: never overwritten
+        hpo_bench.unpack_results(packed.folder)
+    (results / "tiny.sqlite").rename(tmp_path / "kept.sqlite")
+    out, descriptor = hpo_bench.unpack_results(packed.folder)
+    assert out == results / "tiny.sqlite" and descriptor["hpo_bench"]["n_trials"] == 3
+    with hpo_bench.open_store(results / "tiny.sqlite") as store:
+        written = hpo_bench.export_as(store, "parquet", reports_dir=tmp_path / "reports")
+        assert (written.output, written.n_runs, written.n_trials) == (str(tmp_path / "reports/tiny/trials.parquet"),
+                                                                        None, 3)
+        with pytest.raises(HpoBenchError, match="already exists; an export never overwrites"):
+            hpo_bench.export_as(store, "parquet", reports_dir=tmp_path / "reports")
+        optuna_db = hpo_bench.export_as(store, "optuna", reports_dir=tmp_path / "reports")
+    assert optuna_db.n_runs == 1 and optuna_db.n_trials == 3 and optuna_db.output.endswith("tiny/optuna.db")
+
+
+def test_a_familys_details_are_a_library_call():
+    svm = hpo_bench.model_details("svm")
+    assert svm.library.startswith("sklearn") and svm.needs_scaling and "classification" in svm.task_types
+    assert "probst2019" in svm.named_defaults and [r["name"] for r in svm.space] == [
+        r["name"] for r in hpo_bench.model_space("svm")]
+    regressor = next(v for v in svm.variants if v.task_type == "regression")
+    assert regressor.library != svm.library and regressor.default
