@@ -31,6 +31,8 @@ _EXPORTS = {
     "export_as": "hpo_bench.api",
     "pack_results": "hpo_bench.api",
     "unpack_results": "hpo_bench.api",
+    "pull_tasks": "hpo_bench.api",
+    "import_tasks": "hpo_bench.api",
     "optimizer_types": "hpo_bench.api",
     "stored_tasks": "hpo_bench.api",
     "surrogate_benchmarks": "hpo_bench.api",

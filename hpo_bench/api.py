@@ -15,7 +15,7 @@ hpo_bench.status(summary.store_path).best                        # what `hpo-ben
 ```
 The listings of the command line are here too: `model_families`, `model_space`, `model_details`,
 `optimizer_types`, `stored_tasks`, `surrogate_benchmarks`; and its other commands: `export_as` (any format, to
-the default path), `pack_results`, `unpack_results`.
+the default path), `pack_results`, `unpack_results`, `pull_tasks`, `import_tasks`.
 Every call validates its input as the command line does and raises one of hpo_bench.errors' exceptions
 with the value, the rule and where it came from; the CLI turns those into exit code 2.
 """
@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import io
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
@@ -712,6 +712,61 @@ def model_details(name: str) -> ModelDetails:
                         tuple(family.task_types()), model_space(name),
                         {k: v for k, v in family.package_default().items() if k not in family.space},
                         family.named_defaults(), variants)
+
+
+def pull_tasks(tasks: Sequence[int] = (), data: Sequence[int] = (), suites: Sequence[str] = (), *,
+               task_store: str | Path | None = None, server: str | None = None,
+               replace: bool = False) -> Iterator[tuple[str, Any]]:
+    """`hpo-bench tasks pull`: OpenML tasks, datasets and the members of suites into the task store, one at a
+    time (a generator, so a long pull shows each as it lands): yields (reference, Pulled) for each that landed
+    or was already there, and (reference, TaskError) for one that failed, and goes on. A single reference that
+    fails, or a server that cannot be reached, raises at once; failures among several raise one TaskError at
+    the end naming them."""
+    from hpo_bench.errors import TaskError
+    from hpo_bench.tasks import TaskStore
+    from hpo_bench.tasks.openml import Puller
+
+    if not (tasks or data or suites):
+        raise TaskError("tasks pull: name at least one --task ID, --data ID or --suite NAME")
+    puller = Puller(TaskStore(task_store), server=server)
+    refs = puller.refs(tasks, data, suites)
+    failed = []
+    for ref in refs:
+        try:
+            pulled = puller.pull(ref, replace=replace)
+        except TaskError as exc:
+            if len(refs) == 1 or str(exc).startswith("cannot reach"):
+                raise
+            failed.append(ref)
+            yield ref, exc
+            continue
+        yield ref, pulled
+    if failed:
+        raise TaskError(f"{len(failed)} of {len(refs)} could not be pulled: {', '.join(failed)} (reasons above)")
+
+
+def import_tasks(path: str | Path, *, target: str | None = None, task_type: str | None = None,
+                 categorical: Sequence[str] = (), name: str | None = None, openml_data_id: int | None = None,
+                 openml_task_id: int | None = None, replace: bool = False,
+                 task_store: str | Path | None = None) -> list[Any]:
+    """`hpo-bench tasks import`: a data file (with its `target` column) or, without a target, a manifest (a .csv
+    with the columns name, file, target: each row a task) into the task store; one Imported per task."""
+    from hpo_bench.errors import TaskError
+    from hpo_bench.tasks import TaskStore
+    from hpo_bench.tasks.files import import_file, import_manifest, is_manifest
+
+    store = TaskStore(task_store)
+    if target is not None:
+        return [import_file(store, path, target=target, categorical=list(categorical), name=name,
+                            openml_data_id=openml_data_id, openml_task_id=openml_task_id, replace=replace,
+                            task_type=task_type or "classification")]
+    if not is_manifest(path):
+        raise TaskError(f"{path}: give --target COLUMN for a data file (a manifest is a .csv file with the columns "
+                        "name, file, target)")
+    if task_type is not None:
+        raise TaskError(f"--task-type {task_type}: applies to a data file; a manifest gives each row's type in its "
+                        "task_type column")
+    return import_manifest(store, path, replace=replace)
 
 
 def stored_tasks(task_store: str | Path | None = None) -> Any:

@@ -302,54 +302,33 @@ def cmd_surrogate_list(args: argparse.Namespace) -> int:
 
 
 def cmd_tasks_pull(args: argparse.Namespace) -> int:
-    from hpo_bench.errors import TaskError
+    from hpo_bench.api import pull_tasks
     from hpo_bench.tasks import TaskStore
-    from hpo_bench.tasks.openml import Puller
 
-    if not (args.task or args.data or args.suite):
-        raise TaskError("tasks pull: name at least one --task ID, --data ID or --suite NAME")
-    puller = Puller(TaskStore(args.task_store), server=args.openml_server)
-    refs = puller.refs(args.task, args.data, args.suite)
-    failed = []
-    for ref in refs:
-        try:
-            pulled = puller.pull(ref, replace=args.replace)
-        except TaskError as exc:
-            if len(refs) == 1 or str(exc).startswith("cannot reach"):
-                raise
-            print(f"{ref}: failed: {exc}", file=sys.stderr)
-            failed.append(ref)
-            continue
-        print(f"{ref}: {pulled.status}: {pulled.entry.key} ({pulled.entry.meta['name']}): {pulled.entry.describe()}")
-    if failed:
-        raise TaskError(f"{len(failed)} of {len(refs)} could not be pulled: {', '.join(failed)} (reasons above)")
-    print(f"task store: {puller.store.root}")
+    for ref, pulled in pull_tasks(args.task or (), args.data or (), args.suite or (), task_store=args.task_store,
+                                  server=args.openml_server, replace=args.replace):
+        if isinstance(pulled, Exception):
+            print(f"{ref}: failed: {pulled}", file=sys.stderr)
+        else:
+            print(f"{ref}: {pulled.status}: {pulled.entry.key} ({pulled.entry.meta['name']}): "
+                  f"{pulled.entry.describe()}")
+    print(f"task store: {TaskStore(args.task_store).root}")
     return 0
 
 
 def cmd_tasks_import(args: argparse.Namespace) -> int:
-    from hpo_bench.errors import TaskError
+    from hpo_bench.api import import_tasks
     from hpo_bench.tasks import TaskStore
-    from hpo_bench.tasks.files import import_file, import_manifest, is_manifest
 
-    store = TaskStore(args.task_store)
     start = time.perf_counter()
-    if args.target is None:
-        if not is_manifest(args.path):
-            raise TaskError(f"{args.path}: give --target COLUMN for a data file (a manifest is a .csv file with "
-                            "the columns name, file, target)")
-        if args.task_type is not None:
-            raise TaskError(f"--task-type {args.task_type}: applies to a data file; a manifest gives each row's type "
-                            "in its task_type column")
-        results = import_manifest(store, args.path, replace=args.replace)
-    else:
-        categorical = [c.strip() for c in (args.categorical or "").split(",") if c.strip()]
-        results = [import_file(store, args.path, target=args.target, categorical=categorical, name=args.name,
-                               openml_data_id=args.openml_data_id, openml_task_id=args.openml_task_id,
-                               replace=args.replace, task_type=args.task_type or "classification")]
+    results = import_tasks(args.path, target=args.target, task_type=args.task_type,
+                           categorical=[c.strip() for c in (args.categorical or "").split(",") if c.strip()],
+                           name=args.name, openml_data_id=args.openml_data_id, openml_task_id=args.openml_task_id,
+                           replace=args.replace, task_store=args.task_store)
     for r in results:
         print(f"{r.entry.key}: {r.status}: {r.entry.describe()}")
-    print(f"{len(results)} task(s) in {time.perf_counter() - start:.1f} s; task store: {store.root}")
+    root = TaskStore(args.task_store).root
+    print(f"{len(results)} task(s) in {time.perf_counter() - start:.1f} s; task store: {root}")
     return 0
 
 

@@ -175,3 +175,17 @@ def test_a_familys_details_are_a_library_call():
         r["name"] for r in hpo_bench.model_space("svm")]
     regressor = next(v for v in svm.variants if v.task_type == "regression")
     assert regressor.library != svm.library and regressor.default
+
+
+def test_task_import_and_pull_are_library_calls(tmp_path):
+    from hpo_bench.errors import TaskError
+
+    data = tmp_path / "toy.csv"
+    data.write_text("a,b,y\n" + "".join(f"{i},{i % 3},{'yes' if i % 2 else 'no'}\n" for i in range(40)))
+    [imported] = hpo_bench.import_tasks(data, target="y", task_store=tmp_path / "tasks")
+    assert imported.status == "imported" and imported.entry.meta["n_rows"] == 40
+    assert hpo_bench.stored_tasks(tmp_path / "tasks")["rows"].tolist() == [40]
+    with pytest.raises(TaskError, match="give --target COLUMN for a data file"):
+        hpo_bench.import_tasks(data, task_store=tmp_path / "tasks")
+    with pytest.raises(TaskError, match="name at least one"):
+        next(hpo_bench.pull_tasks(task_store=tmp_path / "tasks"))
