@@ -42,7 +42,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from hpo_bench.analysis.surrogate import N_VALUES_PER_PAIR, _encode, _Model
+from hpo_bench.analysis.surrogate import N_VALUES_PER_PAIR, _encode, _Model, predict_groups
 from hpo_bench.analysis.tunability import N_BOOTSTRAP
 from hpo_bench.seeding import derive_rng
 from hpo_bench.space import Categorical
@@ -118,12 +118,8 @@ def _moved(model: _Model, units: np.ndarray, base: np.ndarray,
 
 
 def _predict_all(surrogates: dict, groups: list[np.ndarray]) -> dict[str, list[np.ndarray]]:
-    """task -> each group's predictions: one predict call per dataset for every group at once (a forest's
-    predict has a fixed cost per call that thousands of small calls would multiply)."""
-    X = np.vstack(groups)
-    cuts = np.cumsum([len(g) for g in groups])[:-1]
-    return {task: np.split(surrogate.predict(X), cuts) if len(X) else [np.array([]) for _ in groups]
-            for task, (surrogate, _) in sorted(surrogates.items())}
+    """task -> each group's predictions: one predict call per dataset for every group at once."""
+    return {task: predict_groups(surrogate, groups) for task, (surrogate, _) in sorted(surrogates.items())}
 
 
 def _curves(model: _Model, surrogates: dict, units: np.ndarray, ice_task: str) -> tuple[pd.DataFrame, pd.DataFrame]:

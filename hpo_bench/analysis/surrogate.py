@@ -307,6 +307,26 @@ def _one_at_a_time(model: _Model, base: dict, name: str) -> list[dict]:
     return [model.space.active_only({**model.space.default(), **base, name: v}) for v in values]
 
 
+def predict_groups(surrogate: Any, groups: list[np.ndarray]) -> list[np.ndarray]:
+    """Each group's predictions (encoded configurations), from one predict call: a forest pays a fixed cost
+    per tree and call, which thousands of small calls multiplied into most of the surrogate tables' time. A
+    tree predicts each row on its own, so the values are those of separate calls."""
+    if not sum(len(g) for g in groups):
+        return [np.array([]) for _ in groups]
+    return np.split(surrogate.predict(np.vstack(groups)), np.cumsum([len(g) for g in groups])[:-1])
+
+
+def _predict_blocks(model: _Model, per_task: dict, blocks: dict[tuple, list[dict]]) -> dict[tuple, np.ndarray]:
+    """Each block's predictions (a block: a key whose second element is the task, and its configurations),
+    one predict call per task (predict_groups)."""
+    out = {}
+    for task, (surrogate, shape) in per_task.items():
+        keys = [k for k in blocks if k[1] == task]
+        groups = [_encode(model.space, [model.concrete(c, shape) for c in blocks[k]]) for k in keys]
+        out.update(zip(keys, predict_groups(surrogate, groups), strict=True))
+    return out
+
+
 def _pairs(model: _Model, per_task: dict, per_dataset: pd.DataFrame, defaults: pd.DataFrame) -> pd.DataFrame:
     """d of tuning each pair (i, i') jointly on the surrogates (a grid, the others at the reference), its
     joint gain d_ii' - max(d_i, d_i') and interaction d_ii' - (d_i + d_i'), averaged over datasets."""
@@ -314,16 +334,24 @@ def _pairs(model: _Model, per_task: dict, per_dataset: pd.DataFrame, defaults: p
 
     optimal = json.loads(defaults.loc[defaults["kind"] == "optimal", "config"].iloc[0])
     single = per_dataset.set_index(["reference", "task", "tuned"])["d"]
-    rows = []
+    tasks = list(per_task)
+    pairs = list(itertools.combinations(model.space.names, 2))
+    blocks = {}
     for ref in PAIR_REFERENCES:
         base = model.package_default() if ref == "package" else optimal
-        for first, second in itertools.combinations(model.space.names, 2):
+        for first, second in pairs:
             grid = [model.space.active_only({**model.space.default(), **base, first: a, second: b})
                     for a in model.space[first].grid(N_VALUES_PER_PAIR)
                     for b in model.space[second].grid(N_VALUES_PER_PAIR)]
+            blocks.update({(ref, task, first, second): [base, *grid] for task in tasks})
+
+    f_all = _predict_blocks(model, per_task, blocks)
+    rows = []
+    for ref in PAIR_REFERENCES:
+        for first, second in pairs:
             gains = []
-            for task, (surrogate, shape) in per_task.items():
-                f = surrogate.predict(_encode(model.space, [model.concrete(c, shape) for c in [base, *grid]]))
+            for task in tasks:
+                f = f_all[(ref, task, first, second)]
                 d_pair = f[0] - min(f.min(), f[0])
                 d1, d2 = single[(ref, task, first)], single[(ref, task, second)]
                 gains.append((d_pair, d1, d2))
@@ -358,20 +386,19 @@ def _model_tunability(model: _Model, per_task: dict, seed: int,
     predicted = np.array([per_task[t][0].predict(encoded) for t in tasks])
     best = predicted.min(axis=1)
 
-    def predict(task: str, configs: list[dict]) -> np.ndarray:
-        surrogate, shape = per_task[task]
-        return surrogate.predict(_encode(model.space, [model.concrete(c, shape) for c in configs]))
-
     refs = _references(model, tasks, predicted, candidates, seed)
+    grids = {(ref_name, task, name): _one_at_a_time(model, base_of[task], name)
+             for ref_name, base_of in refs.items() for task in tasks for name in model.space.names}
+    f = _predict_blocks(model, per_task, {(ref_name, task, "all"): [base_of[task]]
+                                          for ref_name, base_of in refs.items() for task in tasks} | grids)
     rows = []
-    for ref_name, base_of in refs.items():
+    for ref_name in refs:
         for j, task in enumerate(tasks):
-            base = base_of[task]
-            f_base = float(predict(task, [base])[0])
+            f_base = float(f[(ref_name, task, "all")][0])
             rows.append({"model": model.name, "task": task, "reference": ref_name, "tuned": "all",
                          "d": f_base - min(best[j], f_base), "f_reference": f_base, "f_optimum": best[j]})
             for name in model.space.names:
-                f_i = float(predict(task, _one_at_a_time(model, base, name)).min())
+                f_i = float(f[(ref_name, task, name)].min())
                 rows.append({"model": model.name, "task": task, "reference": ref_name, "tuned": name,
                              "d": f_base - min(f_i, f_base), "f_reference": f_base, "f_optimum": min(f_i, f_base)})
     optima = [candidates[int(i)] for i in predicted.argmin(axis=1)]
