@@ -393,7 +393,11 @@ class Store:
                             (time.time(), self.session_id))
 
     def sessions(self) -> pd.DataFrame:
-        return pd.read_sql_query("SELECT * FROM sessions ORDER BY session_id", self.db)
+        """One row per session, with `last_trial_at`: when its last trial finished (NULL: none), which is
+        when a session stopped by Ctrl-C or a kill, and so without finished_at, last did work."""
+        return pd.read_sql_query(
+            "SELECT s.*, (SELECT MAX(t.finished_at) FROM trials t WHERE t.session_id = s.session_id) AS last_trial_at "
+            "FROM sessions s ORDER BY s.session_id", self.db)
 
     def version_differences(self, current: dict[str, str] | None = None) -> dict[str, tuple[list[str], str | None]]:
         """Packages whose version in this environment (`current`, default package_versions()) is not the

@@ -101,3 +101,27 @@ def test_report_has_every_figure_and_table_and_opens_in_a_browser(stores, tmp_pa
         assert rows and all(n > 1 for n in rows), rows  # a header and at least one row each
         driver.save_screenshot(str(out / "screenshot.png"))
     assert (out / "screenshot.png").stat().st_size > 10_000
+
+
+def test_a_stopped_session_ends_at_its_last_trial(tmp_path):
+    """A session stopped by Ctrl-C or a kill records no end; 'What was run' gives its last trial's time instead
+    of '-', and says it was stopped."""
+    import sqlite3
+
+    from synthetic_store import alpha_loss, write_store
+
+    from hpo_bench.analysis import load_study
+    from hpo_bench.report.builder import _provenance
+
+    path = write_store(tmp_path / "s.sqlite", "s", {"elastic_net": alpha_loss}, {"T0": 0.0}, {"random": "random"},
+                       budget=6)
+    with sqlite3.connect(path) as db:
+        db.execute("INSERT INTO sessions (started_at, versions, machine, command) "
+                   "SELECT 1800000000, versions, machine, 'stopped' FROM sessions")  # 2027-01-15 08:00:00 UTC
+        db.execute("INSERT INTO sessions (started_at, versions, machine, command) "
+                   "SELECT 1800000600, versions, machine, 'stopped at once' FROM sessions LIMIT 1")
+        db.execute("UPDATE trials SET session_id = 2, finished_at = 1800000100 + trial_number WHERE trial_number >= 3")
+    sessions = dict(_provenance(load_study(path)))["sessions"].split("; ")
+    assert len(sessions) == 3 and " to " in sessions[0] and "stopped" not in sessions[0]
+    assert sessions[1] == "2027-01-15 08:00:00 UTC to 2027-01-15 08:01:45 UTC (stopped: its last trial)"
+    assert sessions[2] == "2027-01-15 08:10:00 UTC (stopped before any trial)"

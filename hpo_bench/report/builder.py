@@ -51,7 +51,6 @@ def _provenance(study: Study) -> list[tuple[str, str]]:
     exp, sessions, runs, trials, settings = study.experiment, study.sessions, study.runs, study.trials, study.settings
     versions = json.loads(sessions["versions"].iloc[-1]) if len(sessions) else {}
     machine = json.loads(sessions["machine"].iloc[-1]) if len(sessions) else {}
-    stamp = lambda t: time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(t)) if pd.notna(t) else "-"  # noqa: E731
     states = trials["state"].value_counts().to_dict()
     budgets = ", ".join(f"{b:g}" for b in sorted(runs["budget_evals"].unique()))
     holdout = (f"held-out test: a stratified {settings['test_fraction']:g} of the rows per split repetition (an "
@@ -77,10 +76,23 @@ def _provenance(study: Study) -> list[tuple[str, str]]:
         ("seed design", f"{settings['seed_design']}: " + (
             "split, model and optimizer seeds crossed" if settings["seed_design"] == "crossed" else
             "repetition s varies the optimizer and model seeds together over fixed splits")),
-        ("sessions", "; ".join(f"{stamp(r.started_at)} to {stamp(r.finished_at)}" for r in sessions.itertuples())),
+        ("sessions", "; ".join(_session(r) for r in sessions.itertuples())),
         ("packages (last session)", ", ".join(f"{k} {v}" for k, v in versions.items())),
         ("machine (last session)", ", ".join(f"{k}: {v}" for k, v in machine.items())),
     ]
+
+
+def _stamp(t: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(t))
+
+
+def _session(row: tuple) -> str:
+    """A session's span; one stopped before its end (Ctrl-C, a kill) has no end time, so its last trial's."""
+    if pd.notna(row.finished_at):
+        return f"{_stamp(row.started_at)} to {_stamp(row.finished_at)}"
+    if pd.notna(row.last_trial_at):
+        return f"{_stamp(row.started_at)} to {_stamp(row.last_trial_at)} (stopped: its last trial)"
+    return f"{_stamp(row.started_at)} (stopped before any trial)"
 
 
 def _recorded_metrics(trials: pd.DataFrame) -> set[str]:
