@@ -18,6 +18,7 @@ _EXPORTS = {
     "load_experiment": "hpo_bench.experiment",
     "run": "hpo_bench.api",
     "RunSummary": "hpo_bench.api",
+    "Interrupted": "hpo_bench.api",
     "open_store": "hpo_bench.api",
     "export_trials": "hpo_bench.api",
     "export_optuna": "hpo_bench.api",

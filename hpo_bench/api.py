@@ -131,7 +131,8 @@ def run(experiment: Experiment | Mapping[str, Any] | str | Path, *, results_dir:
     every task and split is checked before the store is written. `models` runs only those models' runs
     (a sitting). `progress`: True writes progress lines to stderr, a text stream writes them there, False
     nothing; by default (None) they go to stderr when it is a terminal.
-    A KeyboardInterrupt stops the run with every finished trial stored; calling run again continues.
+    A KeyboardInterrupt stops the run with every finished trial stored and raises Interrupted (how many, and
+    where); calling run again continues.
     """
     from hpo_bench.scheduler import Scheduler, prepare_tasks
     from hpo_bench.tasks import TaskStore, check_tasks_available
@@ -154,13 +155,29 @@ def run(experiment: Experiment | Mapping[str, Any] | str | Path, *, results_dir:
     out = sys.stderr if progress is True else progress or io.StringIO()
     path = Path(results_dir) / f"{exp.name}.sqlite"
     resume_from_pack(exp, path, out)
-    with Store(path) as store:
-        note = store.version_note()  # a resumed store made with other versions: its new trials may differ
-        if note:
-            print(f"hpo-bench: note: {note}", file=out)
-        counts = Scheduler(exp, store, n_workers=n_workers, out=out, task_store=tasks, executor=executor,
-                           scheduler_address=scheduler_address, prepared=prepared, models=models).run()
-        return RunSummary(exp.name, path, counts, store.count_trials())
+    try:
+        with Store(path) as store:
+            note = store.version_note()  # a resumed store made with other versions: its new trials may differ
+            if note:
+                print(f"hpo-bench: note: {note}", file=out)
+            counts = Scheduler(exp, store, n_workers=n_workers, out=out, task_store=tasks, executor=executor,
+                               scheduler_address=scheduler_address, prepared=prepared, models=models).run()
+            return RunSummary(exp.name, path, counts, store.count_trials())
+    except KeyboardInterrupt:
+        if not path.exists():
+            raise
+        with Store(path, create=False) as store:
+            raise Interrupted(path, store.count_trials()) from None
+
+
+class Interrupted(KeyboardInterrupt):
+    """`run` stopped by Ctrl-C (or SIGTERM from the command line) after its store was opened: every finished
+    trial is stored (`n_trials` in `store_path`), and calling run again continues. A KeyboardInterrupt, so
+    code that catches that still does."""
+
+    def __init__(self, store_path: Path, n_trials: int) -> None:
+        super().__init__(f"interrupted: {n_trials} trials are stored in {store_path}")
+        self.store_path, self.n_trials = store_path, n_trials
 
 
 # How long a run waits for a cluster's scheduler or head to answer before it gives up (and writes nothing).

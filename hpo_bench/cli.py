@@ -105,7 +105,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from hpo_bench.api import open_store, run
+    from hpo_bench.api import Interrupted, run
     from hpo_bench.experiment import load_experiment
 
     _check_dir("--results-dir", args.results_dir)
@@ -117,14 +117,8 @@ def _run(args: argparse.Namespace) -> int:
         summary = run(exp, results_dir=args.results_dir, task_store=args.task_store, n_workers=args.n_workers,
                       executor=args.executor, scheduler_address=args.scheduler, models=models, progress=True,
                       _names=names)
-    except KeyboardInterrupt:
-        path = Path(args.results_dir) / f"{exp.name}.sqlite"
-        if not path.exists():
-            raise
-        with open_store(path) as store:
-            done = store.count_trials()
-        print(f"\ninterrupted: {done} trials are stored in {path}; run the same command again to continue",
-              file=sys.stderr)
+    except Interrupted as stop:
+        print(f"\n{stop}; run the same command again to continue", file=sys.stderr)
         return EXIT_INTERRUPTED
     counts = ", ".join(f"{n} {status}" for status, n in sorted(summary.counts.items()))
     print(f"{exp.name}: runs {counts}; store {summary.store_path}")

@@ -17,8 +17,19 @@ import pytest
 import hpo_bench
 from hpo_bench.errors import ExperimentError, HpoBenchError, StoreError
 from hpo_bench.experiment import Experiment, parse_experiment
+from hpo_bench.optimizers.random_search import RandomSearch
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+class StopsAtTheThirdAsk(RandomSearch):
+    """Random search whose third suggestion is a Ctrl-C (a KeyboardInterrupt in the main process)."""
+
+    def ask(self):
+        self.asked = getattr(self, "asked", 0) + 1
+        if self.asked == 3:
+            raise KeyboardInterrupt
+        return super().ask()
 TOML = """
 name = "api-same"   # a comment the hash does not see
 tasks = ["sklearn:iris"]
@@ -189,3 +200,13 @@ def test_task_import_and_pull_are_library_calls(tmp_path):
         hpo_bench.import_tasks(data, task_store=tmp_path / "tasks")
     with pytest.raises(TaskError, match="name at least one"):
         next(hpo_bench.pull_tasks(task_store=tmp_path / "tasks"))
+
+
+def test_an_interrupted_run_says_how_many_trials_it_stored(tmp_path):
+    exp = hpo_bench.Experiment.from_dict({
+        "name": "stopped", "tasks": ["sklearn:iris"], "models": ["decision_tree"], "budget_evals": 5, "seeds": 1,
+        "cv_folds": 3, "executor": "inline", "optimizers": {"mine": {"type": StopsAtTheThirdAsk}}})
+    with pytest.raises(KeyboardInterrupt) as stop:
+        hpo_bench.run(exp, results_dir=tmp_path)
+    assert isinstance(stop.value, hpo_bench.Interrupted) and stop.value.n_trials == 2
+    assert stop.value.store_path == tmp_path / "stopped.sqlite" and "2 trials are stored in" in str(stop.value)
