@@ -193,10 +193,11 @@ def test_the_same_datasets_comparison_matches_by_openml_id_and_labels_every_row(
     ids = [3, 31, 37, 44, 50, 1510]
     names = {"all": "(all)", "cp": "cp", "maxdepth": "maxdepth", "minbucket": "minbucket", "minsplit": "minsplit"}
     rows = [{"model": "decision_tree", "task": f"openml:data/{i}", "reference": "probst2019", "tuned": ours,
-             "d": float(paper[(paper["openml_data_id"] == i) & (paper["hyperparameter"] == theirs)]["d"].iloc[0])}
+             "d": float(paper[(paper["openml_data_id"] == i) & (paper["hyperparameter"] == theirs)]["d"].iloc[0]),
+             "f_reference": 0.25}  # our surrogate's 1-AUC at the R default: AUC 0.75 on the paper's scale
             for i in ids for ours, theirs in names.items()]
-    rows += [{"model": "decision_tree", "task": "openml:data/15", "reference": "probst2019", "tuned": t, "d": 0.5}
-             for t in names]  # breast-w: not among the paper's 38
+    rows += [{"model": "decision_tree", "task": "openml:data/15", "reference": "probst2019", "tuned": t, "d": 0.5,
+              "f_reference": 0.5} for t in names]  # breast-w: not among the paper's 38
     tasks = pd.DataFrame({"task": [f"openml:data/{i}" for i in [*ids, 15]],
                           "ids": [json.dumps({"openml_data_id": i}) for i in [*ids, 15]]})
     quality = pd.DataFrame({"model": "decision_tree", "task": tasks["task"], "r2": [0.9] * 5 + [0.1, 0.9]})
@@ -204,6 +205,12 @@ def test_the_same_datasets_comparison_matches_by_openml_id_and_labels_every_row(
     per = tables["probst2019_same_datasets_per_dataset"]
     assert set(per["openml_data_id"]) == set(ids) and np.allclose(per["ours_d"], per["paper_d"])
     assert per.set_index(["openml_data_id", "hyperparameter"]).loc[(1510, "cp"), "surrogate_r2"] == 0.1
+    # what each side's reference default scores, on the paper's scale (AUC): ours from our surrogate, the paper's
+    # its value_at_default on the same dataset
+    assert np.allclose(per["ours_at_default"], 0.75)
+    paper_default = paper.set_index(["openml_data_id", "hyperparameter"])["value_at_default"]
+    assert np.allclose(per["paper_at_default"], [paper_default[(i, names[h])] for i, h in
+                                                  zip(per["openml_data_id"], per["hyperparameter"], strict=True)])
     summary = tables["probst2019_same_datasets"].set_index("datasets")
     every = summary.loc["the 6 shared with the paper"]
     assert every["n_datasets"] == 6 and every["rho_hyperparameters"] == pytest.approx(1.0)

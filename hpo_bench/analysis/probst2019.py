@@ -21,7 +21,9 @@ On the same datasets (issue 35: means over 14 datasets had been set beside means
 authors' per-dataset results (reference/probst2019/per-dataset, its README), our datasets matched to
 theirs by OpenML data id (dataset_mapping.csv; a task without an OpenML data id is not matched):
 - `probst2019_same_datasets_per_dataset`: per family x shared dataset x hyperparameter, our surrogate d
-  beside the paper's, with our surrogate's out-of-fold R^2;
+  beside the paper's, with our surrogate's out-of-fold R^2, and what the reference default scores on each
+  side (ours: the surrogate's prediction, the paper's: its value_at_default, both on the paper's scale):
+  where the two defaults score differently, d differs for that reason before any tuning;
 - `probst2019_same_datasets`: per family and estimate, Spearman's rho over hyperparameters of the mean d on
   the shared datasets, rho over datasets of the overall d, and the ratio of the overall means (ours /
   the paper's), each with a percentile bootstrap CI over the shared datasets.
@@ -65,6 +67,9 @@ FAMILIES: dict[str, tuple[str, dict[str, str]]] = {
                             "reg_lambda": "lambda", "reg_alpha": "alpha"}),
 }
 MEASURES = {"1-auc": "auc", "error": "accuracy", "brier": "brier"}  # our loss -> the paper's measure
+# Our loss as the paper's per-dataset files store the measure (their value_convention column): AUC and
+# accuracy as themselves, the Brier score negated (main.R stores -BS, so that higher is better everywhere).
+PAPER_VALUE = {"1-auc": lambda loss: 1.0 - loss, "error": lambda loss: 1.0 - loss, "brier": lambda loss: -loss}
 # A Probst-style study, the only kind the comparison is computed for: tunability per hyperparameter (runs
 # tuning one at a time, or surrogates that passed their quality rules) on at least this many datasets.
 # Rho's CI resamples datasets, and n datasets have C(2n-1, n) distinct resamples: 10 for 3, 126 for 5.
@@ -391,7 +396,9 @@ def same_dataset_tables(surrogate: pd.DataFrame, tasks: pd.DataFrame, metric: st
             theirs = paper[paper["family"] == family]
             if ours.empty or theirs.empty:
                 continue
+            at_default = theirs.set_index(["openml_data_id", "hyperparameter"])["value_at_default"]
             theirs = theirs.set_index(["openml_data_id", "hyperparameter"])["d"]
+            ours_at_default = ours.set_index(["task", "tuned"])["f_reference"]
             shared = sorted(ours["task"].unique())
             params = [n for n in names if n in set(ours["tuned"])]
             ours_d = ours.set_index(["task", "tuned"])["d"]
@@ -405,6 +412,9 @@ def same_dataset_tables(surrogate: pd.DataFrame, tasks: pd.DataFrame, metric: st
                                  "openml_data_id": ours_ids[task], "paper_dataset": paper_name[ours_ids[task]],
                                  "hyperparameter": p, "paper_name": "(all)" if p == "all" else names[p],
                                  "ours_d": grid_ours[i, j], "paper_d": grid_paper[i, j],
+                                 "ours_at_default": PAPER_VALUE[metric](ours_at_default.get((task, p), np.nan)),
+                                 "paper_at_default": at_default.get(
+                                     (ours_ids[task], "(all)" if p == "all" else names[p]), np.nan),
                                  "surrogate_r2": r2.get((model, task), np.nan)})
 
             base = {"model": model, "family": family, "measure": measure, "estimate": what, "reference": reference,

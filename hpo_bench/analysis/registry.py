@@ -357,8 +357,10 @@ TABLES: tuple[Table, ...] = (
                    "ratio_ci_high")),
     Table("probst2019_same_datasets_per_dataset", SAME_DATASETS,
           title="Against Probst et al. 2019, per shared dataset and hyperparameter: our surrogate d beside the "
-                "paper's, with our surrogate's out-of-fold R^2",
-          columns=("model", "reference", "paper_dataset", "hyperparameter", "ours_d", "paper_d", "surrogate_r2")),
+                "paper's, what the reference default scores on each side (ours predicted by our surrogate, on the "
+                "paper's scale: AUC, accuracy or -Brier), and our surrogate's out-of-fold R^2",
+          columns=("model", "reference", "paper_dataset", "hyperparameter", "ours_d", "paper_d", "ours_at_default",
+                   "paper_at_default", "surrogate_r2")),
     Table("probst2019_tuning_space", PROBST,
           title="Against Probst et al. 2019: tuning space, 5% and 95% quantiles of the per-dataset optima on the "
                 "surrogates, ours beside the paper's"),
