@@ -128,6 +128,27 @@ def test_boosting_extrapolates_below_the_observed_minimum_and_our_surrogate_does
     assert (tables["surrogate_vs_design"]["surrogate_r2"] == r2).all()
 
 
+@pytest.mark.parametrize("default", ["package", "probst2019"])
+def test_the_surrogate_is_set_beside_the_default_the_runs_evaluated(default):
+    """surrogate_vs_design compares the default's real loss with the surrogate's prediction at that same
+    default: the R default in a study with defaults = "probst2019" (it once predicted scikit-learn's default
+    and set it beside the R default's real loss)."""
+    space = get_model("knn").space
+    rng = np.random.default_rng(0)
+    trials = _design([space.sample(rng) for _ in range(60)], lambda c: 0.3 - 0.2 * c["n_neighbors"] / 30)
+    knn = get_model("knn")
+    config = knn.package_default() if default == "package" else knn.named_defaults()["probst2019"]
+    trials.loc[0, "config"] = json.dumps(config)
+    trials.loc[0, "loss"] = 0.3 - 0.2 * config["n_neighbors"] / 30
+    tasks = pd.DataFrame({"task": ["T"], "n_rows": [500], "n_features": [8]})
+    tables = surrogate_tunability(trials, tasks, {"knn": space}, seed=0, n_candidates=200)
+    real = tables["surrogate_vs_design"].iloc[0]
+    per = tables["surrogate_per_dataset"].set_index(["reference", "tuned"])
+    assert real["default"] == default and real["measured_default"] == trials.loc[0, "loss"]
+    assert real["predicted_default"] == per.loc[(default, "all"), "f_reference"]
+    assert per.loc[("package", "all"), "f_reference"] != per.loc[("probst2019", "all"), "f_reference"]
+
+
 def test_a_family_without_a_probst2019_space_is_one_line_and_exit_2(tmp_path, capsys):
     path = tmp_path / "exp.toml"
     path.write_text(experiment_text(models='["mlp"]', space='"probst2019"'))

@@ -365,10 +365,10 @@ TABLES: tuple[Table, ...] = (
           title="Against Probst et al. 2019: tuning space, 5% and 95% quantiles of the per-dataset optima on the "
                 "surrogates, ours beside the paper's"),
     Table("surrogate_vs_design", SURROGATES,
-          title="The surrogates against what the study measured, per dataset: the package default's real "
-                "validation loss (the surrogates never saw it) and the design's best real loss, beside the "
-                "surrogate's prediction at the default and at its optimum; d both ways; the surrogate's "
-                "out-of-fold R^2"),
+          title="The surrogates against what the study measured, per dataset: the real validation loss of the "
+                "default the runs evaluated (column default: package, or the R default probst2019; the surrogates "
+                "never saw it) and the design's best real loss, beside the surrogate's prediction at that default "
+                "and at its optimum; d both ways; the surrogate's out-of-fold R^2"),
     Table("surrogate_quality", SURROGATES,
           title="Surrogates per dataset (a random forest with ranger's defaults, as the authors'): the design it "
                 "was fitted on, out-of-fold R^2 and Kendall tau (R^2 is shown, not a rule), the observed loss range "

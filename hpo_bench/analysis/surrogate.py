@@ -63,7 +63,7 @@ from sklearn.model_selection import KFold, cross_val_predict
 from hpo_bench.analysis.best_found import _metric_values, is_adaptive
 from hpo_bench.analysis.not_applicable import NotApplicable
 from hpo_bench.analysis.study import builtin_family, outside_reason, task_type_of
-from hpo_bench.analysis.tunability import bootstrap_ci, default_losses
+from hpo_bench.analysis.tunability import AGAINST, bootstrap_ci, default_losses, runs_default
 from hpo_bench.models import DataShape, ModelFamily
 from hpo_bench.seeding import derive_rng
 from hpo_bench.space import SearchSpace
@@ -282,18 +282,25 @@ def _with_clipping(fitted: dict) -> pd.DataFrame:
 
 
 def _against_design(trials: pd.DataFrame, per_dataset: pd.DataFrame) -> pd.DataFrame:
-    """What the study measured beside what the surrogates say, per dataset: the package default's loss
-    (its real trial, which the surrogates never saw) and the best loss of the design against the
-    surrogate's prediction at the default and its optimum; d both ways."""
-    full = per_dataset[(per_dataset["reference"] == "package") & (per_dataset["tuned"] == "all")]
+    """What the study measured beside what the surrogates say, per dataset: the default's loss (its real
+    trial, which the surrogates never saw) and the best loss of the design against the surrogate's
+    prediction at that same default and at its optimum; d both ways. The default is the one the runs'
+    default trials evaluated (column `default`): the R default in a study with defaults = "probst2019",
+    else the package default."""
+    evaluated = {m: "probst2019" if runs_default(trials, m) == AGAINST["probst2019"] else "package"
+                 for m in per_dataset["model"].unique()}
+    full = per_dataset[(per_dataset["reference"] == per_dataset["model"].map(evaluated))
+                       & (per_dataset["tuned"] == "all")]
     default = default_losses(trials).groupby(["model", "task"])["default_loss"].median().rename("measured_default")
     best = design_trials(trials).groupby(["model", "task"])["loss"].min().rename("measured_best")
     out = full.set_index(["model", "task"])[["f_reference", "f_optimum", "d", "surrogate_r2"]].rename(columns={
         "f_reference": "predicted_default", "f_optimum": "predicted_optimum", "d": "d_surrogate"})
     out = out.join(default).join(best)
     out["d_measured"] = (out["measured_default"] - out["measured_best"]).clip(lower=0)
-    return out.reset_index()[["model", "task", "predicted_default", "measured_default", "predicted_optimum",
-                              "measured_best", "d_surrogate", "d_measured", "surrogate_r2"]]
+    out = out.reset_index()
+    out["default"] = out["model"].map(evaluated)
+    return out[["model", "task", "default", "predicted_default", "measured_default", "predicted_optimum",
+                "measured_best", "d_surrogate", "d_measured", "surrogate_r2"]]
 
 
 def _candidates(model: _Model, seed: int, n: int) -> list[dict]:
