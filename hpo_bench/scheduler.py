@@ -1,6 +1,7 @@
 """The ask/evaluate/tell loop over all runs of an experiment: budgets, interleaving, resume by replay.
 
-The scheduler interleaves the open runs (`Run`, runs.py: each one's life cycle), the earliest first,
+The scheduler interleaves the open runs (`Run`, runs.py: each one's life cycle), those an earlier
+sitting left part-done first, then the earliest,
 keeps every worker of the executor busy with their trials, and is the only writer of the store: each
 batch of results is stored before its runs hear of them.
 
@@ -343,7 +344,11 @@ class Scheduler:
         # A finished run counts its whole budget: what it did not spend will not be spent.
         progress.done = progress.done_at_start = sum(r.progressed for r in runs)
         progress.failures = sum(r.failures for r in runs)
-        open_runs = [r for r in runs if not r.ended]
+        # A run stopped part-way (an earlier sitting) goes on before any run that has not started, then the
+        # file's order: a stop leaves as few runs part-done as it can, and one long run left over from a
+        # sitting is not starved by fresh runs earlier in the file. A run's trials do not depend on when
+        # it gets a worker (only its seed), so the order changes no result.
+        open_runs = sorted((r for r in runs if not r.ended), key=lambda r: r.progressed == 0)
         progress.done_finished = sum(r.total for r in runs if r.ended)
         progress.failures_finished = sum(r.failures for r in runs if r.ended)
         if open_runs:
@@ -395,7 +400,7 @@ class Scheduler:
         results, the loop's wall time and the part of it spent blocked in `wait`: the rest is the driver's.
         """
         by_job: dict[int, tuple[Run, Entry]] = {}
-        open_runs = list(runs)  # in experiment order (seed-major); a run leaves it once it has ended
+        open_runs = list(runs)  # in the order run() gives (see there); a run leaves it once it has ended
         stats = self.loop_stats = {"trials": 0, "loop_s": 0.0, "blocked_s": 0.0}
         # Progress is kept by each run's change (O(1) per trial, not a sum over every run); a finished run
         # counts its whole budget: what it did not spend will not be spent.

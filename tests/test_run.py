@@ -184,3 +184,28 @@ def test_workers_take_the_earliest_runs_first_so_a_stop_leaves_whole_repetitions
     assert order == [(0, "random"), (0, "sobol"), (1, "random"), (1, "sobol")]
     runs = trials.groupby(["seed", "optimizer"]).finished_at.agg(["min", "max"]).sort_values("min")
     assert (runs["max"].to_numpy()[:-1] < runs["min"].to_numpy()[1:]).all()  # no overlap: one run at a time
+
+
+def test_a_run_left_part_done_goes_on_before_runs_that_have_not_started(write_experiment, tmp_path):
+    # The last run of the file was stopped after 1 of its 3 trials, the others never started: resumed on one
+    # worker, it finishes first (a long run left over from a sitting is not starved by fresh runs ahead of it
+    # in the file), then the others in the file's order, and every run ends with the same trials as a
+    # run without a stop.
+    exp = write_experiment(models='["decision_tree"]', budget_evals=3, seeds=2, n_workers=1,
+                           optimizers="random = {}\nsobol = {}")
+    reference, resumed = tmp_path / "reference", tmp_path / "resumed"
+    assert main(["run", str(exp), "--results-dir", str(reference)]) == 0
+    resumed.mkdir()
+    cut_short(reference / "tiny.sqlite", resumed / "tiny.sqlite", keep=[0, 0, 0, 1])
+    assert main(["run", str(exp), "--results-dir", str(resumed)]) == 0
+    with Store(resumed / "tiny.sqlite", create=False) as store:
+        trials = store.trials().sort_values("finished_at")
+    new = trials[trials.session_id == trials.session_id.max()]  # what the resumed sitting ran
+    assert len(new) == len(trials) - 1
+    order = list(dict.fromkeys(zip(new.seed, new.optimizer, strict=True)))
+    assert order == [(1, "sobol"), (0, "random"), (0, "sobol"), (1, "random")]
+    with Store(reference / "tiny.sqlite", create=False) as store:
+        expected = store.trials()
+    key = ["seed", "optimizer", "trial_number"]
+    pd.testing.assert_series_equal(trials.sort_values(key)["config"].reset_index(drop=True),
+                                   expected.sort_values(key)["config"].reset_index(drop=True))
