@@ -253,3 +253,28 @@ def test_measured_rows_say_which_default_the_runs_evaluated():
         trials = pd.DataFrame({"model": ["decision_tree"], "source": ["default"], "config": [json.dumps(default)]})
         assert runs_default(trials, "decision_tree") == label
         assert measured_against(trials, "decision_tree").startswith(label.split(" (")[0])
+
+
+def test_a_familys_intervals_do_not_move_with_the_other_families_reported():
+    """Each family's bootstrap draws its own stream: reporting kNN beside the tree leaves the tree's rows as
+    they were (they moved when one stream ran through every family in turn)."""
+    from hpo_bench.analysis.probst2019 import same_dataset_tables
+
+    ids = [3, 31, 37, 44, 50, 1510]
+    noise = np.random.default_rng(1)
+    # both references: the tree's rows against the optimal default came after kNN's against the R default
+    tree = [{"model": "decision_tree", "task": f"openml:data/{i}", "reference": r, "tuned": t,
+             "d": float(noise.uniform(0, 0.05)), "f_reference": 0.2}
+            for r in ("probst2019", "optimal") for i in ids for t in ("all", "cp", "maxdepth", "minbucket", "minsplit")]
+    knn = [{"model": "knn", "task": f"openml:data/{i}", "reference": r, "tuned": t,
+            "d": float(noise.uniform(0, 0.05)), "f_reference": 0.2}
+           for r in ("probst2019", "optimal") for i in ids for t in ("all", "n_neighbors")]
+    tasks = pd.DataFrame({"task": [f"openml:data/{i}" for i in ids],
+                          "ids": [json.dumps({"openml_data_id": i}) for i in ids]})
+    alone = same_dataset_tables(pd.DataFrame(tree), tasks, "1-auc", seed=0)["probst2019_same_datasets"]
+    beside = same_dataset_tables(pd.DataFrame(knn + tree), tasks, "1-auc", seed=0)["probst2019_same_datasets"]
+    assert set(beside["model"]) == {"decision_tree", "knn"}
+    beside = beside[beside["model"] == "decision_tree"].reset_index(drop=True)
+    shared = alone[alone["n_datasets"] == len(ids)]
+    assert len(shared) == 2 and shared[["ratio_ci_high", "rho_hyperparameters_ci_low"]].notna().all().all()
+    pd.testing.assert_frame_equal(alone, beside)

@@ -48,6 +48,7 @@ from hpo_bench.analysis.not_applicable import NotApplicable
 from hpo_bench.analysis.surrogate import MIN_R2
 from hpo_bench.analysis.tunability import N_BOOTSTRAP, per_dataset_gains
 from hpo_bench.errors import HpoBenchError
+from hpo_bench.seeding import derive_rng
 from hpo_bench.tuning import ALL
 
 # hpo-bench family -> (the paper's learner, our hyperparameter -> the paper's). docs/models.md has each
@@ -217,7 +218,6 @@ def probst_tables(trials: pd.DataFrame, surrogate: pd.DataFrame | None, metric: 
         raise NotApplicable(f"not a Probst-style study: {n_datasets} datasets < {MIN_DATASETS} (rho's bootstrap CI "
                             "resamples datasets)")
     hyper, overall = published("hyperparameters"), published("overall")
-    rng = np.random.default_rng(seed)
     rows, agreement = [], []
     for model in models:
         family, names = FAMILIES[model]
@@ -257,6 +257,8 @@ def probst_tables(trials: pd.DataFrame, surrogate: pd.DataFrame | None, metric: 
             low = high = np.nan
             if per_parameter and len(table) >= 2:
                 values = table.reindex(columns=ours_names).to_numpy(dtype=float)
+                # One stream per family and estimate: an interval does not move with the other families reported.
+                rng = derive_rng("probst2019-rho", seed, model, estimate, against)
                 draws = rng.integers(len(table), size=(N_BOOTSTRAP, len(table)))
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore", RuntimeWarning)  # a resample whose column is all NaN
@@ -385,7 +387,6 @@ def same_dataset_tables(surrogate: pd.DataFrame, tasks: pd.DataFrame, metric: st
                             "reference/probst2019/per-dataset/dataset_mapping.csv)")
     r2 = ({} if quality is None or "r2" not in quality else
           quality.set_index(["model", "task"])["r2"].to_dict())
-    rng = np.random.default_rng(seed)
     rows, summary = [], []
     for reference, (paper_defaults, paper_measure, what) in SAME_DATASET_ESTIMATES.items():
         paper = reference_file(f"per-dataset/per_dataset_{measure}_{paper_defaults}.csv")
@@ -420,6 +421,8 @@ def same_dataset_tables(surrogate: pd.DataFrame, tasks: pd.DataFrame, metric: st
             base = {"model": model, "family": family, "measure": measure, "estimate": what, "reference": reference,
                     "paper_measure": paper_measure, "n_hyperparameters": len(params)}
             fitted = np.array([r2.get((model, t), np.nan) >= MIN_R2 for t in shared])
+            # One stream per family, estimate and subset: an interval does not move with the families reported.
+            rng = derive_rng("probst2019-same-datasets", seed, model, reference)
             summary.append({**base, "datasets": f"the {len(shared)} shared with the paper",
                             **_agreement(grid_ours, grid_paper, rng)})
             # beside it, not instead (issue 35): the shared datasets whose surrogate explains half the variance
