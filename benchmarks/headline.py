@@ -5,6 +5,7 @@
     python benchmarks/headline.py seeds reports/seeds-and-test
     python benchmarks/headline.py probst reports/tunability-probst2019
     python benchmarks/headline.py same reports/tunability-probst2019
+    python benchmarks/headline.py defaults reports/tunability-probst2019
 
 `tunability`: one row per hyperparameter from tunability_summary.csv: measured d against the package
 default (mean, 95% CI, median, relative) and the surrogates' d against the package and the optimal
@@ -17,7 +18,9 @@ and the datasets kept (surrogate_quality.csv); then per hyperparameter, ours aga
 the paper's Tun.P (probst2019_hyperparameters.csv). `same`: per family and estimate, on the datasets both
 have (matched by OpenML id), our mean overall d beside the paper's and their ratio, Spearman's rho over
 hyperparameters and over datasets, each with its 95% bootstrap CI over the shared datasets
-(probst2019_same_datasets.csv).
+(probst2019_same_datasets.csv). `defaults`: per family, on the shared datasets, the R default's real AUC,
+its AUC on our surrogates and on the paper's, and d on our surrogates beside d measured by the runs
+(surrogate_vs_design.csv, probst2019_same_datasets_per_dataset.csv).
 """
 
 from __future__ import annotations
@@ -143,11 +146,30 @@ def same(report: Path) -> str:
     return "\n".join(lines)
 
 
+def defaults(report: Path) -> str:
+    """Per family, on the shared datasets against the R default: what the R default scores for real and
+    on our surrogates, beside what the paper's surrogates say it scores (AUC); and d on the surrogates beside
+    d measured by the runs (the design's best real loss against the default's real loss)."""
+    versus = pd.read_csv(report / "surrogate_vs_design.csv")
+    per = pd.read_csv(report / "probst2019_same_datasets_per_dataset.csv")
+    per = per[(per["reference"] == "probst2019") & (per["hyperparameter"] == "all")]
+    lines = ["| family (paper's) | shared datasets | R default, real AUC (ours) | R default on our surrogates | "
+             "R default on the paper's surrogates | d on our surrogates | d measured by our runs | paper's d |",
+             "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for model, rows in per.groupby("model"):
+        ours = versus[(versus["model"] == model) & versus["task"].isin(rows["task"])]
+        real, predicted = 1 - ours["measured_default"].mean(), 1 - ours["predicted_default"].mean()
+        lines.append(f"| {model} ({rows['family'].iloc[0]}) | {len(ours)} | {real:.3f} | {predicted:.3f} | "
+                     f"{rows['paper_at_default'].mean():.3f} | {_g(ours['d_surrogate'].mean())} | "
+                     f"{_g(ours['d_measured'].mean())} | {_g(rows['paper_d'].mean())} |")
+    return "\n".join(lines)
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("kind", choices=["tunability", "optimizers", "seeds", "probst", "same"])
+    parser.add_argument("kind", choices=["tunability", "optimizers", "seeds", "probst", "same", "defaults"])
     parser.add_argument("report", type=Path, help="a report folder, e.g. reports/tunability-random-forest")
     args = parser.parse_args()
     print({"tunability": tunability, "optimizers": optimizers, "seeds": seeds, "probst": probst,
-           "same": same}[args.kind](
+           "same": same, "defaults": defaults}[args.kind](
         args.report))
