@@ -1,9 +1,8 @@
 """The ask/evaluate/tell loop over all runs of an experiment: budgets, interleaving, resume by replay.
 
-The scheduler interleaves the open runs (`Run`, runs.py: each one's life cycle), those an earlier
-sitting left part-done first, then the earliest,
-keeps every worker of the executor busy with their trials, and is the only writer of the store: each
-batch of results is stored before its runs hear of them.
+The scheduler interleaves the open runs (`Run`, runs.py: each one's life cycle), part-done ones first,
+then the earliest, keeps every worker of the executor busy with their trials, and is the only writer
+of the store: each batch of results is stored before its runs hear of them.
 
 A run asks its optimizer a batch of up to `batch_size` suggestions (an optimizer option, default 1),
 and tells the whole batch, in trial order, once every result of it is back: a run's trials therefore

@@ -421,7 +421,7 @@ def same_dataset_tables(surrogate: pd.DataFrame, tasks: pd.DataFrame, metric: st
             base = {"model": model, "family": family, "measure": measure, "estimate": what, "reference": reference,
                     "paper_measure": paper_measure, "n_hyperparameters": len(params)}
             fitted = np.array([r2.get((model, t), np.nan) >= MIN_R2 for t in shared])
-            # One stream per family, estimate and subset: an interval does not move with the families reported.
+            # One stream per family and estimate: an interval does not move with the other families reported.
             rng = derive_rng("probst2019-same-datasets", seed, model, reference)
             summary.append({**base, "datasets": f"the {len(shared)} shared with the paper",
                             **_agreement(grid_ours, grid_paper, rng)})
