@@ -70,6 +70,28 @@ def test_svm_gamma_is_radial_only_and_a_polynomial_kernel_runs_with_the_r_defaul
     assert "degree" not in family.held_at_default({"kernel": "rbf", "C": 1.0, "gamma": 0.5}, "probst2019")
 
 
+def test_the_loss_figure_leaves_out_a_gamma_held_at_the_r_default_and_counts_it():
+    """The polynomial kernel's trials store gamma "auto" (held at e1071's 1/p): the figure of loss against each
+    hyperparameter once failed on converting it to a number; it draws the radial trials' gamma and counts the
+    rest."""
+    from hpo_bench.report.figures import marginal_effects
+
+    space = get_model("svm").space_of("probst2019")
+    family = get_model("svm").with_space(space)
+    rng = np.random.default_rng(0)
+    configs = [family.held_at_default(space.sample(rng), "probst2019") for _ in range(60)]
+    radial = sum(c["kernel"] == "rbf" for c in configs)
+    polynomial = sum(c["kernel"] == "poly" for c in configs)
+    assert radial >= 5 and polynomial >= 5
+    assert all(c["gamma"] == "auto" for c in configs if c["kernel"] == "poly")
+    trials = pd.DataFrame([{"task": "T", "model": "svm", "tuned": "all", "state": "COMPLETE", "source": "optimizer",
+                            "config": json.dumps(c), "loss": float(rng.uniform())} for c in configs])
+    fig = marginal_effects(trials, "svm", space)
+    gamma = next(ax for ax in fig.axes if ax.get_xlabel().startswith("gamma"))
+    assert len(gamma.collections[0].get_offsets()) == radial
+    assert gamma.get_title() == f"{polynomial} trials held at auto: not shown"
+
+
 def test_the_study_runs_the_paper_spaces_for_six_families_with_k_on_its_grid():
     exp = load_experiment(ROOT / "benchmarks" / "tunability-probst2019.toml")
     assert sorted(exp.models) == sorted(FAMILIES) and exp.defaults == "probst2019"

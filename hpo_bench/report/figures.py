@@ -315,9 +315,18 @@ def marginal_effects(trials: pd.DataFrame, model_name: str, space: SearchSpace) 
                        alpha=0.35, color="tab:blue")
             ax.set_xticks(range(len(choices)), choices)
         else:
-            ax.scatter(values[mask].astype(float), full.loc[mask, "scaled"], s=6, alpha=0.35, color="tab:blue")
+            # A value the space cannot place was held at a default, not sampled (the probst2019 svm's polynomial
+            # kernel runs with e1071's gamma "auto", 1/p): left out of the scatter and counted in the label.
+            numbers = pd.to_numeric(values[mask], errors="coerce")
+            held = {str(v) for v in values[mask][numbers.isna()]}
+            placed = numbers.notna()
+            ax.scatter(numbers[placed], full.loc[placed[placed].index, "scaled"], s=6, alpha=0.35,
+                       color="tab:blue")
             if param.log:
                 ax.set_xscale("log")
+            if held:
+                ax.set_title(f"{int((~placed).sum())} trials held at {', '.join(sorted(held))}: not shown",
+                             fontsize=8)
         ax.set_xlabel(f"{param.name}{' (log scale)' if getattr(param, 'log', False) else ''}")
         ax.set_ylabel("scaled loss (0 = task best)")
     fig.suptitle(f"{model_name}: loss against each hyperparameter, every fully tuned trial", fontsize=10)
