@@ -171,6 +171,34 @@ def test_the_surrogate_is_set_beside_the_default_the_runs_evaluated(default):
     assert per.loc[("package", "all"), "f_reference"] != per.loc[("probst2019", "all"), "f_reference"]
 
 
+def test_a_hyperparameter_inactive_at_the_default_is_tuned_with_its_parent_set_to_activate_it():
+    """Tuning svm's degree alone from the radial R default tunes a polynomial kernel's degree, as the authors'
+    design does (it sets the parent to the value the child requires); dropping degree as inactive made its d 0 by
+    construction. Tuning the kernel alone runs a polynomial kernel at the default degree 3. Losses: radial 0.2
+    everywhere, linear 0.3, polynomial 0.05 at degree 2 and 0.25 otherwise."""
+    space = get_model("svm").space_of("probst2019")
+    family = get_model("svm").with_space(space)
+
+    def loss(c: dict) -> float:
+        if c["kernel"] == "poly":
+            return 0.05 if c["degree"] == 2 else 0.25
+        return 0.2 if c["kernel"] == "rbf" else 0.3
+
+    rng = np.random.default_rng(0)
+    default = family.named_defaults()["probst2019"]
+    configs = [default, *(family.held_at_default(space.sample(rng), "probst2019") for _ in range(300))]
+    trials = pd.DataFrame([{"task": "T", "model": "svm", "optimizer": "random", "optimizer_type": "random",
+                            "adaptive": False, "tuned": "all", "seed": 0, "trial_number": i,
+                            "source": "optimizer" if i else "default", "config": json.dumps(c), "fidelity": 1.0,
+                            "metric": "1-auc", "state": "COMPLETE", "loss": loss(c)} for i, c in enumerate(configs)])
+    tasks = pd.DataFrame({"task": ["T"], "n_rows": [500], "n_features": [8]})
+    tables = surrogate_tunability(trials, tasks, {"svm": space}, seed=0, n_candidates=200)
+    d = tables["surrogate_per_dataset"].query("reference == 'probst2019'").set_index("tuned")["d"]
+    assert d["degree"] > 0.1  # the true gain is 0.15 (0.2 at the default, 0.05 at a degree-2 polynomial kernel)
+    assert d["kernel"] < 0.02  # a polynomial kernel at degree 3 (0.25) or a linear one (0.3) gains nothing
+    assert d["gamma"] < 0.02 and d["all"] > 0.1
+
+
 def test_a_family_without_a_probst2019_space_is_one_line_and_exit_2(tmp_path, capsys):
     path = tmp_path / "exp.toml"
     path.write_text(experiment_text(models='["mlp"]', space='"probst2019"'))

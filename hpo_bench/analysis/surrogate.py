@@ -308,10 +308,28 @@ def _candidates(model: _Model, seed: int, n: int) -> list[dict]:
     return [model.space.sample(draws) for _ in range(n)]
 
 
+def _tuned_from(space: SearchSpace, base: dict, moved: dict) -> dict:
+    """`base` with the parameters in `moved` set and the others held, inactive ones dropped.
+
+    A moved parameter that is inactive at `base` gets its parent set to the value that makes it active (the
+    first of its condition's), as the authors' designs do (PhilippPro/tunability at 9fc4fa84,
+    R/calculateTunabilityMeasures.R lines 164-170, "If one parameter is required by another set it to the
+    specific value"): tuning svm's degree alone from the radial R default tunes a polynomial kernel's degree;
+    dropping it instead would make its d 0 by construction. A parameter made active that `base` lacks takes
+    the space's default (degree 3 for a polynomial kernel, the authors' too: line 187)."""
+    config = {**{p.name: p.default for p in space}, **base, **moved}
+    for name in moved:
+        p = space[name]
+        while p.condition is not None and p.condition.parent not in moved:  # a moved parent: its values decide
+            if not p.condition.holds(config):
+                config[p.condition.parent] = p.condition.values[0]
+            p = space[p.condition.parent]
+    return space.active_only(config)
+
+
 def _one_at_a_time(model: _Model, base: dict, name: str) -> list[dict]:
     """`base` with parameter `name` moved over its range (the others held), inactive ones dropped."""
-    values = model.space[name].grid(N_VALUES_PER_PARAMETER)
-    return [model.space.active_only({**model.space.default(), **base, name: v}) for v in values]
+    return [_tuned_from(model.space, base, {name: v}) for v in model.space[name].grid(N_VALUES_PER_PARAMETER)]
 
 
 def predict_groups(surrogate: Any, groups: list[np.ndarray]) -> list[np.ndarray]:
@@ -347,7 +365,7 @@ def _pairs(model: _Model, per_task: dict, per_dataset: pd.DataFrame, defaults: p
     for ref in PAIR_REFERENCES:
         base = model.package_default() if ref == "package" else optimal
         for first, second in pairs:
-            grid = [model.space.active_only({**model.space.default(), **base, first: a, second: b})
+            grid = [_tuned_from(model.space, base, {first: a, second: b})
                     for a in model.space[first].grid(N_VALUES_PER_PAIR)
                     for b in model.space[second].grid(N_VALUES_PER_PAIR)]
             blocks.update({(ref, task, first, second): [base, *grid] for task in tasks})
