@@ -6,6 +6,7 @@
     python benchmarks/headline.py probst reports/tunability-probst2019
     python benchmarks/headline.py same reports/tunability-probst2019
     python benchmarks/headline.py defaults reports/tunability-probst2019
+    python benchmarks/headline.py readme reports/tunability-probst2019
 
 `tunability`: one row per hyperparameter from tunability_summary.csv: measured d against the package
 default (mean, 95% CI, median, relative) and the surrogates' d against the package and the optimal
@@ -20,7 +21,8 @@ have (matched by OpenML id), our mean overall d beside the paper's and their rat
 hyperparameters and over datasets, each with its 95% bootstrap CI over the shared datasets
 (probst2019_same_datasets.csv). `defaults`: per family, on the shared datasets, the R default's real AUC,
 its AUC on our surrogates and on the paper's, and d on our surrogates beside d measured by the runs
-(surrogate_vs_design.csv, probst2019_same_datasets_per_dataset.csv).
+(surrogate_vs_design.csv, probst2019_same_datasets_per_dataset.csv). `readme`: the README's table, one row per
+family: `same`'s Tun.P row over all shared datasets and `defaults`' d measured by the runs.
 """
 
 from __future__ import annotations
@@ -165,11 +167,33 @@ def defaults(report: Path) -> str:
     return "\n".join(lines)
 
 
+def readme(report: Path) -> str:
+    """Per family, against the R default on every shared dataset: `same`'s numbers and d measured by the runs."""
+    table = pd.read_csv(report / "probst2019_same_datasets.csv")
+    table = table[(table["reference"] == "probst2019") & table["datasets"].str.endswith("shared with the paper")]
+    versus = pd.read_csv(report / "surrogate_vs_design.csv")
+    per = pd.read_csv(report / "probst2019_same_datasets_per_dataset.csv")
+    lines = ["| family (paper's) | shared datasets | ours, mean d | paper, mean d | ours / paper [95% CI] | "
+             "rho over hyperparameters [95% CI] | d measured by our runs |",
+             "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for _, r in table.iterrows():
+        tasks = per.loc[(per["model"] == r["model"]) & (per["reference"] == "probst2019"), "task"].unique()
+        measured = versus.loc[(versus["model"] == r["model"]) & versus["task"].isin(tasks), "d_measured"].mean()
+        rho = ("" if pd.isna(r["rho_hyperparameters"]) else
+               f"{r['rho_hyperparameters']:.2f} [{_g(r['rho_hyperparameters_ci_low'])}, "
+               f"{_g(r['rho_hyperparameters_ci_high'])}]")
+        lines.append(f"| {r['model']} ({r['family']}) | {r['n_datasets']} | {_g(r['ours_mean_all'])} | "
+                     f"{_g(r['paper_mean_all'])} | {r['ratio_of_means']:.2f} [{_g(r['ratio_ci_low'])}, "
+                     f"{_g(r['ratio_ci_high'])}] | {rho} | {_g(measured)} |")
+    return "\n".join(lines)
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("kind", choices=["tunability", "optimizers", "seeds", "probst", "same", "defaults"])
+    parser.add_argument("kind", choices=["tunability", "optimizers", "seeds", "probst", "same", "defaults",
+                                           "readme"])
     parser.add_argument("report", type=Path, help="a report folder, e.g. reports/tunability-random-forest")
     args = parser.parse_args()
     print({"tunability": tunability, "optimizers": optimizers, "seeds": seeds, "probst": probst,
-           "same": same, "defaults": defaults}[args.kind](
+           "same": same, "defaults": defaults, "readme": readme}[args.kind](
         args.report))
