@@ -328,3 +328,31 @@ def test_a_familys_intervals_do_not_move_with_the_other_families_reported():
     shared = alone[alone["n_datasets"] == len(ids)]
     assert len(shared) == 2 and shared[["ratio_ci_high", "rho_hyperparameters_ci_low"]].notna().all().all()
     pd.testing.assert_frame_equal(alone, beside)
+
+
+def test_the_tunability_tables_intervals_do_not_move_with_the_other_families_reported(tmp_path):
+    """The same for the measured tunability table and the surrogate summary: adding svm to the study's report
+    moved xgboost's intervals there, as one stream ran through the families in turn."""
+    from synthetic_store import alpha_loss, learning_rate_loss, write_store
+
+    from hpo_bench.analysis import load_study
+    from hpo_bench.analysis.surrogate import summarise
+    from hpo_bench.analysis.tunability import tunability_table
+
+    store = write_store(tmp_path / "two.sqlite", "two", {"elastic_net": alpha_loss, "xgboost": learning_rate_loss},
+                        {f"t{i}": 0.01 * i for i in range(4)}, {"random": "random"}, budget=6)
+    trials = load_study(store).trials
+    alone = tunability_table(trials[trials["model"] == "xgboost"])
+    beside = tunability_table(trials)
+    assert set(beside["model"]) == {"elastic_net", "xgboost"} and alone["ci_low"].notna().all()
+    pd.testing.assert_frame_equal(alone, beside[beside["model"] == "xgboost"].reset_index(drop=True))
+
+    noise = np.random.default_rng(1)
+    rows = [{"model": m, "task": f"t{i}", "reference": "package", "tuned": t, "d": float(noise.uniform(0, 0.05))}
+            for m, names in (("elastic_net", ("alpha", "lambda")), ("xgboost", ("eta", "nrounds")))
+            for i in range(5) for t in ("all", *names)]
+    per_dataset = pd.DataFrame(rows)
+    alone = summarise(per_dataset[per_dataset["model"] == "xgboost"], seed=0)
+    beside = summarise(per_dataset, seed=0)
+    assert alone["ci_low"].notna().all()
+    pd.testing.assert_frame_equal(alone, beside[beside["model"] == "xgboost"].reset_index(drop=True))

@@ -486,11 +486,13 @@ def summarise(per_dataset: pd.DataFrame, seed: int = 0,
 
 
 def _summary_rows(per_dataset: pd.DataFrame, seed: int, datasets: str) -> list[dict]:
-    rng = np.random.default_rng(seed)
     overall = per_dataset[per_dataset["tuned"] == "all"].set_index(["model", "reference", "task"])["d"]
     rows = []
     for (model, ref), group in per_dataset.groupby(["model", "reference"], sort=False):
         for tuned, part in group.groupby("tuned", sort=False):
+            # One bootstrap stream per row (its two subsets of datasets share it): a row's interval does not
+            # move with the other families reported.
+            rng = derive_rng("surrogate-tunability", seed, model, ref, tuned)
             values = part["d"].to_numpy(dtype=float)
             d_all = overall.loc[[(model, ref, t) for t in part["task"]]].to_numpy(dtype=float)
             relative = values / np.where(d_all > 0, d_all, np.nan)

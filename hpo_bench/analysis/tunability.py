@@ -24,6 +24,7 @@ import pandas as pd
 from hpo_bench.analysis.best_found import run_best
 from hpo_bench.analysis.not_applicable import NotApplicable
 from hpo_bench.analysis.study import builtin_family, task_type_of
+from hpo_bench.seeding import derive_rng
 
 N_BOOTSTRAP = 2000
 # Gains below this are rounding, not tuning (losses are means of fold losses, whose last bit depends on
@@ -93,9 +94,10 @@ def tunability_table(trials: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
         columns={"gain": "gain_all"})
     per_dataset = per_dataset.merge(overall, on=["model", "optimizer", "task"], how="left")
     per_dataset["relative"] = per_dataset["gain"] / per_dataset["gain_all"].where(per_dataset["gain_all"] > 0)
-    rng = np.random.default_rng(seed)
     rows = []
     for (model, optimizer, tuned), group in per_dataset.groupby(["model", "optimizer", "tuned"], sort=True):
+        # One bootstrap stream per row: a row's interval does not move with the other models reported.
+        rng = derive_rng("tunability", seed, model, optimizer, tuned)
         row = {"model": model, "optimizer": optimizer, "tuned": tuned, **_summary(group["gain"], rng)}
         rel = _summary(group["relative"].dropna(), rng)
         row.update({f"relative_{k}": v for k, v in rel.items()})
