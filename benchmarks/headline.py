@@ -129,12 +129,14 @@ def probst(report: Path) -> str:
     return "\n".join(lines)
 
 
+def _ci(row: pd.Series, name: str, interval: str) -> str:
+    """`row[name]` with its 95% CI; `interval`: the prefix of the CI columns."""
+    value, low, high = row[name], row[f"{interval}_ci_low"], row[f"{interval}_ci_high"]
+    return "" if pd.isna(value) else f"{value:.2f} [{_g(low)}, {_g(high)}]"
+
+
 def same(report: Path) -> str:
     table = pd.read_csv(report / "probst2019_same_datasets.csv")
-
-    def ci(row, name: str, interval: str) -> str:  # interval: the prefix of the CI columns
-        value, low, high = row[name], row[f"{interval}_ci_low"], row[f"{interval}_ci_high"]
-        return "" if pd.isna(value) else f"{value:.2f} [{_g(low)}, {_g(high)}]"
 
     lines = ["| family (paper's) | ours against | datasets | ours, mean d | paper, mean d | ours / paper [95% CI] | "
              "rho over hyperparameters [95% CI] | rho over datasets [95% CI] |",
@@ -142,9 +144,9 @@ def same(report: Path) -> str:
     for _, r in table.iterrows():
         against = "R default: Tun.P" if r["reference"] == "probst2019" else "optimal default: Tun.O"
         lines.append(f"| {r['model']} ({r['family']}) | {against} | {r['datasets']} | {_g(r['ours_mean_all'])} | "
-                     f"{_g(r['paper_mean_all'])} | {ci(r, 'ratio_of_means', 'ratio')} | "
-                     f"{ci(r, 'rho_hyperparameters', 'rho_hyperparameters')} | "
-                     f"{ci(r, 'rho_datasets', 'rho_datasets')} |")
+                     f"{_g(r['paper_mean_all'])} | {_ci(r, 'ratio_of_means', 'ratio')} | "
+                     f"{_ci(r, 'rho_hyperparameters', 'rho_hyperparameters')} | "
+                     f"{_ci(r, 'rho_datasets', 'rho_datasets')} |")
     return "\n".join(lines)
 
 
@@ -179,12 +181,9 @@ def readme(report: Path) -> str:
     for _, r in table.iterrows():
         tasks = per.loc[(per["model"] == r["model"]) & (per["reference"] == "probst2019"), "task"].unique()
         measured = versus.loc[(versus["model"] == r["model"]) & versus["task"].isin(tasks), "d_measured"].mean()
-        rho = ("" if pd.isna(r["rho_hyperparameters"]) else
-               f"{r['rho_hyperparameters']:.2f} [{_g(r['rho_hyperparameters_ci_low'])}, "
-               f"{_g(r['rho_hyperparameters_ci_high'])}]")
         lines.append(f"| {r['model']} ({r['family']}) | {r['n_datasets']} | {_g(r['ours_mean_all'])} | "
-                     f"{_g(r['paper_mean_all'])} | {r['ratio_of_means']:.2f} [{_g(r['ratio_ci_low'])}, "
-                     f"{_g(r['ratio_ci_high'])}] | {rho} | {_g(measured)} |")
+                     f"{_g(r['paper_mean_all'])} | {_ci(r, 'ratio_of_means', 'ratio')} | "
+                     f"{_ci(r, 'rho_hyperparameters', 'rho_hyperparameters')} | {_g(measured)} |")
     return "\n".join(lines)
 
 
